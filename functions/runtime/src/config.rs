@@ -1,0 +1,482 @@
+//! Configuration from environment variables only, parsed once at start-up.
+//!
+//! Knative injects `PORT`, `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION`; a
+//! SinkBinding or ContainerSource injects `K_SINK` and `K_CE_OVERRIDES`. PACT's
+//! own settings start with `PACT_`. Every bad variable is reported at once, by
+//! name, with what is accepted.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use reqwest::Url;
+
+/// Port to listen on.
+pub const PORT: &str = "PORT";
+/// Where to send emitted events; unset means reply mode.
+pub const K_SINK: &str = "K_SINK";
+/// Extensions to set on every emitted event: `{"extensions":{"name":"value"}}`.
+pub const K_CE_OVERRIDES: &str = "K_CE_OVERRIDES";
+/// The Knative Service name, for logs.
+pub const K_SERVICE: &str = "K_SERVICE";
+/// The Knative Revision name, for logs.
+pub const K_REVISION: &str = "K_REVISION";
+/// `json` or `text`.
+pub const PACT_LOG_FORMAT: &str = "PACT_LOG_FORMAT";
+/// A `tracing` filter such as `info` or `pact_runtime=debug`.
+pub const PACT_LOG: &str = "PACT_LOG";
+/// Seconds to drain in-flight requests after SIGTERM.
+pub const PACT_SHUTDOWN_GRACE_S: &str = "PACT_SHUTDOWN_GRACE_S";
+/// Seconds after which a request is answered 504.
+pub const PACT_REQUEST_TIMEOUT_S: &str = "PACT_REQUEST_TIMEOUT_S";
+/// Attempts to deliver one event to `K_SINK` (first try included).
+pub const PACT_EMIT_ATTEMPTS: &str = "PACT_EMIT_ATTEMPTS";
+/// Timeout of one delivery attempt to `K_SINK`, milliseconds.
+pub const PACT_EMIT_TIMEOUT_MS: &str = "PACT_EMIT_TIMEOUT_MS";
+/// First retry delay toward `K_SINK`, milliseconds; doubles per attempt, with jitter.
+pub const PACT_EMIT_BACKOFF_MS: &str = "PACT_EMIT_BACKOFF_MS";
+
+/// Default for [`PORT`]: Knative's.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default for [`PACT_SHUTDOWN_GRACE_S`]: under Kubernetes' 30 s termination grace.
+pub const DEFAULT_SHUTDOWN_GRACE_S: u64 = 25;
+/// Default for [`PACT_REQUEST_TIMEOUT_S`]: above the worst case of the emit retries.
+pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+/// Default for [`PACT_EMIT_ATTEMPTS`].
+pub const DEFAULT_EMIT_ATTEMPTS: u32 = 4;
+/// Default for [`PACT_EMIT_TIMEOUT_MS`].
+pub const DEFAULT_EMIT_TIMEOUT_MS: u64 = 2_000;
+/// Default for [`PACT_EMIT_BACKOFF_MS`].
+pub const DEFAULT_EMIT_BACKOFF_MS: u64 = 50;
+
+/// Where configuration comes from: the process environment, or a map in tests.
+pub trait Env {
+    /// The value of `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+    /// All names that are set (to warn about unknown `PACT_*` names).
+    fn names(&self) -> Vec<String>;
+}
+
+/// The real process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn names(&self) -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect()
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
+}
+
+impl Env for HashMap<&str, &str> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| (*v).to_owned())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().map(|k| (*k).to_owned()).collect()
+    }
+}
+
+/// One bad variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its value as given (`***` for secrets).
+    pub value: String,
+    /// What is accepted.
+    pub expected: String,
+}
+
+/// Every bad variable found, reported together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError(pub Vec<BadVar>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for bad in &self.0 {
+            writeln!(f, "  {}={:?}: {}", bad.name, bad.value, bad.expected)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads variables one by one, collecting every problem instead of stopping
+/// at the first. Empty values count as unset (Kubernetes makes them easily).
+pub struct EnvReader<'a, E: Env + ?Sized> {
+    env: &'a E,
+    bad: Vec<BadVar>,
+    read: BTreeSet<&'static str>,
+}
+
+impl<'a, E: Env + ?Sized> EnvReader<'a, E> {
+    /// Starts reading from `env`.
+    pub fn new(env: &'a E) -> Self {
+        Self {
+            env,
+            bad: Vec::new(),
+            read: BTreeSet::new(),
+        }
+    }
+
+    /// The raw value, `None` when unset or empty.
+    pub fn raw(&mut self, name: &'static str) -> Option<String> {
+        self.read.insert(name);
+        self.env.var(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Parses with `FromStr`, or the default when unset.
+    pub fn parse_or<T: FromStr>(&mut self, name: &'static str, default: T, expected: &str) -> T {
+        self.parse_with(name, expected, |v| v.trim().parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// Parses with a function returning `None` for a bad value.
+    pub fn parse_with<T>(
+        &mut self,
+        name: &'static str,
+        expected: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        let raw = self.raw(name)?;
+        match parse(&raw) {
+            Some(value) => Some(value),
+            None => {
+                self.reject(name, raw, expected);
+                None
+            }
+        }
+    }
+
+    /// Records a bad value found by the caller.
+    pub fn reject(&mut self, name: &'static str, value: String, expected: impl Into<String>) {
+        self.bad.push(BadVar {
+            name,
+            value,
+            expected: expected.into(),
+        });
+    }
+
+    /// `Ok(warnings)` when every variable read was good: the warnings name
+    /// `PACT_*` variables that are set but that nothing read (likely typos).
+    pub fn finish(self) -> Result<Vec<String>, ConfigError> {
+        if !self.bad.is_empty() {
+            return Err(ConfigError(self.bad));
+        }
+        let mut unknown: Vec<String> = self
+            .env
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("PACT_") && !self.read.contains(n.as_str()))
+            .collect();
+        unknown.sort();
+        Ok(unknown
+            .into_iter()
+            .map(|n| format!("{n} is set but this function does not read it"))
+            .collect())
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default outside containers).
+    #[default]
+    Text,
+    /// One JSON object per line (set in the container images and manifests).
+    Json,
+}
+
+/// How events are retried toward `K_SINK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmitPolicy {
+    /// Attempts per event, the first included.
+    pub attempts: u32,
+    /// Timeout of one attempt.
+    pub attempt_timeout: Duration,
+    /// First backoff; doubles per retry, capped at [`EmitPolicy::MAX_BACKOFF`].
+    pub backoff: Duration,
+}
+
+impl EmitPolicy {
+    /// Cap of one backoff step.
+    pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+}
+
+impl Default for EmitPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: DEFAULT_EMIT_ATTEMPTS,
+            attempt_timeout: Duration::from_millis(DEFAULT_EMIT_TIMEOUT_MS),
+            backoff: Duration::from_millis(DEFAULT_EMIT_BACKOFF_MS),
+        }
+    }
+}
+
+/// What every function reads: the Knative function contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Port to listen on (all interfaces).
+    pub port: u16,
+    /// `K_SINK`; `None` means reply mode.
+    pub sink: Option<Url>,
+    /// Extensions from `K_CE_OVERRIDES`, in name order.
+    pub ce_overrides: Vec<(String, String)>,
+    /// `K_SERVICE`.
+    pub service: Option<String>,
+    /// `K_REVISION`.
+    pub revision: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`PACT_LOG`, default `info`).
+    pub log_filter: String,
+    /// Drain time after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Retries toward `K_SINK`.
+    pub emit: EmitPolicy,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_PORT,
+            sink: None,
+            ce_overrides: Vec::new(),
+            service: None,
+            revision: None,
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_S),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+            emit: EmitPolicy::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Reads the runtime's variables; the function adds its own to the same
+    /// reader so that all problems are reported together.
+    pub fn read<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Self {
+        let port = r.parse_or(PORT, DEFAULT_PORT, "a TCP port number, 0-65535");
+        let sink = r.parse_with(K_SINK, "an absolute http:// or https:// URL", |v| {
+            Url::parse(v.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        });
+        let ce_overrides = match r.raw(K_CE_OVERRIDES) {
+            None => Vec::new(),
+            Some(raw) => parse_ce_overrides(&raw).unwrap_or_else(|why| {
+                r.reject(K_CE_OVERRIDES, raw, why);
+                Vec::new()
+            }),
+        };
+        let log_format = r
+            .parse_with(PACT_LOG_FORMAT, "json or text", |v| {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "json" => Some(LogFormat::Json),
+                    "text" => Some(LogFormat::Text),
+                    _ => None,
+                }
+            })
+            .unwrap_or_default();
+        let log_filter = r.parse_with(
+            PACT_LOG,
+            "a tracing filter such as info or pact_runtime=debug",
+            |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .ok()
+                    .map(|_| v.to_owned())
+            },
+        );
+        let seconds = "a whole number of seconds";
+        let shutdown_grace = Duration::from_secs(r.parse_or(
+            PACT_SHUTDOWN_GRACE_S,
+            DEFAULT_SHUTDOWN_GRACE_S,
+            seconds,
+        ));
+        let request_timeout = r
+            .parse_with(PACT_REQUEST_TIMEOUT_S, "a whole number of seconds, at least 1", |v| {
+                v.trim().parse().ok().filter(|&s: &u64| s >= 1)
+            })
+            .map_or(
+                Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+                Duration::from_secs,
+            );
+        let attempts = r
+            .parse_with(PACT_EMIT_ATTEMPTS, "a whole number from 1 to 20", |v| {
+                v.trim().parse().ok().filter(|n| (1..=20).contains(n))
+            })
+            .unwrap_or(DEFAULT_EMIT_ATTEMPTS);
+        let millis = "a whole number of milliseconds, at least 1";
+        let positive = |v: &str| v.trim().parse().ok().filter(|&ms: &u64| ms >= 1);
+        let attempt_timeout = r
+            .parse_with(PACT_EMIT_TIMEOUT_MS, millis, positive)
+            .unwrap_or(DEFAULT_EMIT_TIMEOUT_MS);
+        let backoff = r
+            .parse_with(PACT_EMIT_BACKOFF_MS, millis, positive)
+            .unwrap_or(DEFAULT_EMIT_BACKOFF_MS);
+        Self {
+            port,
+            sink,
+            ce_overrides,
+            service: r.raw(K_SERVICE),
+            revision: r.raw(K_REVISION),
+            log_format,
+            log_filter: log_filter.unwrap_or_else(|| "info".into()),
+            shutdown_grace,
+            request_timeout,
+            emit: EmitPolicy {
+                attempts,
+                attempt_timeout: Duration::from_millis(attempt_timeout),
+                backoff: Duration::from_millis(backoff),
+            },
+        }
+    }
+
+    /// Reads only the runtime's variables (for functions with none of their own).
+    pub fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut reader = EnvReader::new(env);
+        let config = Self::read(&mut reader);
+        reader.finish().map(|warnings| (config, warnings))
+    }
+}
+
+/// Parses `K_CE_OVERRIDES`. Names follow the CloudEvents rule for extension
+/// attributes (lower-case letters and digits, at most 20 in the spec's advice);
+/// values must fit an HTTP header, since binary mode sends them as `ce-` headers.
+fn parse_ce_overrides(raw: &str) -> Result<Vec<(String, String)>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Overrides {
+        #[serde(default)]
+        extensions: HashMap<String, serde_json::Value>,
+    }
+    let parsed: Overrides = serde_json::from_str(raw).map_err(|e| {
+        format!(r#"JSON such as {{"extensions":{{"name":"value"}}}} ({e})"#)
+    })?;
+    let mut out = Vec::with_capacity(parsed.extensions.len());
+    for (name, value) in parsed.extensions {
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid_name {
+            return Err(format!(
+                "extension name {name:?} must be lower-case letters and digits"
+            ));
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            other => return Err(format!("extension {name} must be a string, not {other}")),
+        };
+        if http::HeaderValue::from_str(&value).is_err() {
+            return Err(format!(
+                "extension {name} must be printable ASCII to travel as a header"
+            ));
+        }
+        out.push((name, value));
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn defaults_match_the_knative_contract() {
+        let (config, warnings) = RuntimeConfig::from_env(&env(&[])).expect("valid");
+        assert_eq!(config, RuntimeConfig::default());
+        assert_eq!(config.port, 8080);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let (config, _) = RuntimeConfig::from_env(&env(&[
+            (PORT, "9000"),
+            (K_SINK, "http://sink.pact.svc.cluster.local/"),
+            (K_CE_OVERRIDES, r#"{"extensions":{"team":"pact","tier":2}}"#),
+            (K_SERVICE, "pact-translation"),
+            (PACT_LOG_FORMAT, "JSON"),
+            (PACT_SHUTDOWN_GRACE_S, "3"),
+            (PACT_EMIT_ATTEMPTS, "2"),
+        ]))
+        .expect("valid");
+        assert_eq!(config.port, 9000);
+        assert_eq!(
+            config.sink.map(String::from).as_deref(),
+            Some("http://sink.pact.svc.cluster.local/")
+        );
+        assert_eq!(
+            config.ce_overrides,
+            vec![("team".into(), "pact".into()), ("tier".into(), "2".into())]
+        );
+        assert_eq!(config.service.as_deref(), Some("pact-translation"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(3));
+        assert_eq!(config.emit.attempts, 2);
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let (config, _) =
+            RuntimeConfig::from_env(&env(&[(K_SINK, ""), (K_CE_OVERRIDES, " ")])).expect("valid");
+        assert_eq!(config.sink, None);
+        assert!(config.ce_overrides.is_empty());
+    }
+
+    #[test]
+    fn reports_every_bad_variable_by_name() {
+        let err = RuntimeConfig::from_env(&env(&[
+            (PORT, "http"),
+            (K_SINK, "not a url"),
+            (K_CE_OVERRIDES, r#"{"extensions":{"Bad-Name":"x"}}"#),
+            (PACT_LOG_FORMAT, "xml"),
+            (PACT_EMIT_ATTEMPTS, "0"),
+        ]))
+        .expect_err("invalid");
+        let names: Vec<_> = err.0.iter().map(|b| b.name).collect();
+        assert_eq!(
+            names,
+            [PORT, K_SINK, K_CE_OVERRIDES, PACT_LOG_FORMAT, PACT_EMIT_ATTEMPTS]
+        );
+        let text = err.to_string();
+        assert!(text.contains("PACT_LOG_FORMAT=\"xml\": json or text"), "{text}");
+    }
+
+    #[test]
+    fn warns_about_unknown_pact_variables() {
+        let (_, warnings) =
+            RuntimeConfig::from_env(&env(&[("PACT_LOG_FORMATT", "json")])).expect("valid");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("PACT_LOG_FORMATT"));
+    }
+}

@@ -1,0 +1,321 @@
+//! Emitting events: to `K_SINK` in binary mode with bounded retries, or in
+//! the HTTP reply when `K_SINK` is unset (the Broker/Trigger reply path).
+//!
+//! Nothing is acknowledged early: a caller gets 2xx only after the sink
+//! accepted every event of its request; when the sink keeps failing, the
+//! caller gets 503 and its event source retries later.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use cloudevents::binding::reqwest::RequestBuilderExt;
+use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use futures_util::{StreamExt, TryStreamExt};
+use http::{HeaderValue, StatusCode, header};
+use rand::Rng;
+use reqwest::Url;
+
+use crate::config::{EmitPolicy, RuntimeConfig};
+use crate::error::{Error, Result};
+use crate::metrics::{ErrorLabels, Metrics};
+use crate::trace::TraceParent;
+
+/// How long a caller should wait after the sink failed every attempt.
+pub const SINK_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Events of one request delivered to the sink at the same time.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// An event to emit, before the runtime adds `source` and the overrides.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// `id`: reused from the input where there is one, so a redelivered input
+    /// gives the identical output.
+    pub id: String,
+    /// `type`.
+    pub event_type: &'static str,
+    /// `time`: when the contact was observed.
+    pub time: DateTime<Utc>,
+    /// The `partitionkey` extension.
+    pub partition_key: Option<String>,
+    /// The `traceparent` extension, carried from the input.
+    pub traceparent: Option<TraceParent>,
+    /// `data` and `datacontenttype`.
+    pub data: OutData,
+}
+
+/// The data of an emitted event.
+#[derive(Debug, Clone)]
+pub enum OutData {
+    /// `application/json`.
+    Json(serde_json::Value),
+    /// `text/csv`: one line in the original demo's format.
+    Csv(String),
+}
+
+/// What became of emitted events.
+#[derive(Debug)]
+pub enum Emitted {
+    /// The sink accepted this many events.
+    Sent(usize),
+    /// No sink: the events go back in the HTTP response.
+    Reply(Vec<Event>),
+}
+
+impl Emitted {
+    /// The response: `sent` with no body when the sink took the events; in
+    /// reply mode 200 with the event in binary mode, or a JSON batch
+    /// (`application/cloudevents-batch+json`) when there are several.
+    pub fn into_response(self, sent: StatusCode) -> Response {
+        match self {
+            Self::Sent(_) => sent.into_response(),
+            Self::Reply(mut events) if events.len() == 1 => {
+                events.pop().map(IntoResponse::into_response).unwrap_or_default()
+            }
+            Self::Reply(events) => {
+                let body = serde_json::to_vec(&events).unwrap_or_default();
+                let mut response = (StatusCode::OK, body).into_response();
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/cloudevents-batch+json"),
+                );
+                response
+            }
+        }
+    }
+}
+
+/// Emits a function's events.
+#[derive(Debug)]
+pub struct Emitter {
+    source: &'static str,
+    overrides: Vec<(String, String)>,
+    sink: Option<Sink>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Debug)]
+struct Sink {
+    url: Url,
+    policy: EmitPolicy,
+    // Built on first use: TLS set-up costs milliseconds a cold start need not pay.
+    client: OnceLock<reqwest::Client>,
+}
+
+impl Emitter {
+    /// An emitter whose events carry `source` (a URI reference such as
+    /// `/pact/translation`).
+    pub fn new(source: &'static str, config: &RuntimeConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            source,
+            overrides: config.ce_overrides.clone(),
+            sink: config.sink.clone().map(|url| Sink {
+                url,
+                policy: config.emit,
+                client: OnceLock::new(),
+            }),
+            metrics,
+        }
+    }
+
+    /// Builds the CloudEvent, with `K_CE_OVERRIDES` applied last (they win,
+    /// as in Knative's SinkBinding).
+    pub fn build(&self, out: Outgoing) -> Result<Event> {
+        let mut builder = EventBuilderV10::new()
+            .id(out.id)
+            .source(self.source)
+            .ty(out.event_type)
+            .time(out.time);
+        builder = match out.data {
+            OutData::Json(value) => builder.data("application/json", value),
+            OutData::Csv(line) => builder.data("text/csv", line),
+        };
+        if let Some(key) = out.partition_key {
+            builder = builder.extension("partitionkey", key);
+        }
+        if let Some(trace) = out.traceparent {
+            builder = builder.extension("traceparent", trace.as_str());
+        }
+        for (name, value) in &self.overrides {
+            builder = builder.extension(name, value.as_str());
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Internal(format!("could not build the output event: {e}")))
+    }
+
+    /// Whether events go back in the reply (`K_SINK` unset).
+    pub fn is_reply_mode(&self) -> bool {
+        self.sink.is_none()
+    }
+
+    /// Delivers every event, or fails as a whole (some may have been
+    /// delivered: they are redelivered with the same identity on retry).
+    pub async fn emit(&self, events: Vec<Event>) -> Result<Emitted> {
+        let Some(sink) = &self.sink else {
+            for event in &events {
+                self.metrics.emitted(event.ty(), 1);
+            }
+            return Ok(Emitted::Reply(events));
+        };
+        let count = events.len();
+        futures_util::stream::iter(events.into_iter().map(|event| self.deliver(sink, event)))
+            .buffer_unordered(MAX_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(Emitted::Sent(count))
+    }
+
+    async fn deliver(&self, sink: &Sink, event: Event) -> Result<()> {
+        let client = sink.client()?;
+        let traceparent = event.extension("traceparent").map(|v| v.to_string());
+        let attempts = sink.policy.attempts.max(1);
+        let mut last_problem = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                self.metrics.emit_retries.inc();
+                tokio::time::sleep(backoff(sink.policy.backoff, attempt - 1)).await;
+            }
+            let mut request = client
+                .post(sink.url.clone())
+                .timeout(sink.policy.attempt_timeout);
+            if let Some(trace) = &traceparent {
+                request = request.header("traceparent", trace);
+            }
+            let request = request
+                .event(event.clone())
+                .map_err(|e| Error::Internal(format!("could not encode the output event: {e}")))?;
+            match request.send().await {
+                Ok(response) if response.status().is_success() => {
+                    // Read the (normally empty) body so the connection is reused.
+                    let _ = response.bytes().await;
+                    self.metrics.emitted(event.ty(), 1);
+                    return Ok(());
+                }
+                Ok(response) if is_retryable(response.status()) => {
+                    last_problem = format!("answered {}", response.status());
+                }
+                Ok(response) => {
+                    self.fail("rejected");
+                    return Err(Error::Upstream(format!(
+                        "the event sink rejected the output event with status {}; check K_SINK",
+                        response.status()
+                    )));
+                }
+                Err(e) if e.is_timeout() => {
+                    last_problem = format!(
+                        "no answer within {} ms",
+                        sink.policy.attempt_timeout.as_millis()
+                    );
+                }
+                Err(e) => last_problem = format!("not reachable ({})", error_chain(&e)),
+            }
+            tracing::debug!(attempt, problem = %last_problem, "event sink attempt failed");
+        }
+        self.fail("unavailable");
+        Err(Error::Unavailable {
+            detail: format!(
+                "the event sink did not accept the output event after {attempts} attempts (last: {last_problem}); retry later"
+            ),
+            retry_after: SINK_RETRY_AFTER,
+        })
+    }
+
+    fn fail(&self, reason: &'static str) {
+        self.metrics
+            .emit_failures
+            .get_or_create(&ErrorLabels { error_type: reason })
+            .inc();
+    }
+}
+
+impl Sink {
+    fn client(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Internal(format!("could not create the HTTP client: {e}")))?;
+        Ok(self.client.get_or_init(|| client))
+    }
+}
+
+/// Knative's retry rule: 404, 408, 409, 429 and every 5xx may succeed later.
+fn is_retryable(status: StatusCode) -> bool {
+    status.is_server_error()
+        || matches!(status.as_u16(), 404 | 408 | 409 | 429)
+}
+
+/// Exponential backoff with "equal jitter": half the step fixed, half random,
+/// so retries of many instances spread out but never fire at once.
+fn backoff(base: Duration, retry: u32) -> Duration {
+    let step = base
+        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
+        .min(EmitPolicy::MAX_BACKOFF);
+    let half = step / 2;
+    half + rand::rng().random_range(Duration::ZERO..=half)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        let base = Duration::from_millis(100);
+        for retry in 1..30 {
+            let step = backoff(base, retry);
+            let full = base
+                .saturating_mul(1 << (retry - 1).min(16))
+                .min(EmitPolicy::MAX_BACKOFF);
+            assert!(step >= full / 2 && step <= full, "retry {retry}: {step:?}");
+        }
+    }
+
+    #[test]
+    fn retries_what_knative_retries() {
+        for code in [404, 408, 409, 429, 500, 502, 503, 504] {
+            assert!(is_retryable(StatusCode::from_u16(code).expect("code")));
+        }
+        for code in [400, 401, 403, 413, 415, 422] {
+            assert!(!is_retryable(StatusCode::from_u16(code).expect("code")));
+        }
+    }
+
+    #[test]
+    fn overrides_win_over_the_function_extensions() {
+        let config = RuntimeConfig {
+            ce_overrides: vec![("partitionkey".into(), "fixed".into()), ("team".into(), "pact".into())],
+            ..RuntimeConfig::default()
+        };
+        let emitter = Emitter::new("/pact/test", &config, Metrics::new().freeze());
+        let event = emitter
+            .build(Outgoing {
+                id: "1".into(),
+                event_type: crate::wire::UNTRANSLATED,
+                time: Utc::now(),
+                partition_key: Some("1-2".into()),
+                traceparent: None,
+                data: OutData::Csv("1,2,3,4".into()),
+            })
+            .expect("valid");
+        assert_eq!(event.source().to_string(), "/pact/test");
+        assert_eq!(event.extension("partitionkey").map(|v| v.to_string()).as_deref(), Some("fixed"));
+        assert_eq!(event.extension("team").map(|v| v.to_string()).as_deref(), Some("pact"));
+    }
+}

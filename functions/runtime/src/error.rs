@@ -1,0 +1,212 @@
+//! The runtime's error type and its mapping to HTTP status codes.
+//!
+//! Knative event sources retry 404, 408, 409, 429 and every 5xx, and send
+//! everything else to their dead-letter sink. So a problem with the event itself
+//! is only ever 400, 413, 415 or 422, and a problem that may go away (a sink or
+//! database that is down) is 502, 503 or 504, which the source retries.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+
+use crate::problem::Problem;
+
+/// Result with the runtime's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a request was not done. Each variant has one status code and one
+/// `error_type` label; the `Display` text is the problem's `detail`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not a CloudEvent, or data that is not valid JSON or CSV.
+    #[error("{0}")]
+    Malformed(String),
+    /// The request body is larger than the limit.
+    #[error("the request body is larger than {limit_bytes} bytes; send smaller batches")]
+    TooLarge {
+        /// The limit in bytes.
+        limit_bytes: usize,
+    },
+    /// A content type this function does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Well-formed, but a field breaks a rule of the contract.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field at fault, by its wire name (`mmid1`, `lat`, `type`...).
+        field: String,
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// Several events of one request were rejected; none was processed.
+    #[error("{} of the events in this request are not acceptable; nothing was processed", .0.len())]
+    Batch(Vec<(usize, Error)>),
+    /// A dependency is unavailable (the sink after retries, a database).
+    #[error("{detail}")]
+    Unavailable {
+        /// What is unavailable.
+        detail: String,
+        /// How long the sender should wait before retrying.
+        retry_after: Duration,
+    },
+    /// An upstream service answered with an error.
+    #[error("{0}")]
+    Upstream(String),
+    /// An upstream service did not answer in time.
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// A bug: the sender can retry, but it should be rare.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Malformed`].
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::Malformed(detail.into())
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            // A batch is as bad as its worst event: malformed beats invalid.
+            Self::Batch(errors) => errors
+                .iter()
+                .map(|(_, e)| e.status())
+                .min_by_key(|s| s.as_u16())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short fixed label for metrics and logs.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Invalid { .. } => "invalid",
+            Self::Batch(_) => "batch",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Upstream(_) => "upstream",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the sender should retry (Knative's rule: 5xx).
+    pub fn is_transient(&self) -> bool {
+        self.status().is_server_error()
+    }
+
+    /// The RFC 9457 problem document for this error.
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let mut problem = Problem::new(status, self.error_type(), self.to_string());
+        match self {
+            Self::Invalid { field, .. } => problem = problem.with_field(field),
+            Self::Batch(errors) => {
+                problem = problem.with_errors(
+                    errors
+                        .iter()
+                        .map(|(index, e)| (*index, e.to_problem()))
+                        .collect(),
+                )
+            }
+            Self::Unavailable { retry_after, .. } => {
+                problem = problem.with_retry_after(*retry_after)
+            }
+            Self::Upstream(_) | Self::UpstreamTimeout(_) => {
+                problem = problem.with_retry_after(Duration::from_secs(1))
+            }
+            _ => {}
+        }
+        problem
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            // Clients never see internal text; the log keeps it.
+            tracing::error!(cause, "internal error");
+        } else if self.is_transient() {
+            tracing::warn!(error_type = self.error_type(), detail = %self, "request not done, the sender should retry");
+        } else {
+            tracing::warn!(error_type = self.error_type(), detail = %self, "request rejected");
+        }
+        let mut response = self.to_problem().into_response();
+        response.extensions_mut().insert(ErrorType(self.error_type()));
+        response
+    }
+}
+
+/// Carried in the response extensions so the metrics middleware can count
+/// rejections by kind without parsing the body.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorType(pub &'static str);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_data_is_never_a_status_knative_retries() {
+        let permanent = [
+            Error::malformed("x"),
+            Error::TooLarge { limit_bytes: 1 },
+            Error::UnsupportedMediaType("x".into()),
+            Error::invalid("lat", "x"),
+            Error::Batch(vec![(0, Error::invalid("lat", "x"))]),
+        ];
+        for e in permanent {
+            let code = e.status().as_u16();
+            assert!(
+                [400, 413, 415, 422].contains(&code),
+                "{e:?} answered {code}"
+            );
+            assert!(!e.is_transient());
+        }
+    }
+
+    #[test]
+    fn dependency_failures_are_retried() {
+        let transient = [
+            Error::Unavailable {
+                detail: "x".into(),
+                retry_after: Duration::from_secs(1),
+            },
+            Error::Upstream("x".into()),
+            Error::UpstreamTimeout("x".into()),
+        ];
+        for e in transient {
+            assert!(e.is_transient(), "{e:?}");
+            assert!(e.to_problem().retry_after().is_some(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_the_most_permanent_status() {
+        let e = Error::Batch(vec![
+            (3, Error::invalid("lat", "x")),
+            (7, Error::malformed("x")),
+        ]);
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+}

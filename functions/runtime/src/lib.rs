@@ -1,0 +1,23 @@
+//! The PACT function runtime: what every PACT function shares.
+//!
+//! A function is a thin `main.rs` over a library whose `app(state)` builds an
+//! axum `Router`; this crate gives it the Knative function contract (DESIGN.md
+//! section 4): reading CloudEvents in every mode PACT accepts, the contact
+//! domain types, emitting to `K_SINK` or in the reply, errors as problem+json
+//! with Knative-aware status codes, `/healthz`, `/readyz`, `/metrics`,
+//! configuration from the environment, logs, and graceful shutdown.
+
+pub mod config;
+pub mod contact;
+pub mod emit;
+pub mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod problem;
+pub mod server;
+pub mod telemetry;
+pub mod trace;
+pub mod wire;
+
+pub use cloudevents;
+pub use error::{Error, Result};

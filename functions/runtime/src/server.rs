@@ -1,0 +1,205 @@
+//! The HTTP side of the function contract: the standard endpoints and
+//! middleware around a function's routes, graceful shutdown, and `start`,
+//! which every function's `main` calls.
+
+use std::future::{Future, IntoFuture};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::RuntimeConfig;
+use crate::error::Error;
+use crate::metrics::{Metrics, serve_metrics, track_requests};
+use crate::problem::Problem;
+
+/// Tells whether a function's dependencies are usable (`GET /readyz`).
+pub trait Readiness: Clone + Send + Sync + 'static {
+    /// `Err(why)` while not ready.
+    fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// For functions with no dependency to wait for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysReady;
+
+impl Readiness for AlwaysReady {
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Wraps a function's routes with the contract: `/healthz`, `/readyz`,
+/// `/metrics`, problem+json for unknown routes and methods, request metrics,
+/// a request span, a per-request timeout (504) and panic containment (500).
+pub fn contract<R: Readiness>(
+    routes: Router,
+    config: &RuntimeConfig,
+    metrics: Arc<Metrics>,
+    readiness: R,
+) -> Router {
+    let service = config.service.clone().unwrap_or_default();
+    let revision = config.revision.clone().unwrap_or_default();
+    routes
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready::<R>).with_state(readiness))
+        .route("/metrics", get(serve_metrics).with_state(metrics.clone()))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            Error::Internal("a handler panicked".into()).into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(metrics, track_requests))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or(request.uri().path(), |p| p.as_str());
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    route,
+                    service = %service,
+                    revision = %revision,
+                )
+            }),
+        )
+}
+
+async fn ready<R: Readiness>(State(readiness): State<R>) -> Response {
+    match readiness.check().await {
+        Ok(()) => "ready".into_response(),
+        Err(why) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)
+            .with_retry_after(Duration::from_secs(1))
+            .into_response(),
+    }
+}
+
+async fn not_found() -> Response {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; events go to POST /",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+    .into_response()
+}
+
+/// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// Serves `app` until `shutdown` resolves, then stops accepting and lets
+/// in-flight requests finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        _ = signalled_rx => {}
+    }
+    tracing::info!(grace_s = grace.as_secs(), "shutting down, draining in-flight requests");
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("grace period over with requests still in flight; they were not acknowledged");
+            Ok(())
+        }
+    }
+}
+
+/// The whole life of a function process after its configuration is read:
+/// logs, bind `0.0.0.0:$PORT`, serve, drain on SIGTERM. Exit code 0 after a
+/// clean shutdown, 1 when the port cannot be bound.
+pub async fn start(name: &str, config: &RuntimeConfig, warnings: &[String], app: Router) -> ExitCode {
+    crate::telemetry::init(config);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+    let listener = match TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!(%address, error = %e, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(address);
+    tracing::info!(
+        function = name,
+        address = %local,
+        sink = config.sink.as_ref().map_or("reply mode", |u| u.as_str()),
+        service = config.service.as_deref().unwrap_or_default(),
+        revision = config.revision.as_deref().unwrap_or_default(),
+        "listening"
+    );
+    match serve(listener, app, shutdown_signal(), config.shutdown_grace).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports a configuration error the way every function does, before logs
+/// are set up: one clear message on stderr, exit code 2.
+pub fn config_failed(name: &str, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{name}: {error}");
+    ExitCode::from(2)
+}

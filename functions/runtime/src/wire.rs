@@ -1,0 +1,491 @@
+//! Wire formats: the event types, the JSON data of each, and the original
+//! demo's CSV lines. Reading is tolerant (unknown JSON fields are ignored);
+//! every value then passes through the domain types of [`crate::contact`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::contact::{
+    Address, BoundedText, Contact, ContactPair, Coordinates, CountryCode, ObservedAt, PersonId,
+    TranslatedContact,
+};
+use crate::error::Error;
+
+/// Type of the events pact-producer emits.
+pub const UNTRANSLATED: &str = "dev.pact.contact.untranslated";
+/// Type of the events pact-translation emits.
+pub const TRANSLATED: &str = "dev.pact.contact.translated";
+/// Type KafkaSource gives a Kafka record that is not itself a CloudEvent.
+pub const KAFKA_EVENT: &str = "dev.knative.kafka.event";
+/// Type of PingSource events.
+pub const PING: &str = "dev.knative.sources.ping";
+
+/// `data` of a `dev.pact.contact.untranslated` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UntranslatedData {
+    /// First person.
+    pub mmid1: i64,
+    /// Second person.
+    pub mmid2: i64,
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
+    /// RFC 3339; missing means the event's `time`, else now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+}
+
+impl UntranslatedData {
+    /// Validates into a [`Contact`]. `fallback_time` stands in for a missing
+    /// `observed_at` (the CloudEvent `time`); `now` when there is neither.
+    pub fn into_contact(
+        self,
+        fallback_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Contact, Error> {
+        let pair = ContactPair::new(
+            PersonId::parse("mmid1", self.mmid1)?,
+            PersonId::parse("mmid2", self.mmid2)?,
+        )?;
+        let at = Coordinates::parse(self.lat, self.lon)?;
+        let observed_at = observed_at(self.observed_at.as_deref(), fallback_time, now)?;
+        Ok(Contact {
+            pair,
+            at,
+            observed_at,
+        })
+    }
+}
+
+impl From<&Contact> for UntranslatedData {
+    fn from(contact: &Contact) -> Self {
+        Self {
+            mmid1: contact.pair.first().get(),
+            mmid2: contact.pair.second().get(),
+            lat: contact.at.lat(),
+            lon: contact.at.lon(),
+            observed_at: Some(contact.observed_at.to_string()),
+        }
+    }
+}
+
+/// `data` of a `dev.pact.contact.translated` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranslatedData {
+    /// First person.
+    pub mmid1: i64,
+    /// Second person.
+    pub mmid2: i64,
+    /// Latitude, degrees (absent in the original CSV line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude, degrees (absent in the original CSV line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    /// RFC 3339; missing means the event's `time`, else now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    /// Street and house number.
+    #[serde(default)]
+    pub street: String,
+    /// City.
+    #[serde(default)]
+    pub city: String,
+    /// State.
+    #[serde(default)]
+    pub state: String,
+    /// Postal code.
+    #[serde(default)]
+    pub zipcode: String,
+    /// ISO 3166-1 alpha-2 country code, or empty.
+    #[serde(default)]
+    pub country: String,
+    /// Which geocoder answered.
+    #[serde(default)]
+    pub geocoder: String,
+}
+
+impl TranslatedData {
+    /// Validates into a [`TranslatedContact`].
+    pub fn into_contact(
+        self,
+        fallback_time: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<TranslatedContact, Error> {
+        let pair = ContactPair::new(
+            PersonId::parse("mmid1", self.mmid1)?,
+            PersonId::parse("mmid2", self.mmid2)?,
+        )?;
+        let at = match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => Some(Coordinates::parse(lat, lon)?),
+            (None, None) => None,
+            (Some(_), None) => return Err(Error::invalid("lon", "is missing while lat is given")),
+            (None, Some(_)) => return Err(Error::invalid("lat", "is missing while lon is given")),
+        };
+        let country = match self.country.trim() {
+            "" => None,
+            code => Some(CountryCode::parse(code)?),
+        };
+        Ok(TranslatedContact {
+            pair,
+            at,
+            observed_at: observed_at(self.observed_at.as_deref(), fallback_time, now)?,
+            address: Address {
+                street: BoundedText::parse("street", &self.street)?,
+                city: BoundedText::parse("city", &self.city)?,
+                state: BoundedText::parse("state", &self.state)?,
+                zipcode: BoundedText::parse("zipcode", &self.zipcode)?,
+                country,
+            },
+            geocoder: BoundedText::parse("geocoder", &self.geocoder)?,
+        })
+    }
+}
+
+impl From<&TranslatedContact> for TranslatedData {
+    fn from(contact: &TranslatedContact) -> Self {
+        let address = &contact.address;
+        Self {
+            mmid1: contact.pair.first().get(),
+            mmid2: contact.pair.second().get(),
+            lat: contact.at.map(Coordinates::lat),
+            lon: contact.at.map(Coordinates::lon),
+            observed_at: Some(contact.observed_at.to_string()),
+            street: address.street.as_str().to_owned(),
+            city: address.city.as_str().to_owned(),
+            state: address.state.as_str().to_owned(),
+            zipcode: address.zipcode.as_str().to_owned(),
+            country: address
+                .country
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            geocoder: contact.geocoder.as_str().to_owned(),
+        }
+    }
+}
+
+fn observed_at(
+    raw: Option<&str>,
+    fallback: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<ObservedAt, Error> {
+    match (raw, fallback) {
+        (Some(raw), _) if !raw.trim().is_empty() => ObservedAt::parse(raw, now),
+        (_, Some(time)) => ObservedAt::new(time, now),
+        _ => ObservedAt::new(now, now),
+    }
+}
+
+/// Parses a JSON document into `T`, naming the field at fault on error.
+pub fn from_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| json_error(&e))
+}
+
+/// Converts an already parsed JSON value into `T`, naming the field at fault.
+pub fn from_json_value<T: for<'de> Deserialize<'de>>(value: serde_json::Value) -> Result<T, Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| json_error(&e))
+}
+
+fn json_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Error {
+    let path = e.path().to_string();
+    if path == "." {
+        Error::malformed(format!("data is not valid JSON for this event: {}", e.inner()))
+    } else {
+        Error::malformed(format!("data field {path}: {}", e.inner()))
+    }
+}
+
+/// Reads CSV records (RFC 4180: quoted fields may hold commas, quotes and
+/// line breaks). Blank lines are skipped.
+pub fn csv_records(text: &[u8]) -> Result<Vec<csv::StringRecord>, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text);
+    reader
+        .records()
+        .filter(|r| !matches!(r, Ok(record) if record.iter().all(str::is_empty)))
+        .map(|r| r.map_err(|e| Error::malformed(format!("not a valid CSV line: {e}"))))
+        .collect()
+}
+
+/// The original untranslated line: `mmid1,mmid2,lat,lon` with an optional
+/// fifth field `observed_at`.
+pub fn untranslated_from_csv(record: &csv::StringRecord) -> Result<UntranslatedData, Error> {
+    if !(4..=5).contains(&record.len()) {
+        return Err(Error::malformed(format!(
+            "an untranslated CSV line has 4 or 5 fields (mmid1,mmid2,lat,lon[,observed_at]), this one has {}",
+            record.len()
+        )));
+    }
+    Ok(UntranslatedData {
+        mmid1: csv_field(record, 0, "mmid1")?,
+        mmid2: csv_field(record, 1, "mmid2")?,
+        lat: csv_field(record, 2, "lat")?,
+        lon: csv_field(record, 3, "lon")?,
+        observed_at: record.get(4).map(str::to_owned),
+    })
+}
+
+/// The original translated line: `mmid1,mmid2,street,city,state,zipcode,country`.
+pub fn translated_from_csv(record: &csv::StringRecord) -> Result<TranslatedData, Error> {
+    if record.len() != 7 {
+        return Err(Error::malformed(format!(
+            "a translated CSV line has 7 fields (mmid1,mmid2,street,city,state,zipcode,country), this one has {}",
+            record.len()
+        )));
+    }
+    let text = |i: usize| record.get(i).unwrap_or_default().to_owned();
+    Ok(TranslatedData {
+        mmid1: csv_field(record, 0, "mmid1")?,
+        mmid2: csv_field(record, 1, "mmid2")?,
+        lat: None,
+        lon: None,
+        observed_at: None,
+        street: text(2),
+        city: text(3),
+        state: text(4),
+        zipcode: text(5),
+        country: text(6),
+        geocoder: String::new(),
+    })
+}
+
+fn csv_field<T: std::str::FromStr>(
+    record: &csv::StringRecord,
+    index: usize,
+    name: &str,
+) -> Result<T, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    let raw = record.get(index).unwrap_or_default();
+    raw.parse()
+        .map_err(|e| Error::malformed(format!("field {name} ({raw:?}) is not a number: {e}")))
+}
+
+/// Writes the untranslated CSV line (with `observed_at`), RFC 4180 quoted.
+pub fn untranslated_to_csv(contact: &Contact) -> String {
+    let data = UntranslatedData::from(contact);
+    csv_line(&[
+        &data.mmid1.to_string(),
+        &data.mmid2.to_string(),
+        &data.lat.to_string(),
+        &data.lon.to_string(),
+        data.observed_at.as_deref().unwrap_or_default(),
+    ])
+}
+
+/// Writes the original translated line, RFC 4180 quoted: a street holding a
+/// comma stays one field.
+pub fn translated_to_csv(contact: &TranslatedContact) -> String {
+    let a = &contact.address;
+    csv_line(&[
+        &contact.pair.first().get().to_string(),
+        &contact.pair.second().get().to_string(),
+        a.street.as_str(),
+        a.city.as_str(),
+        a.state.as_str(),
+        a.zipcode.as_str(),
+        a.country.as_ref().map(CountryCode::as_str).unwrap_or_default(),
+    ])
+}
+
+fn csv_line(fields: &[&str]) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = writer.write_record(fields);
+    let bytes = writer.into_inner().unwrap_or_default();
+    let mut line = String::from_utf8(bytes).unwrap_or_default();
+    line.truncate(line.trim_end_matches('\n').len());
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-24T10:00:00Z".parse().expect("valid")
+    }
+
+    fn one(text: &str) -> csv::StringRecord {
+        let mut records = csv_records(text.as_bytes()).expect("csv");
+        assert_eq!(records.len(), 1);
+        records.remove(0)
+    }
+
+    #[test]
+    fn reads_the_original_untranslated_line() {
+        let data = untranslated_from_csv(&one("1,2,44.9778,-93.2650")).expect("valid");
+        let contact = data.into_contact(None, now()).expect("valid");
+        assert_eq!(contact.pair.partition_key(), "1-2");
+        assert_eq!(contact.at.lat(), 44.9778);
+        assert_eq!(contact.observed_at.get(), now());
+    }
+
+    #[test]
+    fn reads_a_quoted_street_with_commas() {
+        let data = translated_from_csv(&one(
+            r#"1,2,"350 S 4th St, Suite 2",Minneapolis,MN,55415-2215,US"#,
+        ))
+        .expect("valid");
+        assert_eq!(data.street, "350 S 4th St, Suite 2");
+        assert_eq!(data.country, "US");
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let err = untranslated_from_csv(&one("1,x,44.9,-93.2")).expect_err("bad");
+        assert!(err.to_string().contains("mmid2"), "{err}");
+        let err = untranslated_from_csv(&one("1,2,44.9")).expect_err("short");
+        assert!(err.to_string().contains("4 or 5 fields"), "{err}");
+        let err = from_json::<UntranslatedData>(br#"{"mmid1":1.5,"mmid2":2,"lat":1,"lon":2}"#)
+            .expect_err("float id");
+        assert!(err.to_string().contains("mmid1"), "{err}");
+        let err = from_json::<UntranslatedData>(br#"{"mmid2":2,"lat":1,"lon":2}"#)
+            .expect_err("missing id");
+        assert!(err.to_string().contains("mmid1"), "{err}");
+    }
+
+    #[test]
+    fn the_event_time_stands_in_for_a_missing_observed_at() {
+        let time: DateTime<Utc> = "2026-11-24T09:00:00Z".parse().expect("valid");
+        let data = untranslated_from_csv(&one("1,2,44.9,-93.2")).expect("valid");
+        let contact = data.into_contact(Some(time), now()).expect("valid");
+        assert_eq!(contact.observed_at.get(), time);
+    }
+
+    #[test]
+    fn translated_csv_quotes_what_needs_it() {
+        let data = TranslatedData {
+            mmid1: 1,
+            mmid2: 2,
+            lat: None,
+            lon: None,
+            observed_at: None,
+            street: "1 Main St, Apt \"B\"".into(),
+            city: "Minneapolis".into(),
+            state: "MN".into(),
+            zipcode: "55415".into(),
+            country: "us".into(),
+            geocoder: "offline".into(),
+        };
+        let contact = data.into_contact(None, now()).expect("valid");
+        assert_eq!(
+            translated_to_csv(&contact),
+            r#"1,2,"1 Main St, Apt ""B""",Minneapolis,MN,55415,US"#
+        );
+    }
+
+    fn contact_strategy() -> impl Strategy<Value = Contact> {
+        (
+            1..i64::MAX,
+            1..i64::MAX,
+            -90.0..=90.0f64,
+            -180.0..=180.0f64,
+            0i64..4_000_000_000,
+        )
+            .prop_filter("distinct people", |(a, b, ..)| a != b)
+            .prop_map(|(a, b, lat, lon, secs)| {
+                UntranslatedData {
+                    mmid1: a,
+                    mmid2: b,
+                    lat,
+                    lon,
+                    observed_at: DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339()),
+                }
+                .into_contact(None, now() + chrono::Duration::days(365 * 200))
+                .expect("generated valid")
+            })
+    }
+
+    fn text_strategy(max: usize) -> impl Strategy<Value = String> {
+        // Printable text, including the characters CSV must quote.
+        proptest::string::string_regex(&format!("[a-zA-Z0-9 ,\"'äß.-]{{0,{max}}}"))
+            .expect("regex")
+            .prop_map(|s| s.trim().to_owned())
+    }
+
+    fn translated_strategy() -> impl Strategy<Value = TranslatedContact> {
+        (
+            contact_strategy(),
+            text_strategy(200),
+            text_strategy(100),
+            text_strategy(100),
+            "[0-9A-Z-]{0,16}",
+            proptest::option::of("[A-Z]{2}"),
+        )
+            .prop_map(|(c, street, city, state, zipcode, country)| {
+                TranslatedData {
+                    mmid1: c.pair.first().get(),
+                    mmid2: c.pair.second().get(),
+                    lat: Some(c.at.lat()),
+                    lon: Some(c.at.lon()),
+                    observed_at: Some(c.observed_at.to_string()),
+                    street,
+                    city,
+                    state,
+                    zipcode,
+                    country: country.unwrap_or_default(),
+                    geocoder: "offline".into(),
+                }
+                .into_contact(None, now() + chrono::Duration::days(365 * 200))
+                .expect("generated valid")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn untranslated_json_round_trips(contact in contact_strategy()) {
+            let json = serde_json::to_vec(&UntranslatedData::from(&contact)).expect("serialize");
+            let back = from_json::<UntranslatedData>(&json).expect("parse")
+                .into_contact(None, now() + chrono::Duration::days(365 * 200)).expect("valid");
+            prop_assert_eq!(back, contact);
+        }
+
+        #[test]
+        fn untranslated_csv_round_trips(contact in contact_strategy()) {
+            let line = untranslated_to_csv(&contact);
+            let back = untranslated_from_csv(&one(&line)).expect("parse")
+                .into_contact(None, now() + chrono::Duration::days(365 * 200)).expect("valid");
+            prop_assert_eq!(back, contact);
+        }
+
+        #[test]
+        fn translated_json_round_trips(contact in translated_strategy()) {
+            let json = serde_json::to_vec(&TranslatedData::from(&contact)).expect("serialize");
+            let back = from_json::<TranslatedData>(&json).expect("parse")
+                .into_contact(None, now() + chrono::Duration::days(365 * 200)).expect("valid");
+            prop_assert_eq!(back, contact);
+        }
+
+        #[test]
+        fn translated_csv_round_trips_the_address(contact in translated_strategy()) {
+            let line = translated_to_csv(&contact);
+            let back = translated_from_csv(&one(&line)).expect("parse")
+                .into_contact(Some(contact.observed_at.get()), now() + chrono::Duration::days(365 * 200))
+                .expect("valid");
+            prop_assert_eq!(back.pair, contact.pair);
+            prop_assert_eq!(back.address, contact.address);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = from_json::<UntranslatedData>(&bytes);
+            let _ = from_json::<TranslatedData>(&bytes);
+            if let Ok(records) = csv_records(&bytes) {
+                for record in &records {
+                    let _ = untranslated_from_csv(record).map(|d| d.into_contact(None, now()));
+                    let _ = translated_from_csv(record).map(|d| d.into_contact(None, now()));
+                }
+            }
+        }
+    }
+}
