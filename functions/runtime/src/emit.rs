@@ -54,6 +54,26 @@ pub enum OutData {
     Csv(String),
 }
 
+/// Most characters in an event id PACT accepts from outside.
+pub const MAX_EVENT_ID_CHARS: usize = 128;
+
+/// Checks an event id given from outside (`Idempotency-Key`, an `id` field, an
+/// input event's id). Binary mode sends it as the `ce-id` header, so it must
+/// be printable ASCII.
+pub fn event_id(field: &str, raw: &str) -> Result<String> {
+    let id = raw.trim();
+    if id.is_empty() || id.len() > MAX_EVENT_ID_CHARS {
+        return Err(Error::invalid(
+            field,
+            format!("must be 1 to {MAX_EVENT_ID_CHARS} characters long"),
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(Error::invalid(field, "must be printable ASCII"));
+    }
+    Ok(id.to_owned())
+}
+
 /// What became of emitted events.
 #[derive(Debug)]
 pub enum Emitted {
@@ -64,18 +84,20 @@ pub enum Emitted {
 }
 
 impl Emitted {
-    /// The response: `sent` with no body when the sink took the events; in
-    /// reply mode 200 with the event in binary mode, or a JSON batch
+    /// The response with `status`: no body when the sink took the events; in
+    /// reply mode the event in binary mode, or a JSON batch
     /// (`application/cloudevents-batch+json`) when there are several.
-    pub fn into_response(self, sent: StatusCode) -> Response {
+    pub fn into_response(self, status: StatusCode) -> Response {
         match self {
-            Self::Sent(_) => sent.into_response(),
+            Self::Sent(_) => status.into_response(),
             Self::Reply(mut events) if events.len() == 1 => {
-                events.pop().map(IntoResponse::into_response).unwrap_or_default()
+                let mut response = events.pop().map(IntoResponse::into_response).unwrap_or_default();
+                *response.status_mut() = status;
+                response
             }
             Self::Reply(events) => {
                 let body = serde_json::to_vec(&events).unwrap_or_default();
-                let mut response = (StatusCode::OK, body).into_response();
+                let mut response = (status, body).into_response();
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/cloudevents-batch+json"),

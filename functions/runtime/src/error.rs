@@ -28,6 +28,14 @@ pub enum Error {
         /// The limit in bytes.
         limit_bytes: usize,
     },
+    /// More items in one request than an endpoint takes.
+    #[error("the request holds {count} items; at most {limit} are accepted at once")]
+    TooMany {
+        /// Items sent.
+        count: usize,
+        /// Items accepted.
+        limit: usize,
+    },
     /// A content type this function does not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -79,7 +87,7 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooLarge { .. } | Self::TooMany { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             // A batch is as bad as its worst event: malformed beats invalid.
@@ -99,7 +107,7 @@ impl Error {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Malformed(_) => "malformed",
-            Self::TooLarge { .. } => "too_large",
+            Self::TooLarge { .. } | Self::TooMany { .. } => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Invalid { .. } => "invalid",
             Self::Batch(_) => "batch",

@@ -16,8 +16,15 @@ pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace;
 pub mod wire;
 
 pub use cloudevents;
 pub use error::{Error, Result};
+
+/// Parses a request as a CloudEvent (any mode), `None` when it is not one.
+pub fn binding_event(headers: &http::HeaderMap, body: &[u8]) -> Option<cloudevents::Event> {
+    cloudevents::binding::http::to_event(headers, body.to_vec()).ok()
+}

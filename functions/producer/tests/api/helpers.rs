@@ -1,0 +1,87 @@
+//! Spawning the producer on a free port with a given environment.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use pact_runtime::config::RuntimeConfig;
+use pact_runtime::testing::{CaptureSink, Reply};
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub sink: Option<CaptureSink>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn sink(&self) -> &CaptureSink {
+        self.sink.as_ref().expect("this app has a sink")
+    }
+}
+
+/// The producer with a recording sink answering `reply`, plus `env`.
+pub async fn spawn_with_sink(reply: Reply, env: &[(&str, &str)]) -> TestApp {
+    let sink = CaptureSink::start(reply).await;
+    let mut vars: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    vars.insert("K_SINK".into(), sink.url.clone());
+    vars.entry("PACT_EMIT_BACKOFF_MS".into()).or_insert_with(|| "5".into());
+    let mut app = spawn(vars).await;
+    app.sink = Some(sink);
+    app
+}
+
+/// The producer in reply mode (no `K_SINK`).
+pub async fn spawn_reply_mode() -> TestApp {
+    spawn(HashMap::new()).await
+}
+
+/// The producer with exactly this environment.
+pub async fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
+    spawn(
+        env.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+    .await
+}
+
+async fn spawn(vars: HashMap<String, String>) -> TestApp {
+    let (config, _) = RuntimeConfig::from_env(&vars).expect("valid test configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = pact_producer::app(pact_producer::AppState::new(config));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pact_runtime::server::serve(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        sink: None,
+        _stop: stop,
+    }
+}
+
+/// Reads a problem+json response, checking its media type.
+pub async fn problem(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    response.json().await.expect("problem body")
+}

@@ -1,0 +1,155 @@
+//! Test support (feature `testing`): a real HTTP server standing in for
+//! `K_SINK` that records what it receives and answers as scripted.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use cloudevents::Event;
+use tokio::sync::Notify;
+
+/// How the sink answers one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// Answer at once with this status.
+    Status(u16),
+    /// Answer with this status after a delay.
+    Slow(Duration, u16),
+    /// Never answer (the caller's timeout must fire).
+    Hang,
+}
+
+/// One request the sink received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+    /// The CloudEvent, when the request was one.
+    pub event: Option<Event>,
+    /// The status it was answered with (`None` while hanging).
+    pub status: Option<u16>,
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Mutex<Option<Reply>>,
+    changed: Notify,
+}
+
+/// A recording sink on `127.0.0.1:<free port>`; stops when dropped.
+pub struct CaptureSink {
+    /// `http://127.0.0.1:<port>/`, for `K_SINK`.
+    pub url: String,
+    shared: Arc<Shared>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl CaptureSink {
+    /// Starts a sink that answers `fallback` once its script is used up.
+    pub async fn start(fallback: Reply) -> Self {
+        let shared = Arc::new(Shared::default());
+        *lock(&shared.fallback) = Some(fallback);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test port");
+        let url = format!("http://{}/", listener.local_addr().expect("local address"));
+        let app = Router::new()
+            .route("/", post(record))
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Self {
+            url,
+            shared,
+            _stop: stop,
+        }
+    }
+
+    /// The next requests are answered with these replies, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        lock(&self.shared.script).extend(replies);
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// The events answered with 2xx so far.
+    pub fn accepted(&self) -> Vec<Event> {
+        lock(&self.shared.received)
+            .iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .filter_map(|r| r.event.clone())
+            .collect()
+    }
+
+    /// Waits until `n` requests arrived; panics after `deadline`.
+    pub async fn wait_for_requests(&self, n: usize, deadline: Duration) -> Vec<Received> {
+        let wait = async {
+            loop {
+                let notified = self.shared.changed.notified();
+                let received = self.received();
+                if received.len() >= n {
+                    return received;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(deadline, wait)
+            .await
+            .unwrap_or_else(|_| panic!("the sink did not get {n} requests within {deadline:?}"))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn record(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let reply = lock(&shared.script)
+        .pop_front()
+        .or(*lock(&shared.fallback))
+        .unwrap_or(Reply::Status(202));
+    let event = crate::binding_event(&headers, &body);
+    let index = {
+        let mut received = lock(&shared.received);
+        received.push(Received {
+            headers,
+            body,
+            event,
+            status: None,
+        });
+        received.len() - 1
+    };
+    shared.changed.notify_waiters();
+    let status = match reply {
+        Reply::Status(code) => code,
+        Reply::Slow(delay, code) => {
+            tokio::time::sleep(delay).await;
+            code
+        }
+        Reply::Hang => {
+            std::future::pending::<()>().await;
+            500
+        }
+    };
+    lock(&shared.received)[index].status = Some(status);
+    shared.changed.notify_waiters();
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
