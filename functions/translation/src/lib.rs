@@ -1,0 +1,210 @@
+//! pact-translation: reverse geocoding (DESIGN.md section 5).
+//!
+//! `POST /` takes an untranslated contact in any accepted form (CloudEvent in
+//! any mode, KafkaSource envelope, the original CSV line) and emits a
+//! `dev.pact.contact.translated` event with the address of the contact's
+//! coordinates. The output reuses the input's `id`, so a redelivered input
+//! gives the identical output event and pact-contactlog stores it once.
+
+pub mod geocoder;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use chrono::Utc;
+use pact_runtime::config::{Env, EnvReader, RuntimeConfig};
+use pact_runtime::contact::TranslatedContact;
+use pact_runtime::emit::{Emitter, OutData, Outgoing, event_id};
+use pact_runtime::ingest::{LimitedBody, all_or_nothing, read_events};
+use pact_runtime::metrics::Metrics;
+use pact_runtime::server::{AlwaysReady, contract};
+use pact_runtime::wire::{self, TranslatedData};
+use pact_runtime::{Error, Result};
+use tracing::Instrument;
+
+pub use geocoder::{Geocoder, Offline};
+
+/// The `source` of every event this function emits.
+pub const SOURCE: &str = "/pact/translation";
+/// Which geocoder to use.
+pub const PACT_GEOCODER: &str = "PACT_GEOCODER";
+/// Format of the output event's data.
+pub const PACT_OUTPUT_FORMAT: &str = "PACT_OUTPUT_FORMAT";
+
+/// The data format of emitted events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// `application/json`, the translated data of DESIGN.md section 3.
+    #[default]
+    Json,
+    /// `text/csv`: the original translated line, for consumers of the old topic.
+    Csv,
+}
+
+/// The geocoder selected by `PACT_GEOCODER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GeocoderKind {
+    /// The embedded offline geocoder.
+    #[default]
+    Offline,
+}
+
+/// pact-translation's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The function contract's settings.
+    pub runtime: RuntimeConfig,
+    /// `PACT_GEOCODER`.
+    pub geocoder: GeocoderKind,
+    /// `PACT_OUTPUT_FORMAT`.
+    pub output: OutputFormat,
+}
+
+impl Config {
+    /// Reads every variable, reporting all bad ones together; `Ok` carries
+    /// warnings about unknown `PACT_*` variables.
+    pub fn from_env<E: Env + ?Sized>(
+        env: &E,
+    ) -> Result<(Self, Vec<String>), pact_runtime::config::ConfigError> {
+        let mut r = EnvReader::new(env);
+        let runtime = RuntimeConfig::read(&mut r);
+        let geocoder = match r.raw(PACT_GEOCODER) {
+            None => GeocoderKind::Offline,
+            Some(v) if v.trim().eq_ignore_ascii_case("offline") => GeocoderKind::Offline,
+            Some(v) => {
+                let known = ["nominatim", "photon", "mapquest"];
+                let why = if known.contains(&v.trim().to_ascii_lowercase().as_str()) {
+                    "offline; the online geocoders are not in this release yet"
+                } else {
+                    "offline (nominatim, photon and mapquest are planned)"
+                };
+                r.reject(PACT_GEOCODER, v, why);
+                GeocoderKind::Offline
+            }
+        };
+        let output = r
+            .parse_with(PACT_OUTPUT_FORMAT, "json or csv", |v| {
+                match v.trim().to_ascii_lowercase().as_str() {
+                    "json" => Some(OutputFormat::Json),
+                    "csv" => Some(OutputFormat::Csv),
+                    _ => None,
+                }
+            })
+            .unwrap_or_default();
+        let warnings = r.finish()?;
+        Ok((
+            Self {
+                runtime,
+                geocoder,
+                output,
+            },
+            warnings,
+        ))
+    }
+}
+
+/// Shared by every request.
+pub struct AppState<G> {
+    config: Arc<Config>,
+    emitter: Arc<Emitter>,
+    metrics: Arc<Metrics>,
+    geocoder: Arc<G>,
+}
+
+impl<G> Clone for AppState<G> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            emitter: self.emitter.clone(),
+            metrics: self.metrics.clone(),
+            geocoder: self.geocoder.clone(),
+        }
+    }
+}
+
+impl<G: Geocoder> AppState<G> {
+    /// Builds the state from the configuration and a geocoder.
+    pub fn new(config: Config, geocoder: G) -> Self {
+        let metrics = Metrics::new().freeze();
+        let emitter = Arc::new(Emitter::new(SOURCE, &config.runtime, metrics.clone()));
+        Self {
+            config: Arc::new(config),
+            emitter,
+            metrics,
+            geocoder: Arc::new(geocoder),
+        }
+    }
+}
+
+/// The translation route inside the function contract.
+pub fn app<G: Geocoder>(state: AppState<G>) -> Router {
+    let config = state.config.clone();
+    let metrics = state.metrics.clone();
+    let routes = Router::new()
+        .route("/", post(translate::<G>))
+        .with_state(state);
+    contract(routes, &config.runtime, metrics, AlwaysReady)
+}
+
+/// `POST /`: every event of the request is validated first (all or nothing),
+/// then geocoded and emitted.
+async fn translate<G: Geocoder>(
+    State(state): State<AppState<G>>,
+    headers: HeaderMap,
+    LimitedBody(body): LimitedBody,
+) -> Result<Response> {
+    let now = Utc::now();
+    let inputs = read_events(&headers, body, &[wire::UNTRANSLATED])?;
+    let contacts = all_or_nothing(inputs, |input| {
+        state
+            .metrics
+            .received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
+        let contact = input.untranslated()?.into_contact(input.time, now)?;
+        let id = match &input.identity {
+            Some(identity) => event_id("id", &identity.id)?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        Ok((id, input.traceparent, contact))
+    })?;
+
+    let mut events = Vec::with_capacity(contacts.len());
+    for (id, traceparent, contact) in contacts {
+        let resolved = state
+            .geocoder
+            .reverse(contact.at)
+            .instrument(tracing::debug_span!("geocode", ce.id = %id))
+            .await?;
+        let translated = TranslatedContact {
+            pair: contact.pair,
+            at: Some(contact.at),
+            observed_at: contact.observed_at,
+            address: resolved.address,
+            geocoder: resolved.geocoder,
+        };
+        let data = match state.config.output {
+            OutputFormat::Json => OutData::Json(
+                serde_json::to_value(TranslatedData::from(&translated))
+                    .map_err(|e| Error::Internal(format!("could not encode the event data: {e}")))?,
+            ),
+            OutputFormat::Csv => OutData::Csv(wire::translated_to_csv(&translated)),
+        };
+        events.push(state.emitter.build(Outgoing {
+            id,
+            event_type: wire::TRANSLATED,
+            time: translated.observed_at.get(),
+            partition_key: Some(translated.pair.partition_key()),
+            traceparent,
+            data,
+        })?);
+    }
+    let status = if state.emitter.is_reply_mode() {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(state.emitter.emit(events).await?.into_response(status))
+}

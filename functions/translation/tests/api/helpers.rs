@@ -1,0 +1,77 @@
+//! Spawning pact-translation on a free port.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use pact_runtime::cloudevents::{Data, Event};
+use pact_runtime::testing::{CaptureSink, Reply};
+use pact_translation::{AppState, Config, Offline, app};
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub sink: Option<CaptureSink>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+
+    pub fn sink(&self) -> &CaptureSink {
+        self.sink.as_ref().expect("this app has a sink")
+    }
+}
+
+pub async fn spawn(env: &[(&str, &str)]) -> TestApp {
+    let vars: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let (config, _) = Config::from_env(&vars).expect("valid test configuration");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pact_runtime::server::serve(
+        listener,
+        app(AppState::new(config, Offline)),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_secs(5),
+    ));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        sink: None,
+        _stop: stop,
+    }
+}
+
+pub async fn spawn_with_sink(reply: Reply, env: &[(&str, &str)]) -> TestApp {
+    let sink = CaptureSink::start(reply).await;
+    let mut vars = env.to_vec();
+    vars.push(("K_SINK", &sink.url));
+    vars.push(("PACT_EMIT_BACKOFF_MS", "5"));
+    let mut app = spawn(&vars).await;
+    app.sink = Some(sink);
+    app
+}
+
+/// An event's data as JSON, whatever mode it came in.
+pub fn json_data(event: &Event) -> serde_json::Value {
+    match event.data() {
+        Some(Data::Binary(bytes)) => serde_json::from_slice(bytes).expect("JSON data"),
+        Some(Data::String(text)) => serde_json::from_str(text).expect("JSON data"),
+        Some(Data::Json(value)) => value.clone(),
+        None => panic!("no data"),
+    }
+}
+
+/// The event in a binary-mode response.
+pub async fn reply_event(response: reqwest::Response) -> Event {
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("body");
+    pact_runtime::binding_event(&headers, &body).expect("a binary-mode CloudEvent")
+}

@@ -1,0 +1,99 @@
+//! Producer → translation → sink over real HTTP, redelivery, and concurrency.
+
+use std::collections::HashMap;
+
+use pact_runtime::cloudevents::AttributesReader;
+use pact_runtime::contact::Coordinates;
+use pact_runtime::testing::Reply;
+use pact_translation::Offline;
+
+use crate::helpers::{json_data, spawn_with_sink};
+
+#[tokio::test]
+async fn a_redelivered_input_gives_the_identical_output() {
+    let app = spawn_with_sink(Reply::Status(202), &[]).await;
+    for _ in 0..2 {
+        let response = app
+            .client
+            .post(app.url())
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "same")
+            .header("ce-source", "/pact/producer")
+            .header("ce-type", "dev.pact.contact.untranslated")
+            .header("content-type", "application/json")
+            .body(r#"{"mmid1":7,"mmid2":3,"lat":48.8566,"lon":2.3522,"observed_at":"2026-11-24T10:00:00Z"}"#)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 202);
+    }
+    let events = app.sink().accepted();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0], events[1]);
+    assert_eq!(json_data(&events[0])["city"], "Paris");
+}
+
+#[tokio::test]
+async fn a_failing_sink_is_retried_then_503() {
+    let app = spawn_with_sink(Reply::Status(502), &[("PACT_EMIT_ATTEMPTS", "2")]).await;
+    let response = app
+        .client
+        .post(app.url())
+        .body("1,2,44.9778,-93.2650")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(app.sink().received().len(), 2);
+}
+
+/// The original demo mixed up ids and addresses between concurrent messages.
+/// Here every output must pair its ids with the address of its own point.
+#[tokio::test]
+async fn concurrent_requests_never_mix_ids_and_addresses() {
+    let app = spawn_with_sink(Reply::Status(202), &[]).await;
+    let points = [
+        (44.9778, -93.2650),
+        (51.5074, -0.1278),
+        (35.6762, 139.6503),
+        (-33.8688, 151.2093),
+        (30.0, -40.0),
+        (48.8566, 2.3522),
+        (19.4326, -99.1332),
+        (64.1466, -21.9426),
+    ];
+    let mut expected = HashMap::new();
+    let mut requests = Vec::new();
+    for i in 0..200usize {
+        let (lat, lon) = points[i % points.len()];
+        let mmid1 = i as i64 + 1;
+        let mmid2 = i as i64 + 1000;
+        let at = Coordinates::parse(lat, lon).expect("valid");
+        let city = Offline::lookup(at).expect("lookup").address.city.as_str().to_owned();
+        expected.insert(format!("c{i}"), (mmid1, mmid2, city));
+        let request = app
+            .client
+            .post(app.url())
+            .header("ce-specversion", "1.0")
+            .header("ce-id", format!("c{i}"))
+            .header("ce-source", "/test")
+            .header("ce-type", "dev.pact.contact.untranslated")
+            .header("content-type", "text/csv")
+            .body(format!("{mmid1},{mmid2},{lat},{lon}"))
+            .send();
+        requests.push(tokio::spawn(request));
+    }
+    for request in requests {
+        assert_eq!(request.await.expect("join").expect("response").status(), 202);
+    }
+    let events = app.sink().accepted();
+    assert_eq!(events.len(), 200);
+    for event in events {
+        let data = json_data(&event);
+        let (mmid1, mmid2, city) = &expected[event.id()];
+        assert_eq!(data["mmid1"], *mmid1);
+        assert_eq!(data["mmid2"], *mmid2);
+        assert_eq!(data["city"], city.as_str());
+    }
+}
