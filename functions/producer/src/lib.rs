@@ -104,7 +104,8 @@ async fn receive_message(
         ));
     }
     state.metrics.received("csv");
-    let contact = wire::untranslated_from_csv(&records.remove(0))?.into_contact(None, Utc::now())?;
+    let contact =
+        wire::untranslated_from_csv(&records.remove(0))?.into_contact(None, Utc::now())?;
     let id = idempotency_key(&headers)?.unwrap_or_else(new_event_id);
     let event = state.untranslated_event(id.clone(), &contact, header_trace(&headers))?;
     match state.emitter.emit(vec![event]).await? {
@@ -156,7 +157,10 @@ async fn receive_contacts(
     headers: HeaderMap,
     LimitedBody(body): LimitedBody,
 ) -> Result<Response> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         let essence = ct.split(';').next().unwrap_or_default().trim();
         if essence != "application/json" {
             return Err(Error::UnsupportedMediaType(format!(
@@ -224,7 +228,9 @@ async fn receive_event(
     let now = Utc::now();
     let inputs = read_events(&headers, body, &[wire::UNTRANSLATED])?;
     let events = all_or_nothing(inputs, |input| {
-        state.metrics.received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
+        state
+            .metrics
+            .received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
         let contact = input.untranslated()?.into_contact(input.time, now)?;
         let id = match &input.identity {
             Some(identity) => event_id("id", &identity.id)?,
@@ -245,9 +251,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(value) => {
-            let text = value.to_str().map_err(|_| {
-                Error::invalid("Idempotency-Key", "must be printable ASCII")
-            })?;
+            let text = value
+                .to_str()
+                .map_err(|_| Error::invalid("Idempotency-Key", "must be printable ASCII"))?;
             event_id("Idempotency-Key", text).map(Some)
         }
     }
@@ -264,4 +270,3 @@ fn header_trace(headers: &HeaderMap) -> Option<TraceParent> {
 fn new_event_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
-

@@ -315,9 +315,11 @@ impl RuntimeConfig {
             seconds,
         ));
         let request_timeout = r
-            .parse_with(PACT_REQUEST_TIMEOUT_S, "a whole number of seconds, at least 1", |v| {
-                v.trim().parse().ok().filter(|&s: &u64| s >= 1)
-            })
+            .parse_with(
+                PACT_REQUEST_TIMEOUT_S,
+                "a whole number of seconds, at least 1",
+                |v| v.trim().parse().ok().filter(|&s: &u64| s >= 1),
+            )
             .map_or(
                 Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
                 Duration::from_secs,
@@ -371,9 +373,8 @@ fn parse_ce_overrides(raw: &str) -> Result<Vec<(String, String)>, String> {
         #[serde(default)]
         extensions: HashMap<String, serde_json::Value>,
     }
-    let parsed: Overrides = serde_json::from_str(raw).map_err(|e| {
-        format!(r#"JSON such as {{"extensions":{{"name":"value"}}}} ({e})"#)
-    })?;
+    let parsed: Overrides = serde_json::from_str(raw)
+        .map_err(|e| format!(r#"JSON such as {{"extensions":{{"name":"value"}}}} ({e})"#))?;
     let mut out = Vec::with_capacity(parsed.extensions.len());
     for (name, value) in parsed.extensions {
         let valid_name = !name.is_empty()
@@ -466,10 +467,19 @@ mod tests {
         let names: Vec<_> = err.0.iter().map(|b| b.name).collect();
         assert_eq!(
             names,
-            [PORT, K_SINK, K_CE_OVERRIDES, PACT_LOG_FORMAT, PACT_EMIT_ATTEMPTS]
+            [
+                PORT,
+                K_SINK,
+                K_CE_OVERRIDES,
+                PACT_LOG_FORMAT,
+                PACT_EMIT_ATTEMPTS
+            ]
         );
         let text = err.to_string();
-        assert!(text.contains("PACT_LOG_FORMAT=\"xml\": json or text"), "{text}");
+        assert!(
+            text.contains("PACT_LOG_FORMAT=\"xml\": json or text"),
+            "{text}"
+        );
     }
 
     #[test]

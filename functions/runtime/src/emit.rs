@@ -91,7 +91,10 @@ impl Emitted {
         match self {
             Self::Sent(_) => status.into_response(),
             Self::Reply(mut events) if events.len() == 1 => {
-                let mut response = events.pop().map(IntoResponse::into_response).unwrap_or_default();
+                let mut response = events
+                    .pop()
+                    .map(IntoResponse::into_response)
+                    .unwrap_or_default();
                 *response.status_mut() = status;
                 response
             }
@@ -268,8 +271,7 @@ impl Sink {
 
 /// Knative's retry rule: 404, 408, 409, 429 and every 5xx may succeed later.
 fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error()
-        || matches!(status.as_u16(), 404 | 408 | 409 | 429)
+    status.is_server_error() || matches!(status.as_u16(), 404 | 408 | 409 | 429)
 }
 
 /// Exponential backoff with "equal jitter": half the step fixed, half random,
@@ -322,7 +324,10 @@ mod tests {
     #[test]
     fn overrides_win_over_the_function_extensions() {
         let config = RuntimeConfig {
-            ce_overrides: vec![("partitionkey".into(), "fixed".into()), ("team".into(), "pact".into())],
+            ce_overrides: vec![
+                ("partitionkey".into(), "fixed".into()),
+                ("team".into(), "pact".into()),
+            ],
             ..RuntimeConfig::default()
         };
         let emitter = Emitter::new("/pact/test", &config, Metrics::new().freeze());
@@ -337,7 +342,16 @@ mod tests {
             })
             .expect("valid");
         assert_eq!(event.source().to_string(), "/pact/test");
-        assert_eq!(event.extension("partitionkey").map(|v| v.to_string()).as_deref(), Some("fixed"));
-        assert_eq!(event.extension("team").map(|v| v.to_string()).as_deref(), Some("pact"));
+        assert_eq!(
+            event
+                .extension("partitionkey")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("fixed")
+        );
+        assert_eq!(
+            event.extension("team").map(|v| v.to_string()).as_deref(),
+            Some("pact")
+        );
     }
 }

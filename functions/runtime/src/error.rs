@@ -160,7 +160,9 @@ impl IntoResponse for Error {
             tracing::warn!(error_type = self.error_type(), detail = %self, "request rejected");
         }
         let mut response = self.to_problem().into_response();
-        response.extensions_mut().insert(ErrorType(self.error_type()));
+        response
+            .extensions_mut()
+            .insert(ErrorType(self.error_type()));
         response
     }
 }

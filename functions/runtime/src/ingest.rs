@@ -40,10 +40,15 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
         if declared.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
             return Err(too_large);
         }
-        match Limited::new(req.into_body(), BODY_LIMIT_BYTES).collect().await {
+        match Limited::new(req.into_body(), BODY_LIMIT_BYTES)
+            .collect()
+            .await
+        {
             Ok(collected) => Ok(Self(collected.to_bytes())),
             Err(e) if e.is::<LengthLimitError>() => Err(too_large),
-            Err(e) => Err(Error::malformed(format!("could not read the request body: {e}"))),
+            Err(e) => Err(Error::malformed(format!(
+                "could not read the request body: {e}"
+            ))),
         }
     }
 }
@@ -115,15 +120,19 @@ pub fn read_events(headers: &HeaderMap, body: Bytes, accepted: &[&str]) -> Resul
         .and_then(|v| v.to_str().ok())
         .and_then(TraceParent::parse);
 
-    let events = if content_type.as_deref().is_some_and(|ct| ct.starts_with(CE_BATCH_JSON)) {
-        let events: Vec<Event> = serde_json::from_slice(&body).map_err(|e| {
-            Error::malformed(format!("not a valid CloudEvents JSON batch: {e}"))
-        })?;
+    let events = if content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with(CE_BATCH_JSON))
+    {
+        let events: Vec<Event> = serde_json::from_slice(&body)
+            .map_err(|e| Error::malformed(format!("not a valid CloudEvents JSON batch: {e}")))?;
         if events.is_empty() {
             return Err(Error::malformed("the batch holds no events"));
         }
         events
-    } else if content_type.as_deref().is_some_and(|ct| ct.starts_with(CE_JSON))
+    } else if content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with(CE_JSON))
         || headers.contains_key("ce-specversion")
     {
         let event = cloudevents::binding::http::to_event(headers, body.to_vec())
@@ -339,7 +348,10 @@ mod tests {
             ("ce-type", ty),
         ]);
         if let Some(ct) = content_type {
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).expect("valid"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(ct).expect("valid"),
+            );
         }
         h
     }
@@ -347,10 +359,17 @@ mod tests {
     #[test]
     fn reads_binary_mode_json() {
         let body = Bytes::from_static(br#"{"mmid1":1,"mmid2":2,"lat":44.9,"lon":-93.2}"#);
-        let events = read_events(&binary(wire::UNTRANSLATED, Some("application/json")), body, ACCEPT)
-            .expect("valid");
+        let events = read_events(
+            &binary(wire::UNTRANSLATED, Some("application/json")),
+            body,
+            ACCEPT,
+        )
+        .expect("valid");
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].identity.as_ref().map(|i| i.id.as_str()), Some("abc"));
+        assert_eq!(
+            events[0].identity.as_ref().map(|i| i.id.as_str()),
+            Some("abc")
+        );
         assert_eq!(events[0].untranslated().expect("data").mmid2, 2);
     }
 
@@ -367,16 +386,26 @@ mod tests {
     #[test]
     fn unwraps_a_structured_event_inside_an_envelope() {
         let inner = br#"{"specversion":"1.0","id":"inner","source":"/phone","type":"dev.pact.contact.untranslated","data":{"mmid1":1,"mmid2":2,"lat":1,"lon":2}}"#;
-        let events = read_events(&binary(wire::KAFKA_EVENT, None), Bytes::from_static(inner), ACCEPT)
-            .expect("valid");
-        assert_eq!(events[0].identity.as_ref().map(|i| i.id.as_str()), Some("inner"));
+        let events = read_events(
+            &binary(wire::KAFKA_EVENT, None),
+            Bytes::from_static(inner),
+            ACCEPT,
+        )
+        .expect("valid");
+        assert_eq!(
+            events[0].identity.as_ref().map(|i| i.id.as_str()),
+            Some("inner")
+        );
     }
 
     #[test]
     fn reads_structured_and_batched_mode() {
         let one = r#"{"specversion":"1.0","id":"s1","source":"/t","type":"dev.pact.contact.untranslated","datacontenttype":"application/json","data":{"mmid1":1,"mmid2":2,"lat":1,"lon":2}}"#;
         let events = read_events(
-            &headers(&[("content-type", "application/cloudevents+json; charset=utf-8")]),
+            &headers(&[(
+                "content-type",
+                "application/cloudevents+json; charset=utf-8",
+            )]),
             Bytes::from(one),
             ACCEPT,
         )
@@ -395,9 +424,11 @@ mod tests {
     #[test]
     fn reads_plain_csv_lines_with_or_without_content_type() {
         for ct in [None, Some("text/plain"), Some("text/csv; charset=utf-8")] {
-            let h = ct.map(|ct| headers(&[("content-type", ct)])).unwrap_or_default();
-            let events = read_events(&h, Bytes::from_static(b"1,2,1,2\r\n3,4,5,6\n"), ACCEPT)
-                .expect("csv");
+            let h = ct
+                .map(|ct| headers(&[("content-type", ct)]))
+                .unwrap_or_default();
+            let events =
+                read_events(&h, Bytes::from_static(b"1,2,1,2\r\n3,4,5,6\n"), ACCEPT).expect("csv");
             assert_eq!(events.len(), 2, "{ct:?}");
             assert!(events[0].identity.is_none());
         }
@@ -411,13 +442,27 @@ mod tests {
             ACCEPT,
         );
         assert!(matches!(unsupported, Err(Error::UnsupportedMediaType(_))));
-        let wrong_type = read_events(&binary("com.example.other", None), Bytes::from_static(b"{}"), ACCEPT);
+        let wrong_type = read_events(
+            &binary("com.example.other", None),
+            Bytes::from_static(b"{}"),
+            ACCEPT,
+        );
         assert!(matches!(wrong_type, Err(Error::Invalid { ref field, .. }) if field == "type"));
         let no_data = read_events(&binary(wire::UNTRANSLATED, None), Bytes::new(), ACCEPT);
         assert!(matches!(no_data, Err(Error::Malformed(_))));
-        let missing_id = headers(&[("ce-specversion", "1.0"), ("ce-source", "/x"), ("ce-type", wire::UNTRANSLATED)]);
-        assert!(matches!(read_events(&missing_id, Bytes::from_static(b"1,2,3,4"), ACCEPT), Err(Error::Malformed(_))));
-        assert!(matches!(read_events(&HeaderMap::new(), Bytes::from_static(b"  \n"), ACCEPT), Err(Error::Malformed(_))));
+        let missing_id = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-source", "/x"),
+            ("ce-type", wire::UNTRANSLATED),
+        ]);
+        assert!(matches!(
+            read_events(&missing_id, Bytes::from_static(b"1,2,3,4"), ACCEPT),
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            read_events(&HeaderMap::new(), Bytes::from_static(b"  \n"), ACCEPT),
+            Err(Error::Malformed(_))
+        ));
     }
 
     #[test]
@@ -426,7 +471,10 @@ mod tests {
         let mut h = binary(wire::UNTRANSLATED, Some("text/csv"));
         h.insert("traceparent", HeaderValue::from_static(tp));
         let events = read_events(&h, Bytes::from_static(b"1,2,3,4"), ACCEPT).expect("valid");
-        assert_eq!(events[0].traceparent.as_ref().map(TraceParent::as_str), Some(tp));
+        assert_eq!(
+            events[0].traceparent.as_ref().map(TraceParent::as_str),
+            Some(tp)
+        );
     }
 
     proptest! {

@@ -76,10 +76,9 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         // 100 µs to ~13 s: an event handled in memory up to a retried sink.
-        let request_duration =
-            Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.0001, 2.5, 14))
-            });
+        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0001, 2.5, 14))
+        });
         let events_received = Family::<EventLabels, Counter>::default();
         let events_emitted = Family::<EventLabels, Counter>::default();
         let rejected = Family::<ErrorLabels, Counter>::default();
@@ -91,14 +90,26 @@ impl Metrics {
             "HTTP request latency",
             request_duration.clone(),
         );
-        registry.register("pact_events_received", "Events read from requests", events_received.clone());
+        registry.register(
+            "pact_events_received",
+            "Events read from requests",
+            events_received.clone(),
+        );
         registry.register(
             "pact_events_emitted",
             "Events accepted by K_SINK or put in a reply",
             events_emitted.clone(),
         );
-        registry.register("pact_requests_rejected", "Requests answered with an error", rejected.clone());
-        registry.register("pact_emit_retries", "Retried deliveries to K_SINK", emit_retries.clone());
+        registry.register(
+            "pact_requests_rejected",
+            "Requests answered with an error",
+            rejected.clone(),
+        );
+        registry.register(
+            "pact_emit_retries",
+            "Retried deliveries to K_SINK",
+            emit_retries.clone(),
+        );
         registry.register(
             "pact_emit_failures",
             "Events K_SINK did not accept after every attempt",

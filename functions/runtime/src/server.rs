@@ -63,7 +63,10 @@ pub fn contract<R: Readiness>(
             StatusCode::GATEWAY_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(axum::middleware::from_fn_with_state(metrics, track_requests))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            track_requests,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
                 let route = request
@@ -150,11 +153,16 @@ pub async fn serve(
         result = &mut server => return result,
         _ = signalled_rx => {}
     }
-    tracing::info!(grace_s = grace.as_secs(), "shutting down, draining in-flight requests");
+    tracing::info!(
+        grace_s = grace.as_secs(),
+        "shutting down, draining in-flight requests"
+    );
     match tokio::time::timeout(grace, server).await {
         Ok(result) => result,
         Err(_) => {
-            tracing::warn!("grace period over with requests still in flight; they were not acknowledged");
+            tracing::warn!(
+                "grace period over with requests still in flight; they were not acknowledged"
+            );
             Ok(())
         }
     }
@@ -163,7 +171,12 @@ pub async fn serve(
 /// The whole life of a function process after its configuration is read:
 /// logs, bind `0.0.0.0:$PORT`, serve, drain on SIGTERM. Exit code 0 after a
 /// clean shutdown, 1 when the port cannot be bound.
-pub async fn start(name: &str, config: &RuntimeConfig, warnings: &[String], app: Router) -> ExitCode {
+pub async fn start(
+    name: &str,
+    config: &RuntimeConfig,
+    warnings: &[String],
+    app: Router,
+) -> ExitCode {
     crate::telemetry::init(config);
     for warning in warnings {
         tracing::warn!("{warning}");

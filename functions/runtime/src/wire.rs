@@ -191,7 +191,10 @@ pub fn from_json_value<T: for<'de> Deserialize<'de>>(value: serde_json::Value) -
 fn json_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Error {
     let path = e.path().to_string();
     if path == "." {
-        Error::malformed(format!("data is not valid JSON for this event: {}", e.inner()))
+        Error::malformed(format!(
+            "data is not valid JSON for this event: {}",
+            e.inner()
+        ))
     } else {
         Error::malformed(format!("data field {path}: {}", e.inner()))
     }
@@ -290,7 +293,10 @@ pub fn translated_to_csv(contact: &TranslatedContact) -> String {
         a.city.as_str(),
         a.state.as_str(),
         a.zipcode.as_str(),
-        a.country.as_ref().map(CountryCode::as_str).unwrap_or_default(),
+        a.country
+            .as_ref()
+            .map(CountryCode::as_str)
+            .unwrap_or_default(),
     ])
 }
 

@@ -71,8 +71,8 @@ mod tests {
 
     #[test]
     fn downtown_minneapolis_and_the_open_sea() {
-        let downtown = Offline::lookup(Coordinates::parse(44.9778, -93.2650).expect("valid"))
-            .expect("lookup");
+        let downtown =
+            Offline::lookup(Coordinates::parse(44.9778, -93.2650).expect("valid")).expect("lookup");
         assert_eq!(downtown.address.city.as_str(), "Minneapolis");
         assert_eq!(downtown.address.state.as_str(), "MN");
         assert!(downtown.address.zipcode.as_str().starts_with("554"));

@@ -187,8 +187,9 @@ async fn translate<G: Geocoder>(
         };
         let data = match state.config.output {
             OutputFormat::Json => OutData::Json(
-                serde_json::to_value(TranslatedData::from(&translated))
-                    .map_err(|e| Error::Internal(format!("could not encode the event data: {e}")))?,
+                serde_json::to_value(TranslatedData::from(&translated)).map_err(|e| {
+                    Error::Internal(format!("could not encode the event data: {e}"))
+                })?,
             ),
             OutputFormat::Csv => OutData::Csv(wire::translated_to_csv(&translated)),
         };

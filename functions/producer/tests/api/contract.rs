@@ -21,15 +21,34 @@ async fn send(request: Request<Body>) -> (StatusCode, String, String) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
-    (status, content_type, String::from_utf8_lossy(&body).into_owned())
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let (status, _, body) = send(Request::get("/healthz").body(Body::empty()).expect("request")).await;
+    let (status, _, body) = send(
+        Request::get("/healthz")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-    let (status, _, _) = send(Request::get("/readyz").body(Body::empty()).expect("request")).await;
+    let (status, _, _) = send(
+        Request::get("/readyz")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -70,8 +89,12 @@ async fn unknown_routes_and_methods_are_problems() {
         send(Request::get("/nope").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(content_type, "application/problem+json");
-    let (status, content_type, _) =
-        send(Request::get("/contacts").body(Body::empty()).expect("request")).await;
+    let (status, content_type, _) = send(
+        Request::get("/contacts")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(content_type, "application/problem+json");
 }
@@ -142,7 +165,12 @@ async fn metrics_count_requests_by_route_and_status() {
             .await
             .expect("request");
     }
-    let response = app.client.get(app.url("/nope")).send().await.expect("request");
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .send()
+        .await
+        .expect("request");
     problem(response).await;
     let text = app
         .client
@@ -157,7 +185,16 @@ async fn metrics_count_requests_by_route_and_status() {
         text.contains(r#"pact_requests_total{route="/pact/producer",status="422"} 3"#),
         "{text}"
     );
-    assert!(text.contains(r#"pact_requests_total{route="unmatched",status="404"} 1"#), "{text}");
-    assert!(text.contains(r#"pact_requests_rejected_total{error_type="invalid"} 3"#), "{text}");
-    assert!(text.contains("pact_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains(r#"pact_requests_total{route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"pact_requests_rejected_total{error_type="invalid"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("pact_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }

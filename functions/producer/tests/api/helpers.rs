@@ -31,7 +31,8 @@ pub async fn spawn_with_sink(reply: Reply, env: &[(&str, &str)]) -> TestApp {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     vars.insert("K_SINK".into(), sink.url.clone());
-    vars.entry("PACT_EMIT_BACKOFF_MS".into()).or_insert_with(|| "5".into());
+    vars.entry("PACT_EMIT_BACKOFF_MS".into())
+        .or_insert_with(|| "5".into());
     let mut app = spawn(vars).await;
     app.sink = Some(sink);
     app
@@ -54,7 +55,9 @@ pub async fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
 
 async fn spawn(vars: HashMap<String, String>) -> TestApp {
     let (config, _) = RuntimeConfig::from_env(&vars).expect("valid test configuration");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let app = pact_producer::app(pact_producer::AppState::new(config));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

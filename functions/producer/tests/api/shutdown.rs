@@ -47,14 +47,21 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
     let in_flight: Vec<_> = (0..4)
         .map(|i| {
             let request = client
-                .post(format!("{base}/pact/producer?message={},{},44.9,-93.2", i + 1, i + 2))
+                .post(format!(
+                    "{base}/pact/producer?message={},{},44.9,-93.2",
+                    i + 1,
+                    i + 2
+                ))
                 .send();
             tokio::spawn(request)
         })
         .collect();
     sink.wait_for_requests(4, Duration::from_secs(5)).await;
     let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     for request in in_flight {
         let response = request.await.expect("join").expect("answered");

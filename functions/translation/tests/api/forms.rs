@@ -16,7 +16,12 @@ fn assert_minneapolis(data: &Value) {
     assert_eq!(data["city"], "Minneapolis");
     assert_eq!(data["state"], "MN");
     // Nearest ZIP area centroid in downtown Minneapolis (55401/55402/55415).
-    assert!(data["zipcode"].as_str().is_some_and(|z| z.starts_with("554")), "{data}");
+    assert!(
+        data["zipcode"]
+            .as_str()
+            .is_some_and(|z| z.starts_with("554")),
+        "{data}"
+    );
     assert_eq!(data["country"], "US");
     assert_eq!(data["geocoder"], "offline");
 }
@@ -43,8 +48,17 @@ async fn binary_mode_json() {
     assert_eq!(event.ty(), "dev.pact.contact.translated");
     assert_eq!(event.source().to_string(), "/pact/translation");
     assert_eq!(event.datacontenttype(), Some("application/json"));
-    assert_eq!(event.time().map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-24T10:00:00+00:00"));
-    assert_eq!(event.extension("partitionkey").map(|v| v.to_string()).as_deref(), Some("1-2"));
+    assert_eq!(
+        event.time().map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-24T10:00:00+00:00")
+    );
+    assert_eq!(
+        event
+            .extension("partitionkey")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("1-2")
+    );
     let data = json_data(&event);
     assert_minneapolis(&data);
     assert_eq!(data["observed_at"], "2026-11-24T10:00:00Z");
@@ -80,7 +94,10 @@ async fn batched_mode_replies_with_a_batch() {
                "datacontenttype": "application/json",
                "data": {"mmid1": 1, "mmid2": 2, "lat": lat, "lon": lon}})
     };
-    let batch = json!([one("b-1", MINNEAPOLIS.0, MINNEAPOLIS.1), one("b-2", 51.5074, -0.1278)]);
+    let batch = json!([
+        one("b-1", MINNEAPOLIS.0, MINNEAPOLIS.1),
+        one("b-2", 51.5074, -0.1278)
+    ]);
     let response = app
         .client
         .post(app.url())
@@ -90,7 +107,10 @@ async fn batched_mode_replies_with_a_batch() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/cloudevents-batch+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/cloudevents-batch+json"
+    );
     let events: Vec<Value> = response.json().await.expect("batch");
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["id"], "b-1");
@@ -107,7 +127,10 @@ async fn a_kafka_envelope_with_the_original_csv_line_and_no_content_type() {
         .post(app.url())
         .header("ce-specversion", "1.0")
         .header("ce-id", "partition:0/offset:42")
-        .header("ce-source", "/apis/v1/namespaces/pact/kafkasources/untranslated#pact-untranslated")
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/pact/kafkasources/untranslated#pact-untranslated",
+        )
         .header("ce-type", "dev.knative.kafka.event")
         .header("ce-time", "2026-11-24T09:30:00Z")
         .header("ce-knativekafkapartition", "0")
@@ -138,7 +161,10 @@ async fn plain_csv_lines_like_the_original_demo() {
         let response = request.send().await.expect("request");
         assert_eq!(response.status(), 200, "{content_type:?}");
         let event = reply_event(response).await;
-        assert!(uuid::Uuid::parse_str(event.id()).is_ok(), "a new UUID for an event without identity");
+        assert!(
+            uuid::Uuid::parse_str(event.id()).is_ok(),
+            "a new UUID for an event without identity"
+        );
         assert_minneapolis(&json_data(&event));
     }
 }
@@ -201,7 +227,10 @@ async fn bad_input_is_a_permanent_error_naming_the_field() {
         }
         let response = request.send().await.expect("request");
         assert_eq!(response.status(), status, "{body}");
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
         let problem: Value = response.json().await.expect("problem");
         if let Some(field) = field {
             assert_eq!(problem["field"], field);
@@ -212,9 +241,14 @@ async fn bad_input_is_a_permanent_error_naming_the_field() {
 #[test]
 fn configuration_names_bad_values() {
     let env: std::collections::HashMap<&str, &str> =
-        [("PACT_GEOCODER", "google"), ("PACT_OUTPUT_FORMAT", "xml")].into_iter().collect();
+        [("PACT_GEOCODER", "google"), ("PACT_OUTPUT_FORMAT", "xml")]
+            .into_iter()
+            .collect();
     let err = pact_translation::Config::from_env(&env).expect_err("invalid");
     let text = err.to_string();
     assert!(text.contains("PACT_GEOCODER=\"google\""), "{text}");
-    assert!(text.contains("PACT_OUTPUT_FORMAT=\"xml\": json or csv"), "{text}");
+    assert!(
+        text.contains("PACT_OUTPUT_FORMAT=\"xml\": json or csv"),
+        "{text}"
+    );
 }

@@ -70,7 +70,12 @@ async fn concurrent_requests_never_mix_ids_and_addresses() {
         let mmid1 = i as i64 + 1;
         let mmid2 = i as i64 + 1000;
         let at = Coordinates::parse(lat, lon).expect("valid");
-        let city = Offline::lookup(at).expect("lookup").address.city.as_str().to_owned();
+        let city = Offline::lookup(at)
+            .expect("lookup")
+            .address
+            .city
+            .as_str()
+            .to_owned();
         expected.insert(format!("c{i}"), (mmid1, mmid2, city));
         let request = app
             .client
@@ -85,7 +90,10 @@ async fn concurrent_requests_never_mix_ids_and_addresses() {
         requests.push(tokio::spawn(request));
     }
     for request in requests {
-        assert_eq!(request.await.expect("join").expect("response").status(), 202);
+        assert_eq!(
+            request.await.expect("join").expect("response").status(),
+            202
+        );
     }
     let events = app.sink().accepted();
     assert_eq!(events.len(), 200);
