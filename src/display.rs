@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use pact_runtime::cloudevents::Event;
+use pact_runtime::emit::json_data_inline;
 
 /// Arguments of `pact display`.
 #[derive(Debug, clap::Args)]
@@ -37,7 +38,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     eprintln!("pact display: listening on {}", listener.local_addr()?);
-    let app = router(|event| match serde_json::to_string_pretty(&event) {
+    let app = router(|event| match serde_json::to_string_pretty(&json_data_inline(event)) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("pact display: cannot print an event: {e}"),
     });

@@ -255,6 +255,9 @@ fn any_within(sorted_by_lat: &[&Entry], entry: &Entry, radius_m: f64) -> bool {
         .any(|other| chord2(other.point, entry.point) <= max)
 }
 
+/// A postal row: place name, USPS state, and its point when it has one.
+type PostalRow<'a> = (&'a str, &'a str, Option<(f64, f64)>);
+
 /// ZIP points: Census ZCTA internal points, named from GeoNames' postal file,
 /// plus a ZIP's GeoNames postal coordinate as a second point where no ZCTA
 /// point lies within [`SECOND_POINT_M`] of it. A large rural ZCTA's internal
@@ -267,7 +270,7 @@ fn read_zips(places: &[Entry]) -> Vec<Entry> {
     // 96863) has a Hawaii row and an FPO row without state: keep the first
     // with a state.
     let postal_text = read(POSTAL);
-    let mut postal_rows: HashMap<&str, (&str, &str, Option<(f64, f64)>)> = HashMap::new();
+    let mut postal_rows: HashMap<&str, PostalRow> = HashMap::new();
     for (i, line) in postal_text.lines().enumerate() {
         let fields: Vec<&str> = line.split('\t').collect();
         let [

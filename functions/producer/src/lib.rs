@@ -63,7 +63,7 @@ impl AppState {
         contact: &Contact,
         traceparent: Option<TraceParent>,
     ) -> Result<Event> {
-        let data = serde_json::to_value(UntranslatedData::from(contact))
+        let data = serde_json::to_vec(&UntranslatedData::from(contact))
             .map_err(|e| Error::Internal(format!("could not encode the event data: {e}")))?;
         self.emitter.build(Outgoing {
             id,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use cloudevents::binding::reqwest::RequestBuilderExt;
-use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderValue, StatusCode, header};
 use rand::Rng;
@@ -48,8 +48,8 @@ pub struct Outgoing {
 /// The data of an emitted event.
 #[derive(Debug, Clone)]
 pub enum OutData {
-    /// `application/json`.
-    Json(serde_json::Value),
+    /// `application/json`, already serialized (fields in declaration order).
+    Json(Vec<u8>),
     /// `text/csv`: one line in the original demo's format.
     Csv(String),
 }
@@ -99,6 +99,7 @@ impl Emitted {
                 response
             }
             Self::Reply(events) => {
+                let events: Vec<Event> = events.into_iter().map(json_data_inline).collect();
                 let body = serde_json::to_vec(&events).unwrap_or_default();
                 let mut response = (status, body).into_response();
                 response.headers_mut().insert(
@@ -109,6 +110,26 @@ impl Emitted {
             }
         }
     }
+}
+
+/// In structured mode (batches, display) binary data would be written as
+/// `data_base64`; JSON data reads better inline as `data`.
+pub fn json_data_inline(mut event: Event) -> Event {
+    let parsed = match event.data() {
+        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => {
+            serde_json::from_slice::<serde_json::Value>(bytes).ok()
+        }
+        _ => None,
+    };
+    if let Some(value) = parsed {
+        event.set_data_unchecked(value);
+    }
+    event
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 /// Emits a function's events.
@@ -153,7 +174,7 @@ impl Emitter {
             .ty(out.event_type)
             .time(out.time);
         builder = match out.data {
-            OutData::Json(value) => builder.data("application/json", value),
+            OutData::Json(bytes) => builder.data("application/json", bytes),
             OutData::Csv(line) => builder.data("text/csv", line),
         };
         if let Some(key) = out.partition_key {

@@ -151,18 +151,22 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Self::Internal(cause) = &self {
-            // Clients never see internal text; the log keeps it.
-            tracing::error!(cause, "internal error");
-        } else if self.is_transient() {
-            tracing::warn!(error_type = self.error_type(), detail = %self, "request not done, the sender should retry");
-        } else {
-            tracing::warn!(error_type = self.error_type(), detail = %self, "request rejected");
+        // The detail may quote the sender's values (ids, coordinates), which
+        // are personal data: only the kind and the field go above DEBUG.
+        let field = match &self {
+            Self::Invalid { field, .. } => field.as_str(),
+            _ => "",
+        };
+        match &self {
+            Self::Internal(cause) => tracing::error!(cause, "internal error"),
+            e if e.is_transient() => {
+                tracing::warn!(error_type = e.error_type(), detail = %e, "request not done, the sender should retry")
+            }
+            e => tracing::warn!(error_type = e.error_type(), field, "request rejected"),
         }
+        tracing::debug!(detail = %self, "problem detail");
         let mut response = self.to_problem().into_response();
-        response
-            .extensions_mut()
-            .insert(ErrorType(self.error_type()));
+        response.extensions_mut().insert(ErrorType(self.error_type()));
         response
     }
 }

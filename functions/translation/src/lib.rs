@@ -187,7 +187,7 @@ async fn translate<G: Geocoder>(
         };
         let data = match state.config.output {
             OutputFormat::Json => OutData::Json(
-                serde_json::to_value(TranslatedData::from(&translated)).map_err(|e| {
+                serde_json::to_vec(&TranslatedData::from(&translated)).map_err(|e| {
                     Error::Internal(format!("could not encode the event data: {e}"))
                 })?,
             ),
