@@ -38,10 +38,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port));
     let listener = tokio::net::TcpListener::bind(address).await?;
     eprintln!("pact display: listening on {}", listener.local_addr()?);
-    let app = router(|event| match serde_json::to_string_pretty(&json_data_inline(event)) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("pact display: cannot print an event: {e}"),
-    });
+    let app = router(
+        |event| match serde_json::to_string_pretty(&json_data_inline(event)) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("pact display: cannot print an event: {e}"),
+        },
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(pact_runtime::server::shutdown_signal())
         .await?;

@@ -364,8 +364,8 @@ impl RuntimeConfig {
 }
 
 /// Parses `K_CE_OVERRIDES`. Names follow the CloudEvents rule for extension
-/// attributes (lower-case letters and digits, at most 20 in the spec's advice);
-/// values must fit an HTTP header, since binary mode sends them as `ce-` headers.
+/// attributes (lower-case letters and digits); values are text without control
+/// characters (binary mode percent-encodes the rest).
 fn parse_ce_overrides(raw: &str) -> Result<Vec<(String, String)>, String> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -392,9 +392,9 @@ fn parse_ce_overrides(raw: &str) -> Result<Vec<(String, String)>, String> {
             serde_json::Value::Bool(b) => b.to_string(),
             other => return Err(format!("extension {name} must be a string, not {other}")),
         };
-        if http::HeaderValue::from_str(&value).is_err() {
+        if value.chars().any(char::is_control) {
             return Err(format!(
-                "extension {name} must be printable ASCII to travel as a header"
+                "extension {name} must not contain control characters"
             ));
         }
         out.push((name, value));

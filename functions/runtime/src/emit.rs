@@ -17,6 +17,7 @@ use http::{HeaderValue, StatusCode, header};
 use rand::Rng;
 use reqwest::Url;
 
+use crate::binary::for_binary_mode;
 use crate::config::{EmitPolicy, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{ErrorLabels, Metrics};
@@ -58,18 +59,19 @@ pub enum OutData {
 pub const MAX_EVENT_ID_CHARS: usize = 128;
 
 /// Checks an event id given from outside (`Idempotency-Key`, an `id` field, an
-/// input event's id). Binary mode sends it as the `ce-id` header, so it must
-/// be printable ASCII.
+/// input event's id): 1 to [`MAX_EVENT_ID_CHARS`] characters, none of them
+/// control characters. Any other text travels, percent-encoded in binary mode.
 pub fn event_id(field: &str, raw: &str) -> Result<String> {
     let id = raw.trim();
-    if id.is_empty() || id.len() > MAX_EVENT_ID_CHARS {
+    let chars = id.chars().count();
+    if chars == 0 || chars > MAX_EVENT_ID_CHARS {
         return Err(Error::invalid(
             field,
             format!("must be 1 to {MAX_EVENT_ID_CHARS} characters long"),
         ));
     }
-    if !id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(Error::invalid(field, "must be printable ASCII"));
+    if id.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(id.to_owned())
 }
@@ -93,7 +95,7 @@ impl Emitted {
             Self::Reply(mut events) if events.len() == 1 => {
                 let mut response = events
                     .pop()
-                    .map(IntoResponse::into_response)
+                    .map(|event| for_binary_mode(event).into_response())
                     .unwrap_or_default();
                 *response.status_mut() = status;
                 response
@@ -230,7 +232,7 @@ impl Emitter {
                 request = request.header("traceparent", trace);
             }
             let request = request
-                .event(event.clone())
+                .event(for_binary_mode(event.clone()))
                 .map_err(|e| Error::Internal(format!("could not encode the output event: {e}")))?;
             match request.send().await {
                 Ok(response) if response.status().is_success() => {

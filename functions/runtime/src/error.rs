@@ -166,7 +166,9 @@ impl IntoResponse for Error {
         }
         tracing::debug!(detail = %self, "problem detail");
         let mut response = self.to_problem().into_response();
-        response.extensions_mut().insert(ErrorType(self.error_type()));
+        response
+            .extensions_mut()
+            .insert(ErrorType(self.error_type()));
         response
     }
 }

@@ -135,7 +135,7 @@ pub fn read_events(headers: &HeaderMap, body: Bytes, accepted: &[&str]) -> Resul
         .is_some_and(|ct| ct.starts_with(CE_JSON))
         || headers.contains_key("ce-specversion")
     {
-        let event = cloudevents::binding::http::to_event(headers, body.to_vec())
+        let event = crate::binary::event_from_http(headers, body.to_vec())
             .map_err(|e| Error::malformed(format!("not a valid CloudEvent: {e}")))?;
         vec![event]
     } else {

@@ -7,6 +7,7 @@
 //! with Knative-aware status codes, `/healthz`, `/readyz`, `/metrics`,
 //! configuration from the environment, logs, and graceful shutdown.
 
+pub mod binary;
 pub mod config;
 pub mod contact;
 pub mod emit;
@@ -26,5 +27,5 @@ pub use error::{Error, Result};
 
 /// Parses a request as a CloudEvent (any mode), `None` when it is not one.
 pub fn binding_event(headers: &http::HeaderMap, body: &[u8]) -> Option<cloudevents::Event> {
-    cloudevents::binding::http::to_event(headers, body.to_vec()).ok()
+    binary::event_from_http(headers, body.to_vec()).ok()
 }

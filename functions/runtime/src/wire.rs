@@ -2,7 +2,7 @@
 //! demo's CSV lines. Reading is tolerant (unknown JSON fields are ignored);
 //! every value then passes through the domain types of [`crate::contact`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::contact::{
@@ -173,7 +173,8 @@ fn observed_at(
     match (raw, fallback) {
         (Some(raw), _) if !raw.trim().is_empty() => ObservedAt::parse(raw, now),
         (_, Some(time)) => ObservedAt::new(time, now),
-        _ => ObservedAt::new(now, now),
+        // Milliseconds are plenty for a contact, and every SDK keeps them.
+        _ => ObservedAt::new(now.trunc_subsecs(3), now),
     }
 }
 
