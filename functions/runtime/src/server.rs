@@ -11,11 +11,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::RuntimeConfig;
@@ -59,29 +60,48 @@ pub fn contract<R: Readiness>(
         .layer(CatchPanicLayer::custom(|_| {
             Error::Internal("a handler panicked".into()).into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             config.request_timeout,
+            time_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             track_requests,
         ))
         .layer(
-            TraceLayer::new_for_http().make_span_with(move |request: &Request<_>| {
-                let route = request
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or(request.uri().path(), |p| p.as_str());
-                tracing::info_span!(
-                    "request",
-                    method = %request.method(),
-                    route,
-                    service = %service,
-                    revision = %revision,
-                )
-            }),
+            // Failures are logged once, where the error is answered.
+            TraceLayer::new_for_http().on_failure(()).make_span_with(
+                move |request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or(request.uri().path(), |p| p.as_str());
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        route,
+                        service = %service,
+                        revision = %revision,
+                    )
+                },
+            ),
         )
+}
+
+/// Answers 504 (a problem document) when a request runs past `limit`.
+async fn time_limit(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Error::UpstreamTimeout(format!(
+            "the request was not done within {} s; retry later",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
 }
 
 async fn ready<R: Readiness>(State(readiness): State<R>) -> Response {
@@ -142,6 +162,10 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    // Small responses go out at once (no Nagle delay on keep-alive connections).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

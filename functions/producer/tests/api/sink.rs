@@ -129,3 +129,28 @@ async fn a_sink_rejecting_the_event_is_a_bad_gateway() {
         "a permanent answer is not retried"
     );
 }
+
+#[tokio::test]
+async fn a_request_past_its_time_limit_is_504() {
+    let app = spawn_with_sink(
+        Reply::Hang,
+        &[
+            ("PACT_REQUEST_TIMEOUT_S", "1"),
+            ("PACT_EMIT_TIMEOUT_MS", "5000"),
+        ],
+    )
+    .await;
+    let response = app
+        .client
+        .post(app.url(MESSAGE))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 504);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = problem(response).await;
+    assert!(
+        body["detail"].as_str().unwrap_or_default().contains("1 s"),
+        "{body}"
+    );
+}
