@@ -10,6 +10,8 @@
 pub mod binary;
 pub mod config;
 pub mod contact;
+#[cfg(feature = "database")]
+pub mod database;
 pub mod emit;
 pub mod error;
 pub mod ingest;

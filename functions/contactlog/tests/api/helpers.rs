@@ -1,0 +1,141 @@
+//! Spawning pact-contactlog on a given database, and sending it events.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pact_contactlog::{AppState, Config, app};
+use pact_runtime::database::Database;
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    pub db: Database,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// POSTs a translated event in binary mode, JSON data.
+    pub async fn send(&self, source: &str, id: &str, data: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header("ce-source", source)
+            .header("ce-type", "dev.pact.contact.translated")
+            .header("content-type", "application/json")
+            .body(data.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Waits until `/readyz` answers 200 (the schema is migrated).
+    pub async fn ready(&self) {
+        wait_ready(&self.client, &self.url("/readyz")).await;
+    }
+
+    pub async fn count(&self) -> i64 {
+        count(&self.db).await
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    }
+}
+
+pub async fn wait_ready(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// pact-contactlog serving `db`, configured by `env` on top of defaults.
+pub async fn spawn(db: Database, env: &[(&str, &str)]) -> TestApp {
+    let vars: HashMap<&str, &str> = env.iter().copied().collect();
+    let (config, _) = Config::from_env(&vars).expect("valid test configuration");
+    let (state, _writer) = AppState::with_database(config, db.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pact_runtime::server::serve(
+        listener,
+        app(state),
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let app = TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        _stop: stop,
+    };
+    app.ready().await;
+    app
+}
+
+pub async fn count(db: &Database) -> i64 {
+    const SQL: &str = "SELECT COUNT(*) FROM contactlist";
+    match db {
+        Database::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+        Database::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await,
+    }
+    .expect("count")
+}
+
+/// Translated data for a contact between `a` and `b`, observed `days_ago`.
+pub fn contact(a: i64, b: i64, days_ago: i64) -> serde_json::Value {
+    let observed = chrono::Utc::now() - chrono::Duration::days(days_ago);
+    serde_json::json!({
+        "mmid1": a, "mmid2": b, "lat": 44.9778, "lon": -93.265,
+        "observed_at": observed.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "street": "350 S 5th St", "city": "Minneapolis", "state": "MN",
+        "zipcode": "55415", "country": "US", "geocoder": "offline"
+    })
+}
+
+/// Runs one test body on both backends: `pg_and_sqlite!(name, body_fn)`.
+#[macro_export]
+macro_rules! pg_and_sqlite {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use pact_runtime::database::Database;
+
+            #[sqlx::test(migrations = false)]
+            async fn postgres(pool: sqlx::PgPool) {
+                super::$body(Database::Postgres(pool)).await;
+            }
+
+            #[sqlx::test(migrations = false)]
+            async fn sqlite(pool: sqlx::SqlitePool) {
+                super::$body(Database::Sqlite(pool)).await;
+            }
+        }
+    };
+}
