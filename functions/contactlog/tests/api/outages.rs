@@ -149,3 +149,43 @@ async fn database_outage_mid_load_loses_and_doubles_nothing(pool: sqlx::PgPool) 
         "none lost, none doubled"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_full_queue_is_refused_with_503_and_nothing_is_lost(pool: sqlx::PgPool) {
+    let app = Arc::new(
+        spawn(
+            Database::Postgres(pool.clone()),
+            &[("PACT_COMMIT_QUEUE", "2"), ("PACT_COMMIT_MAX_ROWS", "1")],
+        )
+        .await,
+    );
+    // Hold the table so the writer's first commit waits, and the queue fills.
+    let mut blocker = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE contactlist IN EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let requests: Vec<_> = (0..10)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { app.send("/t", &format!("q-{i}"), contact(i + 1, i + 50, 0)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    blocker.rollback().await.expect("unlock");
+    let mut accepted = 0;
+    let mut refused = 0;
+    for request in requests {
+        let response = request.await.expect("join");
+        match response.status().as_u16() {
+            200 => accepted += 1,
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(refused > 0, "a full queue refuses at once");
+    assert_eq!(crate::helpers::count(&app.db).await, accepted, "every 200 is stored");
+}
