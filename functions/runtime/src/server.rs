@@ -174,8 +174,10 @@ pub async fn serve(
         .into_future();
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => return result,
+        // Signal first: once it fired, the drain below owns the server future.
+        biased;
         _ = signalled_rx => {}
+        result = &mut server => return result,
     }
     tracing::info!(
         grace_s = grace.as_secs(),
