@@ -1,6 +1,8 @@
 //! The SQL of pact-contactlog, once per backend: inserting a batch of rows
 //! with conflict-ignore on the event identity, and the retention purge.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use pact_runtime::contact::TranslatedContact;
 use pact_runtime::database::Database;
@@ -34,12 +36,14 @@ pub async fn insert(
     rows: &[&ContactRow],
     recorded_at: DateTime<Utc>,
 ) -> sqlx::Result<Vec<bool>> {
-    let mut inserted = std::collections::HashSet::new();
-    match db {
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+    // The same statement on both backends; only the time type differs
+    // (TIMESTAMPTZ on PostgreSQL, fixed-width text on SQLite).
+    macro_rules! insert_all {
+        ($pool:expr, $db:ty, $time:expr) => {{
+            let mut tx = $pool.begin().await?;
+            let mut inserted = HashSet::new();
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::<Postgres>::new(INSERT_HEAD);
+                let mut q = QueryBuilder::<$db>::new(INSERT_HEAD);
                 q.push_values(chunk, |mut b, row| {
                     let (c, a) = (&row.contact, &row.contact.address);
                     b.push_bind(c.pair.first().get())
@@ -51,8 +55,8 @@ pub async fn insert(
                         .push_bind(a.country.as_ref().map(|c| c.as_str()).unwrap_or_default())
                         .push_bind(c.at.map(|p| p.lat()))
                         .push_bind(c.at.map(|p| p.lon()))
-                        .push_bind(c.observed_at.get())
-                        .push_bind(recorded_at)
+                        .push_bind($time(c.observed_at.get()))
+                        .push_bind($time(recorded_at))
                         .push_bind(c.geocoder.as_str())
                         .push_bind(row.event_source.as_str())
                         .push_bind(row.event_id.as_str());
@@ -63,37 +67,13 @@ pub async fn insert(
                 }
             }
             tx.commit().await?;
-        }
-        Database::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            let recorded_at = sqlite_time(recorded_at);
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut q = QueryBuilder::<Sqlite>::new(INSERT_HEAD);
-                q.push_values(chunk, |mut b, row| {
-                    let (c, a) = (&row.contact, &row.contact.address);
-                    b.push_bind(c.pair.first().get())
-                        .push_bind(c.pair.second().get())
-                        .push_bind(a.street.as_str())
-                        .push_bind(a.city.as_str())
-                        .push_bind(a.state.as_str())
-                        .push_bind(a.zipcode.as_str())
-                        .push_bind(a.country.as_ref().map(|c| c.as_str()).unwrap_or_default())
-                        .push_bind(c.at.map(|p| p.lat()))
-                        .push_bind(c.at.map(|p| p.lon()))
-                        .push_bind(sqlite_time(c.observed_at.get()))
-                        .push_bind(recorded_at.clone())
-                        .push_bind(c.geocoder.as_str())
-                        .push_bind(row.event_source.as_str())
-                        .push_bind(row.event_id.as_str());
-                });
-                q.push(INSERT_TAIL);
-                for r in q.build().fetch_all(&mut *tx).await? {
-                    inserted.insert((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?));
-                }
-            }
-            tx.commit().await?;
-        }
+            inserted
+        }};
     }
+    let mut inserted = match db {
+        Database::Postgres(pool) => insert_all!(pool, Postgres, |t: DateTime<Utc>| t),
+        Database::Sqlite(pool) => insert_all!(pool, Sqlite, sqlite_time),
+    };
     Ok(rows
         .iter()
         .map(|row| inserted.remove(&(row.event_source.clone(), row.event_id.clone())))

@@ -232,19 +232,9 @@ async fn receive_event(
             .metrics
             .received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
         let contact = input.untranslated()?.into_contact(input.time, now)?;
-        let id = match &input.identity {
-            Some(identity) => event_id("id", &identity.id)?,
-            None => new_event_id(),
-        };
-        state.untranslated_event(id, &contact, input.traceparent.clone())
+        state.untranslated_event(input.output_id()?, &contact, input.traceparent.clone())
     })?;
-    let emitted = state.emitter.emit(events).await?;
-    let status = if state.emitter.is_reply_mode() {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(emitted.into_response(status))
+    Ok(state.emitter.emit(events).await?.into_event_response())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {

@@ -86,6 +86,16 @@ pub enum Emitted {
 }
 
 impl Emitted {
+    /// The answer to an event source: 202 when the sink took the events, 200
+    /// with the events in reply mode.
+    pub fn into_event_response(self) -> Response {
+        let status = match self {
+            Self::Sent(_) => StatusCode::ACCEPTED,
+            Self::Reply(_) => StatusCode::OK,
+        };
+        self.into_response(status)
+    }
+
     /// The response with `status`: no body when the sink took the events; in
     /// reply mode the event in binary mode, or a JSON batch
     /// (`application/cloudevents-batch+json`) when there are several.

@@ -100,6 +100,16 @@ impl Incoming {
         }
     }
 
+    /// The id of the event made from this one: its own id (checked by
+    /// [`crate::emit::event_id`]) so a redelivery gives the same output, or a
+    /// new UUIDv7 when it came without an identity.
+    pub fn output_id(&self) -> Result<String> {
+        match &self.identity {
+            Some(identity) => crate::emit::event_id("id", &identity.id),
+            None => Ok(uuid::Uuid::now_v7().to_string()),
+        }
+    }
+
     /// Reads the data as a translated contact.
     pub fn translated(&self) -> Result<TranslatedData> {
         match &self.payload {

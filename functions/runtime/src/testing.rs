@@ -117,6 +117,42 @@ impl CaptureSink {
     }
 }
 
+/// A router served on `127.0.0.1:<free port>` with the runtime's `serve`
+/// (graceful shutdown included); stops when dropped.
+pub struct Served {
+    /// Where it listens.
+    pub address: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Served {
+    /// Serves `app` until the returned value is dropped.
+    pub async fn start(app: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test port");
+        let address = listener.local_addr().expect("local address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::server::serve(
+            listener,
+            app,
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Self {
+            address,
+            _stop: stop,
+        }
+    }
+
+    /// `http://<address><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

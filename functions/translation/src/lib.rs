@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use chrono::Utc;
 use pact_runtime::config::{Env, EnvReader, RuntimeConfig};
 use pact_runtime::contact::TranslatedContact;
-use pact_runtime::emit::{Emitter, OutData, Outgoing, event_id};
+use pact_runtime::emit::{Emitter, OutData, Outgoing};
 use pact_runtime::ingest::{LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::{AlwaysReady, contract};
@@ -164,11 +164,7 @@ async fn translate<G: Geocoder>(
             .metrics
             .received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
         let contact = input.untranslated()?.into_contact(input.time, now)?;
-        let id = match &input.identity {
-            Some(identity) => event_id("id", &identity.id)?,
-            None => uuid::Uuid::now_v7().to_string(),
-        };
-        Ok((id, input.traceparent, contact))
+        Ok((input.output_id()?, input.traceparent, contact))
     })?;
 
     let mut events = Vec::with_capacity(contacts.len());
@@ -202,10 +198,5 @@ async fn translate<G: Geocoder>(
             data,
         })?);
     }
-    let status = if state.emitter.is_reply_mode() {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(state.emitter.emit(events).await?.into_response(status))
+    Ok(state.emitter.emit(events).await?.into_event_response())
 }

@@ -1,22 +1,21 @@
 //! Spawning pact-contactlog on a given database, and sending it events.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pact_contactlog::{AppState, Config, app};
 use pact_runtime::database::Database;
+use pact_runtime::testing::Served;
 
 pub struct TestApp {
-    pub address: SocketAddr,
+    pub served: Served,
     pub client: reqwest::Client,
     pub db: Database,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.address, path)
+        self.served.url(path)
     }
 
     /// POSTs a translated event in binary mode, JSON data.
@@ -77,24 +76,10 @@ pub async fn spawn(db: Database, env: &[(&str, &str)]) -> TestApp {
     let vars: HashMap<&str, &str> = env.iter().copied().collect();
     let (config, _) = Config::from_env(&vars).expect("valid test configuration");
     let (state, _writer) = AppState::with_database(config, db.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(pact_runtime::server::serve(
-        listener,
-        app(state),
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
     let app = TestApp {
-        address,
+        served: Served::start(app(state)).await,
         client: reqwest::Client::new(),
         db,
-        _stop: stop,
     };
     app.ready().await;
     app

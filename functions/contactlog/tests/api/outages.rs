@@ -168,7 +168,10 @@ async fn a_full_queue_is_refused_with_503_and_nothing_is_lost(pool: sqlx::PgPool
     let requests: Vec<_> = (0..10)
         .map(|i| {
             let app = app.clone();
-            tokio::spawn(async move { app.send("/t", &format!("q-{i}"), contact(i + 1, i + 50, 0)).await })
+            tokio::spawn(async move {
+                app.send("/t", &format!("q-{i}"), contact(i + 1, i + 50, 0))
+                    .await
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -187,5 +190,9 @@ async fn a_full_queue_is_refused_with_503_and_nothing_is_lost(pool: sqlx::PgPool
         }
     }
     assert!(refused > 0, "a full queue refuses at once");
-    assert_eq!(crate::helpers::count(&app.db).await, accepted, "every 200 is stored");
+    assert_eq!(
+        crate::helpers::count(&app.db).await,
+        accepted,
+        "every 200 is stored"
+    );
 }

@@ -1,21 +1,19 @@
 //! Spawning the producer on a free port with a given environment.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use pact_runtime::config::RuntimeConfig;
-use pact_runtime::testing::{CaptureSink, Reply};
+use pact_runtime::testing::{CaptureSink, Reply, Served};
 
 pub struct TestApp {
-    pub address: SocketAddr,
+    pub served: Served,
     pub client: reqwest::Client,
     pub sink: Option<CaptureSink>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.address, path)
+        self.served.url(path)
     }
 
     pub fn sink(&self) -> &CaptureSink {
@@ -55,25 +53,11 @@ pub async fn spawn_with_env(env: &[(&str, &str)]) -> TestApp {
 
 async fn spawn(vars: HashMap<String, String>) -> TestApp {
     let (config, _) = RuntimeConfig::from_env(&vars).expect("valid test configuration");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
     let app = pact_producer::app(pact_producer::AppState::new(config));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(pact_runtime::server::serve(
-        listener,
-        app,
-        async {
-            let _ = stopped.await;
-        },
-        std::time::Duration::from_secs(5),
-    ));
     TestApp {
-        address,
+        served: Served::start(app).await,
         client: reqwest::Client::new(),
         sink: None,
-        _stop: stop,
     }
 }
 

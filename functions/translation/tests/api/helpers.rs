@@ -1,22 +1,20 @@
 //! Spawning pact-translation on a free port.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use pact_runtime::cloudevents::{Data, Event};
-use pact_runtime::testing::{CaptureSink, Reply};
+use pact_runtime::testing::{CaptureSink, Reply, Served};
 use pact_translation::{AppState, Config, Offline, app};
 
 pub struct TestApp {
-    pub address: SocketAddr,
+    pub served: Served,
     pub client: reqwest::Client,
     pub sink: Option<CaptureSink>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestApp {
     pub fn url(&self) -> String {
-        format!("http://{}/", self.address)
+        self.served.url("/")
     }
 
     pub fn sink(&self) -> &CaptureSink {
@@ -30,24 +28,10 @@ pub async fn spawn(env: &[(&str, &str)]) -> TestApp {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let (config, _) = Config::from_env(&vars).expect("valid test configuration");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(pact_runtime::server::serve(
-        listener,
-        app(AppState::new(config, Offline)),
-        async {
-            let _ = stopped.await;
-        },
-        std::time::Duration::from_secs(5),
-    ));
     TestApp {
-        address,
+        served: Served::start(app(AppState::new(config, Offline))).await,
         client: reqwest::Client::new(),
         sink: None,
-        _stop: stop,
     }
 }
 
