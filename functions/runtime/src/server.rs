@@ -117,7 +117,7 @@ async fn not_found() -> Response {
     Problem::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such endpoint; events go to POST /",
+        "no such endpoint; see the function's documentation",
     )
     .into_response()
 }
