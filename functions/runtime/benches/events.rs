@@ -5,9 +5,13 @@
 //!   CloudEvent, a structured-mode one, a KafkaSource envelope and a plain
 //!   CSV line;
 //! - `encode/*`: a [`TranslatedContact`] to the binary-mode HTTP response
-//!   pact-translation sends back (data → `Emitter::build` → `IntoResponse`),
-//!   in JSON and CSV, and the steps of it on their own;
-//! - `sdk/*`: the CloudEvents SDK's own parse, as a floor for `ingest/binary`.
+//!   pact-translation sends back in reply mode (data → `Emitter::build` →
+//!   `Emitted::Reply` → `into_response`), in JSON and CSV, and the steps of
+//!   it on their own;
+//! - `deps/csv_reader_new`: what reading a CSV line costs before any byte
+//!   is read;
+//! - `sdk/*`: the CloudEvents SDK alone (headers → `Event`, `Event` →
+//!   response), as floors for `ingest/binary` and `encode/reply_into_response`.
 //!
 //! `cargo bench -p pact-runtime --bench events`; numbers in docs/performance.md.
 #![expect(
@@ -21,10 +25,10 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use pact_runtime::config::RuntimeConfig;
 use pact_runtime::contact::TranslatedContact;
-use pact_runtime::emit::{Emitter, OutData, Outgoing};
+use pact_runtime::emit::{Emitted, Emitter, OutData, Outgoing};
 use pact_runtime::ingest::read_events;
 use pact_runtime::metrics::Metrics;
 use pact_runtime::trace::TraceParent;
@@ -32,7 +36,8 @@ use pact_runtime::wire::{self, TranslatedData};
 
 const ACCEPT: &[&str] = &[wire::UNTRANSLATED];
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-const DATA: &[u8] = br#"{"mmid1":1,"mmid2":2,"lat":44.9778,"lon":-93.265,"observed_at":"2026-11-24T10:00:00Z"}"#;
+const DATA: &[u8] =
+    br#"{"mmid1":1,"mmid2":2,"lat":44.9778,"lon":-93.265,"observed_at":"2026-11-24T10:00:00Z"}"#;
 const STRUCTURED: &[u8] = br#"{"specversion":"1.0","id":"0195a3c2-7d1e-7000-8000-000000000001","source":"/pact/producer","type":"dev.pact.contact.untranslated","time":"2026-11-24T10:00:00Z","datacontenttype":"application/json","partitionkey":"1-2","traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","data":{"mmid1":1,"mmid2":2,"lat":44.9778,"lon":-93.265,"observed_at":"2026-11-24T10:00:00Z"}}"#;
 const CSV_LINE: &[u8] = b"1,2,44.9778,-93.2650,2026-11-24T10:00:00Z\n";
 
@@ -67,7 +72,10 @@ fn envelope_headers() -> HeaderMap {
     headers(&[
         ("ce-specversion", "1.0"),
         ("ce-id", "partition:0/offset:7"),
-        ("ce-source", "/apis/v1/namespaces/pact/kafkasources/untranslated#pact-untranslated"),
+        (
+            "ce-source",
+            "/apis/v1/namespaces/pact/kafkasources/untranslated#pact-untranslated",
+        ),
         ("ce-type", wire::KAFKA_EVENT),
         ("ce-key", "1-2"),
         ("ce-knativekafkapartition", "0"),
@@ -101,7 +109,11 @@ fn ingest_benches(c: &mut Criterion) {
             headers(&[("content-type", "application/cloudevents+json")]),
             Bytes::from_static(STRUCTURED),
         ),
-        ("kafka_envelope_csv", envelope_headers(), Bytes::from_static(CSV_LINE)),
+        (
+            "kafka_envelope_csv",
+            envelope_headers(),
+            Bytes::from_static(CSV_LINE),
+        ),
         (
             "csv_line",
             headers(&[("content-type", "text/csv")]),
@@ -110,9 +122,23 @@ fn ingest_benches(c: &mut Criterion) {
     ];
     for (name, headers, body) in &cases {
         assert_eq!(ingest(headers, body), 1, "{name}");
-        group.bench_function(*name, |b| b.iter(|| ingest(black_box(headers), black_box(body))));
+        group.bench_function(*name, |b| {
+            b.iter(|| ingest(black_box(headers), black_box(body)))
+        });
     }
     group.finish();
+
+    // What `wire::csv_records` pays before reading a byte: a new csv reader
+    // (its 8 KiB buffer and its parser's transition table) per request.
+    c.bench_function("deps/csv_reader_new", |b| {
+        b.iter(|| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .trim(csv::Trim::All)
+                .from_reader(black_box(CSV_LINE))
+        })
+    });
 
     // The floor under `ingest/binary`: the SDK alone (headers → Event).
     let binary = binary_headers();
@@ -151,13 +177,17 @@ fn outgoing(contact: &TranslatedContact, data: OutData) -> Outgoing {
     }
 }
 
-/// The JSON data exactly as pact-translation builds it (via `serde_json::Value`).
+/// The JSON data exactly as pact-translation builds it.
 fn json_data(contact: &TranslatedContact) -> OutData {
-    OutData::Json(serde_json::to_value(TranslatedData::from(contact)).expect("serializable"))
+    OutData::Json(serde_json::to_vec(&TranslatedData::from(contact)).expect("serializable"))
 }
 
 fn encode_benches(c: &mut Criterion) {
-    let emitter = Emitter::new("/pact/translation", &RuntimeConfig::default(), Metrics::new().freeze());
+    let emitter = Emitter::new(
+        "/pact/translation",
+        &RuntimeConfig::default(),
+        Metrics::new().freeze(),
+    );
     let contact = translated();
 
     let mut group = c.benchmark_group("encode");
@@ -168,7 +198,7 @@ fn encode_benches(c: &mut Criterion) {
             let event = emitter
                 .build(outgoing(black_box(&contact), json_data(&contact)))
                 .expect("valid");
-            event.into_response()
+            Emitted::Reply(vec![event]).into_response(StatusCode::OK)
         })
     });
     // The same with PACT_OUTPUT_FORMAT=csv.
@@ -178,14 +208,11 @@ fn encode_benches(c: &mut Criterion) {
             let event = emitter
                 .build(outgoing(&contact, OutData::Csv(line)))
                 .expect("valid");
-            event.into_response()
+            Emitted::Reply(vec![event]).into_response(StatusCode::OK)
         })
     });
     // Its steps.
-    group.bench_function("json_data_to_value", |b| b.iter(|| json_data(black_box(&contact))));
-    group.bench_function("json_data_to_vec", |b| {
-        b.iter(|| serde_json::to_vec(&TranslatedData::from(black_box(&contact))).expect("serializable"))
-    });
+    group.bench_function("json_data", |b| b.iter(|| json_data(black_box(&contact))));
     group.bench_function("build", |b| {
         b.iter_batched(
             || outgoing(&contact, json_data(&contact)),
@@ -196,10 +223,10 @@ fn encode_benches(c: &mut Criterion) {
     let event = emitter
         .build(outgoing(&contact, json_data(&contact)))
         .expect("valid");
-    group.bench_function("event_into_response", |b| {
+    group.bench_function("reply_into_response", |b| {
         b.iter_batched(
-            || event.clone(),
-            IntoResponse::into_response,
+            || Emitted::Reply(vec![event.clone()]),
+            |reply| reply.into_response(StatusCode::OK),
             criterion::BatchSize::SmallInput,
         )
     });
@@ -207,6 +234,15 @@ fn encode_benches(c: &mut Criterion) {
         b.iter(|| wire::translated_to_csv(black_box(&contact)))
     });
     group.finish();
+
+    // The SDK's part of it (no percent-encoding of header values).
+    c.bench_function("sdk/event_into_response", |b| {
+        b.iter_batched(
+            || event.clone(),
+            IntoResponse::into_response,
+            criterion::BatchSize::SmallInput,
+        )
+    });
 }
 
 criterion_group!(benches, ingest_benches, encode_benches);

@@ -153,6 +153,42 @@ impl Served {
     }
 }
 
+/// Starts a function binary on a port the OS picks (`PORT=0`), so parallel
+/// tests never race for a port, and returns it with the port it listens on,
+/// read from its JSON start-up log line. The rest of its log is drained.
+pub async fn spawn_function(mut command: tokio::process::Command) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command
+        .env("PORT", "0")
+        .env("PACT_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the function");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let read_port = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "listening" {
+                let address = entry["address"].as_str().unwrap_or_default();
+                if let Some(port) = address.rsplit(':').next().and_then(|p| p.parse().ok()) {
+                    return port;
+                }
+            }
+        }
+        panic!("the function exited before it listened");
+    };
+    let port = tokio::time::timeout(Duration::from_secs(20), read_port)
+        .await
+        .expect("the function did not listen within 20 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

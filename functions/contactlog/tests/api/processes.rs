@@ -1,17 +1,11 @@
 //! The real binary: many instances scaling from zero on one empty database
 //! migrate it once; SIGTERM flushes and exits 0.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::wait_ready;
+use pact_runtime::testing::spawn_function;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use crate::helpers::wait_ready;
 
 #[sqlx::test(migrations = false)]
 async fn twenty_instances_start_at_once_and_migrate_once(pool: sqlx::PgPool) {
@@ -20,20 +14,16 @@ async fn twenty_instances_start_at_once_and_migrate_once(pool: sqlx::PgPool) {
         .await
         .expect("name");
     let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let ports: Vec<u16> = (0..20).map(|_| free_port()).collect();
-    let mut children: Vec<_> = ports
-        .iter()
-        .map(|port| {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-contactlog"))
-                .env("PORT", port.to_string())
-                .env("DATABASE_URL", &url)
-                .env("PACT_DB_MAX_CONNECTIONS", "2")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
+    // All twenty start at once, as when a Knative Service scales from zero.
+    let started = futures_util::future::join_all((0..20).map(|_| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-contactlog"));
+        command
+            .env("DATABASE_URL", &url)
+            .env("PACT_DB_MAX_CONNECTIONS", "2");
+        spawn_function(command)
+    }))
+    .await;
+    let (mut children, ports): (Vec<_>, Vec<u16>) = started.into_iter().unzip();
     let client = reqwest::Client::new();
     for port in &ports {
         wait_ready(&client, &format!("http://127.0.0.1:{port}/readyz")).await;

@@ -1,16 +1,9 @@
 //! The real binary: start-up errors, and SIGTERM with requests in flight.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use pact_runtime::testing::{CaptureSink, Reply};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use pact_runtime::testing::{CaptureSink, Reply, spawn_function};
 
 #[test]
 fn bad_configuration_stops_start_up_naming_the_variables() {
@@ -28,22 +21,13 @@ fn bad_configuration_stops_start_up_naming_the_variables() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_and_exits_0() {
     let sink = CaptureSink::start(Reply::Slow(Duration::from_millis(800), 202)).await;
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-producer"))
-        .env("PORT", port.to_string())
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-producer"));
+    command
         .env("K_SINK", &sink.url)
-        .env("PACT_SHUTDOWN_GRACE_S", "10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        .env("PACT_SHUTDOWN_GRACE_S", "10");
+    let (mut child, port) = spawn_function(command).await;
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "the producer did not start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
     let in_flight: Vec<_> = (0..4)
         .map(|i| {
             let request = client
