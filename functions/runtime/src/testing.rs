@@ -189,6 +189,35 @@ pub async fn spawn_function(mut command: tokio::process::Command) -> (tokio::pro
     (child, port)
 }
 
+/// Waits until `GET url` answers 200 (a function's `/readyz`); panics after 20 s.
+pub async fn wait_ready(client: &reqwest::Client, url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads a problem+json response, checking its media type.
+pub async fn problem(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, crate::problem::PROBLEM_JSON);
+    response.json().await.expect("problem body")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,11 +1,11 @@
 //! Spawning pact-contactlog on a given database, and sending it events.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use pact_contactlog::{AppState, Config, app};
 use pact_runtime::database::Database;
 use pact_runtime::testing::Served;
+pub use pact_runtime::testing::wait_ready;
 
 pub struct TestApp {
     pub served: Served,
@@ -55,19 +55,6 @@ impl TestApp {
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-    }
-}
-
-pub async fn wait_ready(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(url).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

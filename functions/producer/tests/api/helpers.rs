@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use pact_runtime::config::RuntimeConfig;
+pub use pact_runtime::testing::problem;
 use pact_runtime::testing::{CaptureSink, Reply, Served};
 
 pub struct TestApp {
@@ -59,16 +60,4 @@ async fn spawn(vars: HashMap<String, String>) -> TestApp {
         client: reqwest::Client::new(),
         sink: None,
     }
-}
-
-/// Reads a problem+json response, checking its media type.
-pub async fn problem(response: reqwest::Response) -> serde_json::Value {
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    response.json().await.expect("problem body")
 }

@@ -2,13 +2,13 @@
 //! the contact log with plain SQL.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pact_query::{AppState, Config};
 use pact_runtime::database::Database;
+pub use pact_runtime::testing::problem;
+use pact_runtime::testing::{Served, wait_ready};
 
 /// Runs one test body on PostgreSQL and on SQLite: `both_backends!(check_x)`
 /// makes `check_x::postgres` and `check_x::sqlite`, each on a fresh,
@@ -34,16 +34,15 @@ macro_rules! both_backends {
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 pub struct TestApp {
-    pub address: SocketAddr,
+    pub served: Served,
     pub client: reqwest::Client,
     /// Sent as `Authorization: Bearer` by [`TestApp::get`].
     pub token: Option<String>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.address, path)
+        self.served.url(path)
     }
 
     /// `GET path`, with the app's token when it has one.
@@ -66,15 +65,7 @@ impl TestApp {
 
     /// Waits until `/readyz` answers 200 (the schema task has run).
     pub async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let response = self.client.get(self.url("/readyz")).send().await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "pact-query never became ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_ready(&self.client, &self.url("/readyz")).await;
     }
 }
 
@@ -100,38 +91,11 @@ pub async fn spawn_with_env(db: Database, env: &[(&str, &str)]) -> TestApp {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let (config, _) = Config::from_env(&vars).expect("valid test configuration");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let app = pact_query::app(AppState::new(config, db));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(pact_runtime::server::serve(
-        listener,
-        app,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
     TestApp {
-        address,
+        served: Served::start(pact_query::app(AppState::new(config, db))).await,
         client: reqwest::Client::new(),
         token: None,
-        _stop: stop,
     }
-}
-
-/// Reads a problem+json response, checking its media type.
-pub async fn problem(response: reqwest::Response) -> serde_json::Value {
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
-    response.json().await.expect("problem body")
 }
 
 /// One contact to store.
