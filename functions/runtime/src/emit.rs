@@ -203,11 +203,6 @@ impl Emitter {
             .map_err(|e| Error::Internal(format!("could not build the output event: {e}")))
     }
 
-    /// Whether events go back in the reply (`K_SINK` unset).
-    pub fn is_reply_mode(&self) -> bool {
-        self.sink.is_none()
-    }
-
     /// Delivers every event, or fails as a whole (some may have been
     /// delivered: they are redelivered with the same identity on retry).
     pub async fn emit(&self, events: Vec<Event>) -> Result<Emitted> {
