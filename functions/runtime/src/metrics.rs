@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -215,13 +215,6 @@ pub async fn track_requests(
         metrics
             .rejected
             .get_or_create(&ErrorLabels { error_type: kind })
-            .inc();
-    } else if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        metrics
-            .rejected
-            .get_or_create(&ErrorLabels {
-                error_type: "too_large",
-            })
             .inc();
     }
     response
