@@ -44,7 +44,7 @@ const CITIES: &[(&str, f64, f64)] = &[
     ("Sao Paulo", -23.5505, -46.6333),
 ];
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     if args.contacts == 0 || args.batch == 0 || args.batch > pact_producer::MAX_CONTACTS_PER_REQUEST
     {
         bail!(
@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let total = started.elapsed();
 
     let events = lock(&received).clone();
-    report(&events, &latencies, sent_in, total)
+    report(&events, &latencies, sent_in, total).map(|()| std::process::ExitCode::SUCCESS)
 }
 
 fn with_sink(base: &RuntimeConfig, url: &str) -> anyhow::Result<RuntimeConfig> {

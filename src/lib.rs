@@ -1,18 +1,37 @@
-//! The `pact` command-line tool: tries the PACT functions on one machine.
+//! The `pact` command-line tool: PACT on one machine, with no cluster.
 //!
-//! - `pact demo`: producer → translation → an event display, in one process
-//!   over real HTTP on 127.0.0.1, with contacts from a few cities.
-//! - `pact display`: a sink that prints every CloudEvent it receives (like
-//!   Knative's `event_display`), to point a function's `K_SINK` at.
+//! - `pact dev`: the four functions as processes, joined by a local eventing
+//!   stand-in with KafkaSink + KafkaSource semantics ([`eventing`]).
+//! - `pact demo`: the main job: the local pipeline on embedded defaults, a
+//!   simulated city, a summary, and a check that every contact was stored once.
+//! - `pact simulate`: phones moving in a city, reporting contacts.
+//! - `pact invoke`: one CloudEvent to a URL, the reply printed.
+//! - `pact display`: a sink that prints the CloudEvents it receives.
+
+pub mod dev;
+pub mod eventing;
+pub mod invoke;
+pub mod simulate;
 
 mod demo;
 mod display;
 
-use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// PACT: event-driven contact tracing on Knative, and on your laptop.
 #[derive(Debug, Parser)]
-#[command(version, long_version = concat!(env!("CARGO_PKG_VERSION"), "\n\n", include_str!("../NOTICE")))]
+#[command(
+    version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\n\n", include_str!("../NOTICE")),
+    after_help = "Examples:
+  pact demo                          the whole pipeline, a simulated city, a summary
+  pact dev                           the local pipeline, until Ctrl-C
+  pact simulate --phones 2000 --duration 30s http://127.0.0.1:8180/contacts
+  pact invoke http://127.0.0.1:8181  one contact to pact-translation, reply printed
+  pact completions bash > /etc/bash_completion.d/pact"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,16 +39,110 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run producer and translation on 127.0.0.1 and send contacts through them.
+    /// Run the local pipeline, simulate a city through it, check and summarise.
     Demo(demo::Args),
+    /// Run the whole pipeline on this machine until Ctrl-C (for development).
+    Dev(dev::Args),
+    /// Simulate phones moving in a city and send the contacts they report.
+    Simulate(simulate::Args),
+    /// Send one CloudEvent to a URL and print the reply (like `kn func invoke`).
+    Invoke(invoke::Args),
     /// Print every CloudEvent received (a K_SINK for trying functions).
     Display(display::Args),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Run one function in this process, as its own binary would (what `pact
+    /// dev` starts).
+    #[command(hide = true)]
+    Function {
+        /// Which function.
+        name: Function,
+    },
 }
 
-/// Runs one command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Demo(args) => demo::run(args).await,
-        Command::Display(args) => display::run(args).await,
+/// The four functions, by the name `pact function` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Function {
+    /// pact-producer.
+    Producer,
+    /// pact-translation.
+    Translation,
+    /// pact-contactlog.
+    Contactlog,
+    /// pact-query.
+    Query,
+}
+
+impl Function {
+    /// All four, in the order of the flow.
+    pub const ALL: [Function; 4] = [
+        Function::Producer,
+        Function::Translation,
+        Function::Contactlog,
+        Function::Query,
+    ];
+
+    /// The short name (`translation`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Producer => "producer",
+            Function::Translation => "translation",
+            Function::Contactlog => "contactlog",
+            Function::Query => "query",
+        }
+    }
+
+    /// Serves as the function's own binary does, until SIGTERM.
+    fn run(self) -> ExitCode {
+        match self {
+            Function::Producer => pact_producer::run(),
+            Function::Translation => pact_translation::run(),
+            Function::Contactlog => pact_contactlog::run(),
+            Function::Query => pact_query::run(),
+        }
+    }
+}
+
+/// Runs the command line; the exit codes are listed in the README.
+pub fn main(cli: Cli) -> ExitCode {
+    let command = match cli.command {
+        // A function builds its own runtime, as its binary does.
+        Command::Function { name } => return name.run(),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "pact", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        command => command,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pact: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Dev(args) => dev::run(args).await,
+            Command::Simulate(args) => simulate::run(args).await,
+            Command::Invoke(args) => invoke::run(args).await,
+            Command::Display(args) => display::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Function { .. } | Command::Completions { .. } => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pact: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

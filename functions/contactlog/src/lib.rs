@@ -35,6 +35,9 @@ use serde::Serialize;
 use crate::commit::{CommitMetrics, GroupCommit, WriteError};
 use crate::store::ContactRow;
 
+/// The function's name, in logs and problem documents.
+pub const NAME: &str = "pact-contactlog";
+
 /// The `source` recorded for contacts that came without a CloudEvent identity
 /// (a plain CSV or JSON body); each gets a new UUIDv7 as its id.
 pub const UNIDENTIFIED_SOURCE: &str = "/pact/contactlog/unidentified";
@@ -286,4 +289,33 @@ async fn purge(state: &AppState) -> Result<u64> {
         "retention purge done"
     );
     Ok(total)
+}
+
+/// How long queued writes may take to commit after the server stopped.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
+/// The whole process: configuration from the environment, serve until
+/// SIGTERM, then flush queued writes. What the `pact-contactlog` binary and
+/// `pact function contactlog` run.
+pub fn run() -> std::process::ExitCode {
+    use pact_runtime::server::{block_on, config_failed, start};
+    let (config, warnings) = match Config::from_env(&pact_runtime::config::ProcessEnv) {
+        Ok(read) => read,
+        Err(e) => return config_failed(NAME, &e),
+    };
+    block_on(NAME, async move {
+        pact_runtime::telemetry::init(&config.runtime);
+        let runtime = config.runtime.clone();
+        tracing::info!(database = %config.database.url.redacted(), "contact log");
+        let (state, writer) = AppState::start(config);
+        let database = state.database().clone();
+        let code = start(NAME, &runtime, &warnings, app(state)).await;
+        if tokio::time::timeout(FLUSH_LIMIT, writer).await.is_err() {
+            tracing::warn!(
+                "queued writes did not commit in time; their senders got no answer and will retry"
+            );
+        }
+        database.close().await;
+        code
+    })
 }

@@ -32,6 +32,9 @@ use pact_runtime::wire::{self, UntranslatedData};
 use pact_runtime::{Error, Result};
 use serde::Deserialize;
 
+/// The function's name, in logs and problem documents.
+pub const NAME: &str = "pact-producer";
+
 /// The `source` of every event this function emits.
 pub const SOURCE: &str = "/pact/producer";
 /// Most contacts one `POST /contacts` may carry.
@@ -259,4 +262,18 @@ fn header_trace(headers: &HeaderMap) -> Option<TraceParent> {
 /// A new event id: UUIDv7, so ids sort by creation time.
 fn new_event_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The whole process: configuration from the environment, serve until
+/// SIGTERM. What the `pact-producer` binary and `pact function producer` run.
+pub fn run() -> std::process::ExitCode {
+    use pact_runtime::server::{block_on, config_failed, start};
+    let (config, warnings) = match RuntimeConfig::from_env(&pact_runtime::config::ProcessEnv) {
+        Ok(read) => read,
+        Err(e) => return config_failed(NAME, &e),
+    };
+    block_on(NAME, async move {
+        let app = app(AppState::new(config.clone()));
+        start(NAME, &config, &warnings, app).await
+    })
 }

@@ -135,3 +135,21 @@ pub fn app(state: AppState) -> Router {
         state.schema.clone(),
     )
 }
+
+/// The whole process: configuration from the environment, serve until
+/// SIGTERM. What the `pact-query` binary and `pact function query` run.
+pub fn run() -> std::process::ExitCode {
+    use pact_runtime::server::{block_on, config_failed, start};
+    // Read before the runtime starts: the token file is read with blocking I/O.
+    let (config, warnings) = match Config::from_env(&pact_runtime::config::ProcessEnv) {
+        Ok(read) => read,
+        Err(e) => return config_failed(NAME, &e),
+    };
+    block_on(NAME, async move {
+        // Logs first, so the background migration's messages are kept.
+        pact_runtime::telemetry::init(&config.runtime);
+        let database = pact_runtime::database::Database::connect_lazy(&config.database);
+        let state = AppState::new(config.clone(), database);
+        start(NAME, &config.runtime, &warnings, app(state)).await
+    })
+}

@@ -236,6 +236,22 @@ pub async fn start(
     }
 }
 
+/// Runs a function's process body on a new multi-threaded runtime: what each
+/// function's `run` (its binary, or `pact function <name>`) calls after
+/// reading its configuration. Exit code 1 if the runtime cannot start.
+pub fn block_on(name: &str, body: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(body),
+        Err(e) => {
+            eprintln!("{name}: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Reports a configuration error the way every function does, before logs
 /// are set up: one clear message on stderr, exit code 2.
 pub fn config_failed(name: &str, error: &dyn std::fmt::Display) -> ExitCode {

@@ -26,6 +26,9 @@ use pact_runtime::wire::{self, TranslatedData};
 use pact_runtime::{Error, Result};
 use tracing::Instrument;
 
+/// The function's name, in logs and problem documents.
+pub const NAME: &str = "pact-translation";
+
 pub use geocoder::{Geocoder, Offline};
 
 /// The `source` of every event this function emits.
@@ -199,4 +202,22 @@ async fn translate<G: Geocoder>(
         })?);
     }
     Ok(state.emitter.emit(events).await?.into_event_response())
+}
+
+/// The whole process: configuration from the environment, serve until
+/// SIGTERM. What the `pact-translation` binary and `pact function
+/// translation` run.
+pub fn run() -> std::process::ExitCode {
+    use pact_runtime::server::{block_on, config_failed, start};
+    let (config, warnings) = match Config::from_env(&pact_runtime::config::ProcessEnv) {
+        Ok(read) => read,
+        Err(e) => return config_failed(NAME, &e),
+    };
+    block_on(NAME, async move {
+        let runtime = config.runtime.clone();
+        let router = match config.geocoder {
+            GeocoderKind::Offline => app(AppState::new(config, Offline)),
+        };
+        start(NAME, &runtime, &warnings, router).await
+    })
 }

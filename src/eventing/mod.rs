@@ -1,0 +1,1 @@
+//! The local eventing stand-in: KafkaSink + KafkaSource semantics on SQLite.
