@@ -1,12 +1,755 @@
-//! `pact dev`: the whole pipeline on one machine.
+//! `pact dev`: the whole pipeline on one machine, with no cluster.
+//!
+//! Each function runs as its own process (`pact function <name>`, the same
+//! code as its own binary) on its own port, with the environment it gets in
+//! the cluster: `PORT`, `K_SINK`, `K_SERVICE`, `DATABASE_URL`. The stand-in
+//! of [`crate::eventing`] plays KafkaSink, Kafka and KafkaSource between them:
+//!
+//! ```text
+//! pact-producer ─K_SINK─▶ topic pact-untranslated ─▶ pact-translation
+//! pact-translation ─K_SINK─▶ topic pact-translated ─▶ pact-contactlog ─▶ DATABASE_URL
+//! undeliverable ─▶ topic pact-deadletter        a daily ping ─▶ pact-contactlog
+//! ```
+//!
+//! A function that dies is started again on the same port, as Kubernetes
+//! would restart its container. Ctrl-C stops the producer first, then the
+//! deliveries (offsets committed), then the other functions, each draining
+//! what it acknowledged.
 
-use std::process::ExitCode;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use pact_runtime::cloudevents::{EventBuilder, EventBuilderV10};
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Function;
+use crate::eventing::{DeliveryOrder, DeliverySpec, Eventing, Subscription};
+
+/// Topic of untranslated contacts (the original demo's name).
+pub const UNTRANSLATED_TOPIC: &str = "pact-untranslated";
+/// Topic of translated contacts (the original demo's name).
+pub const TRANSLATED_TOPIC: &str = "pact-translated";
+/// Topic of events no subscriber could take.
+pub const DEAD_LETTER_TOPIC: &str = "pact-deadletter";
 
 /// Arguments of `pact dev`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Ports, from --port on: producer, translation, contactlog, query, eventing.
+Every setting of the functions can be given in the environment and is passed on,
+e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
+
+Examples:
+  pact dev                              state in ./.pact-dev, ports 8180-8184
+  pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
+  curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
+  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters")]
+pub struct Args {
+    /// How the pipeline is set up.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// Print JSON lines on stdout (ready, restarted, stopped) for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the local pipeline is set up.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Directory of the topics, offsets and (by default) the SQLite database;
+    /// kept between runs.
+    #[arg(long, env = "PACT_DEV_DIR", default_value = ".pact-dev")]
+    pub dir: PathBuf,
+    /// First of five ports (0: ports the OS picks).
+    #[arg(long, env = "PACT_DEV_PORT", default_value_t = 8180)]
+    pub port: u16,
+    /// Partitions of each topic (when it is created).
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    /// Delivery order of both subscriptions.
+    #[arg(long, value_enum, default_value_t = DeliveryOrder::Unordered)]
+    pub ordering: DeliveryOrder,
+    /// Events in flight per partition when unordered.
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// Retries before an event goes to the dead-letter topic.
+    #[arg(long, default_value_t = 10)]
+    pub retry: u32,
+    /// Delay before the first retry; doubles at each retry.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    pub backoff_delay: Duration,
+    /// Time limit of one delivery attempt.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub delivery_timeout: Duration,
+    /// Largest record a topic takes, in bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    pub max_record_bytes: usize,
+    /// Deliver every event twice (a test of idempotence).
+    #[arg(long, env = "PACT_DEV_DELIVER_TWICE")]
+    pub deliver_twice: bool,
+    /// Time between retention pings to pact-contactlog (the PingSource).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    pub ping_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from(".pact-dev"),
+            port: 8180,
+            partitions: 4,
+            ordering: DeliveryOrder::Unordered,
+            max_in_flight: 64,
+            retry: 10,
+            backoff_delay: Duration::from_millis(200),
+            delivery_timeout: Duration::from_secs(30),
+            max_record_bytes: 8 << 20,
+            deliver_twice: false,
+            ping_every: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Where the parts listen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Urls {
+    /// pact-producer.
+    pub producer: String,
+    /// pact-translation.
+    pub translation: String,
+    /// pact-contactlog.
+    pub contactlog: String,
+    /// pact-query.
+    pub query: String,
+    /// The eventing stand-in.
+    pub eventing: String,
+}
+
+/// The running pipeline.
+pub struct Pipeline {
+    urls: Urls,
+    database_url: String,
+    eventing: Eventing,
+    server: JoinHandle<std::io::Result<()>>,
+    server_stop: CancellationToken,
+    ping: JoinHandle<()>,
+    functions: HashMap<Function, Supervised>,
+    events: Events,
+}
+
+/// Where lifecycle events go: human lines, JSON lines, or nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Events {
+    /// Human lines on stderr.
+    Text,
+    /// JSON lines on stdout.
+    Json,
+    /// Nothing (the demo prints its own).
+    Quiet,
+}
+
+impl Pipeline {
+    /// Starts everything; fails, saying which part and why, if a part does
+    /// not start.
+    pub async fn start(settings: &Settings, events: Events) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.dir)
+            .with_context(|| format!("cannot create {}", settings.dir.display()))?;
+        let dir = settings.dir.canonicalize()?;
+        let port = |i: u16| {
+            if settings.port == 0 {
+                0
+            } else {
+                settings.port.saturating_add(i)
+            }
+        };
+        let mut eventing = Eventing::open(
+            &dir.join("topics.db"),
+            &[UNTRANSLATED_TOPIC, TRANSLATED_TOPIC, DEAD_LETTER_TOPIC],
+            settings.partitions,
+        )
+        .await?;
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port(4))))
+            .await
+            .with_context(|| format!("eventing: cannot listen on port {}", port(4)))?;
+        let eventing_url = format!("http://{}", listener.local_addr()?);
+        let server_stop = CancellationToken::new();
+        let server = tokio::spawn({
+            let router = eventing.router(settings.max_record_bytes);
+            let stop = server_stop.clone();
+            async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }
+        });
+
+        let database_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| format!("sqlite://{}", dir.join("pact.db").display()));
+        let sink = |topic: &str| format!("{eventing_url}/topics/{topic}");
+        let mut functions = HashMap::new();
+        // The contact log first: it migrates the schema pact-query reads.
+        for (function, i, env) in [
+            (
+                Function::Contactlog,
+                2,
+                vec![("DATABASE_URL", database_url.clone())],
+            ),
+            (Function::Query, 3, query_env(&database_url)),
+            (
+                Function::Translation,
+                1,
+                vec![("K_SINK", sink(TRANSLATED_TOPIC))],
+            ),
+            (
+                Function::Producer,
+                0,
+                vec![("K_SINK", sink(UNTRANSLATED_TOPIC))],
+            ),
+        ] {
+            match Supervised::start(function, port(i), env, events).await {
+                Ok(supervised) => functions.insert(function, supervised),
+                Err(e) => {
+                    for (_, started) in functions.drain() {
+                        let _ = started.stop().await;
+                    }
+                    return Err(e.context(format!("pact-{} did not start", function.name())));
+                }
+            };
+        }
+        let url = |f: Function| functions[&f].url();
+        let urls = Urls {
+            producer: url(Function::Producer),
+            translation: url(Function::Translation),
+            contactlog: url(Function::Contactlog),
+            query: url(Function::Query),
+            eventing: eventing_url,
+        };
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(1024)
+            .build()?;
+        let delivery = DeliverySpec {
+            retry: settings.retry,
+            backoff_delay: settings.backoff_delay,
+            timeout: settings.delivery_timeout,
+            max_in_flight: settings.max_in_flight,
+            deliver_twice: settings.deliver_twice,
+        };
+        for (topic, function, subscriber) in [
+            (TRANSLATED_TOPIC, "pact-contactlog", &urls.contactlog),
+            (UNTRANSLATED_TOPIC, "pact-translation", &urls.translation),
+        ] {
+            let subscription = Subscription {
+                group: function.to_owned(),
+                topic: topic.to_owned(),
+                subscriber: format!("{subscriber}/").parse()?,
+                ordering: settings.ordering,
+                dead_letter_topic: DEAD_LETTER_TOPIC.to_owned(),
+            };
+            eventing
+                .subscribe(subscription, delivery.clone(), client.clone())
+                .await?;
+        }
+        let ping = tokio::spawn(ping_loop(
+            client,
+            format!("{}/", urls.contactlog),
+            settings.ping_every,
+        ));
+        Ok(Self {
+            urls,
+            database_url,
+            eventing,
+            server,
+            server_stop,
+            ping,
+            functions,
+            events,
+        })
+    }
+
+    /// Where each part listens.
+    pub fn urls(&self) -> &Urls {
+        &self.urls
+    }
+
+    /// The database pact-contactlog writes and pact-query reads.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Offsets, lag and counters of the topics and subscriptions.
+    pub fn status(&self) -> crate::eventing::Status {
+        self.eventing.status()
+    }
+
+    /// The process id of a function's current process.
+    pub fn pid(&self, function: Function) -> Option<u32> {
+        self.functions.get(&function).and_then(Supervised::pid)
+    }
+
+    /// Stops everything in the order that loses nothing: the producer (its
+    /// acknowledged events are in the topic), the deliveries (offsets
+    /// committed), then the other functions, then the topic log.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.ping.abort();
+        let mut failures = Vec::new();
+        if let Some(producer) = self.functions.remove(&Function::Producer) {
+            failures.extend(producer.stop().await.err());
+        }
+        self.eventing.stop_delivery().await;
+        let rest: Vec<_> = self.functions.drain().map(|(_, f)| f.stop()).collect();
+        for result in futures_util::future::join_all(rest).await {
+            failures.extend(result.err());
+        }
+        self.server_stop.cancel();
+        let _ = self.server.await;
+        if self.events == Events::Json {
+            println!("{}", serde_json::json!({"event": "stopped"}));
+        }
+        match failures.is_empty() {
+            true => Ok(()),
+            false => bail!(
+                "{}",
+                failures
+                    .iter()
+                    .map(|e| format!("{e:#}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        }
+    }
+}
 
 /// Runs `pact dev`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logs();
+    let events = if args.json { Events::Json } else { Events::Text };
+    let pipeline = Pipeline::start(&args.settings, events).await?;
+    let urls = pipeline.urls().clone();
+    if args.json {
+        let pids: HashMap<&str, Option<u32>> = Function::ALL
+            .iter()
+            .map(|f| (f.name(), pipeline.pid(*f)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "event": "ready",
+                "urls": urls,
+                "pids": pids,
+                "database_url": redacted(pipeline.database_url()),
+                "dir": args.settings.dir,
+            })
+        );
+    } else {
+        println!(
+            "pact dev: the whole pipeline on this machine (for development; clusters use Knative and Kafka)
+
+  producer     {}   POST /contacts, /pact/producer?message=..., / (CloudEvents)
+  translation  {}   POST / (CloudEvents; fed from {UNTRANSLATED_TOPIC})
+  contactlog   {}   POST / (CloudEvents; fed from {TRANSLATED_TOPIC})
+  query        {}   GET /stats, /contacts/{{mmid}}, /exposures/{{mmid}}, /openapi.json
+  eventing     {}   POST /topics/{{topic}}, GET /topics, GET /topics/{DEAD_LETTER_TOPIC}/records
+
+  state        {} (topics, offsets{})
+  database     {}
+
+Ctrl-C stops everything.",
+            urls.producer,
+            urls.translation,
+            urls.contactlog,
+            urls.query,
+            urls.eventing,
+            args.settings.dir.display(),
+            if std::env::var_os("DATABASE_URL").is_none() {
+                ", pact.db"
+            } else {
+                ""
+            },
+            redacted(pipeline.database_url()),
+        );
+    }
+    pact_runtime::server::shutdown_signal().await;
+    if !args.json {
+        eprintln!("pact dev: stopping");
+    }
+    pipeline.stop().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// pact-query's environment: the database, and open access on this machine
+/// unless tokens (or an explicit `PACT_QUERY_AUTH`) are in the environment.
+fn query_env(database_url: &str) -> Vec<(&'static str, String)> {
+    let mut env = vec![("DATABASE_URL", database_url.to_owned())];
+    let configured = ["PACT_QUERY_AUTH", "PACT_QUERY_TOKENS", "PACT_QUERY_TOKENS_FILE"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    if !configured {
+        env.push(("PACT_QUERY_AUTH", "none".to_owned()));
+    }
+    env
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PACT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .compact()
+        .try_init();
+}
+
+/// A database URL without its password, for printing.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Sends a `dev.knative.sources.ping` event to pact-contactlog at start and
+/// then every `every`, as the cluster's daily PingSource does.
+async fn ping_loop(client: reqwest::Client, url: String, every: Duration) {
+    use pact_runtime::cloudevents::binding::reqwest::RequestBuilderExt;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let event = EventBuilderV10::new()
+            .id(uuid::Uuid::now_v7().to_string())
+            .source("/apis/v1/namespaces/pact/pingsources/pact-retention")
+            .ty(pact_runtime::wire::PING)
+            .time(chrono::Utc::now())
+            .build();
+        let Ok(event) = event else { continue };
+        let sent = match client.post(&url).event(event) {
+            Ok(request) => request.send().await,
+            Err(_) => continue,
+        };
+        match sent {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => tracing::warn!(status = %response.status(), "retention ping refused"),
+            Err(e) => tracing::warn!(error = %e, "retention ping not delivered"),
+        }
+    }
+}
+
+/// A function process, started again when it dies.
+struct Supervised {
+    function: Function,
+    port: u16,
+    pid: Arc<Mutex<Option<u32>>>,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// How long a function may take to listen and to become ready.
+const START_LIMIT: Duration = Duration::from_secs(30);
+/// How long a function may drain after SIGTERM before it is killed.
+const STOP_LIMIT: Duration = Duration::from_secs(35);
+
+impl Supervised {
+    async fn start(
+        function: Function,
+        port: u16,
+        env: Vec<(&'static str, String)>,
+        events: Events,
+    ) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("cannot find the pact executable")?;
+        let pid = Arc::new(Mutex::new(None));
+        let stop = CancellationToken::new();
+        let (listening_tx, listening_rx) = oneshot::channel();
+        let task = tokio::spawn(supervise(
+            Spawn {
+                exe,
+                function,
+                env,
+                events,
+            },
+            port,
+            pid.clone(),
+            stop.clone(),
+            listening_tx,
+        ));
+        let port = match tokio::time::timeout(START_LIMIT, listening_rx).await {
+            Ok(Ok(port)) => port,
+            Ok(Err(_)) => {
+                // The supervisor gave up: its error says why.
+                return Err(match task.await {
+                    Ok(Err(e)) => e,
+                    _ => anyhow::anyhow!("it exited before listening"),
+                });
+            }
+            Err(_) => {
+                stop.cancel();
+                bail!("it did not listen within {} s", START_LIMIT.as_secs());
+            }
+        };
+        let supervised = Self {
+            function,
+            port,
+            pid,
+            stop,
+            task,
+        };
+        supervised.wait_ready().await?;
+        Ok(supervised)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        *self
+            .pid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let url = format!("{}/readyz", self.url());
+        let deadline = Instant::now() + START_LIMIT;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            match client.get(&url).send().await {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => {
+                    last = format!("{}: {}", response.status(), response.text().await.unwrap_or_default());
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!(
+            "pact-{} was not ready within {} s (last /readyz: {last})",
+            self.function.name(),
+            START_LIMIT.as_secs()
+        )
+    }
+
+    /// SIGTERM, then wait for the drain (killed after [`STOP_LIMIT`]).
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await.context("supervisor")?
+    }
+}
+
+struct Spawn {
+    exe: PathBuf,
+    function: Function,
+    env: Vec<(&'static str, String)>,
+    events: Events,
+}
+
+impl Spawn {
+    fn command(&self, port: u16) -> tokio::process::Command {
+        let name = format!("pact-{}", self.function.name());
+        let mut command = tokio::process::Command::new(&self.exe);
+        command
+            .args(["function", self.function.name(), "--exit-with-parent"])
+            .env("PORT", port.to_string())
+            .env("K_SERVICE", &name)
+            .env("PACT_LOG_FORMAT", "json")
+            .env_remove("K_SINK")
+            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            // Its own process group: Ctrl-C in a terminal reaches pact dev
+            // only, which stops the functions in order.
+            .process_group(0)
+            // Closed when pact dev dies, however it dies: the function
+            // then stops too (no orphans).
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+}
+
+/// Runs a function, restarting it when it dies, until `stop`.
+async fn supervise(
+    spawn: Spawn,
+    mut port: u16,
+    pid: Arc<Mutex<Option<u32>>>,
+    stop: CancellationToken,
+    listening: oneshot::Sender<u16>,
+) -> anyhow::Result<()> {
+    let name = format!("pact-{}", spawn.function.name());
+    let mut listening = Some(listening);
+    let mut restarts: u32 = 0;
+    loop {
+        let mut child = spawn
+            .command(port)
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        *pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = child.id();
+        let stderr = child.stderr.take().context("stderr is piped")?;
+        // Held until this process ends: `wait` would close it otherwise.
+        let _stdin = child.stdin.take();
+        let (port_tx, mut port_rx) = watch::channel(None);
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        let logs = tokio::spawn(forward_logs(
+            spawn.function,
+            stderr,
+            spawn.events,
+            port_tx,
+            tail.clone(),
+        ));
+        let started = Instant::now();
+        let mut watching = true;
+        let exited = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status?),
+                changed = port_rx.changed(), if watching => {
+                    watching = changed.is_ok();
+                    if let Some(bound) = *port_rx.borrow_and_update() {
+                        port = bound;
+                        watching = false;
+                        if let Some(tx) = listening.take() {
+                            let _ = tx.send(bound);
+                        }
+                    }
+                }
+                () = stop.cancelled() => break None,
+            }
+        };
+        let Some(status) = exited else {
+            terminate(&mut child, &name).await;
+            let _ = logs.await;
+            *pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            return Ok(());
+        };
+        let _ = logs.await;
+        let last_lines = tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .join("\n");
+        if listening.is_some() {
+            // It never listened: a configuration error or a port in use.
+            bail!("{name} exited ({status}) before listening:\n{last_lines}");
+        }
+        restarts += 1;
+        // Quick restarts, slower when it keeps dying right after starting.
+        let delay = if started.elapsed() > Duration::from_secs(10) {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(100 * u64::from(restarts.min(50)))
+        };
+        match spawn.events {
+            Events::Json => println!(
+                "{}",
+                serde_json::json!({"event": "exited", "function": spawn.function.name(), "status": status.to_string(), "restarting_in_ms": delay.as_millis()})
+            ),
+            Events::Text => eprintln!("pact dev: {name} exited ({status}); starting it again"),
+            Events::Quiet => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return Ok(()),
+        }
+        if spawn.events == Events::Json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "restarting", "function": spawn.function.name(), "port": port})
+            );
+        }
+    }
+}
+
+async fn terminate(child: &mut tokio::process::Child, name: &str) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if let Some(id) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = kill(Pid::from_raw(id), Signal::SIGTERM);
+    }
+    match tokio::time::timeout(STOP_LIMIT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => {}
+        Ok(Ok(status)) => tracing::warn!("{name} stopped with {status}"),
+        Ok(Err(e)) => tracing::warn!("{name}: {e}"),
+        Err(_) => {
+            tracing::warn!("{name} did not stop within {} s; killed", STOP_LIMIT.as_secs());
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Reads a function's JSON log lines: reports the port it listens on, keeps
+/// the last lines (to explain a failed start), and prints the lines as
+/// `name | LEVEL message key=value`.
+async fn forward_logs(
+    function: Function,
+    stderr: tokio::process::ChildStderr,
+    events: Events,
+    port: watch::Sender<Option<u16>>,
+    tail: Arc<Mutex<Vec<String>>>,
+) {
+    let raw_json = std::env::var("PACT_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let color = std::io::stderr().is_terminal();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let entry: Option<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_str(&line).ok();
+        if let Some(entry) = &entry
+            && entry.get("message").and_then(|m| m.as_str()) == Some("listening")
+            && let Some(bound) = entry
+                .get("address")
+                .and_then(|a| a.as_str())
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+        {
+            port.send_replace(Some(bound));
+        }
+        let text = match (&entry, raw_json) {
+            (Some(_), true) | (None, _) => line,
+            (Some(entry), false) => render(entry),
+        };
+        {
+            let mut tail = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if tail.len() == 20 {
+                tail.remove(0);
+            }
+            tail.push(text.clone());
+        }
+        if events != Events::Quiet {
+            let name = function.name();
+            if color {
+                eprintln!("\x1b[36m{name:>11}\x1b[0m │ {text}");
+            } else {
+                eprintln!("{name:>11} │ {text}");
+            }
+        }
+    }
+}
+
+/// One JSON log entry as a short human line.
+fn render(entry: &serde_json::Map<String, serde_json::Value>) -> String {
+    let level = entry.get("level").and_then(|l| l.as_str()).unwrap_or("");
+    let message = entry.get("message").and_then(|m| m.as_str()).unwrap_or("");
+    let mut text = format!("{level:<5} {message}");
+    for (key, value) in entry {
+        if matches!(
+            key.as_str(),
+            "timestamp" | "level" | "message" | "target" | "span" | "spans" | "threadId"
+        ) {
+            continue;
+        }
+        match value {
+            serde_json::Value::String(s) => text.push_str(&format!(" {key}={s}")),
+            other => text.push_str(&format!(" {key}={other}")),
+        }
+    }
+    text
 }

@@ -60,6 +60,10 @@ enum Command {
     Function {
         /// Which function.
         name: Function,
+        /// Stop (as on SIGTERM) when standard input closes: `pact dev`
+        /// holds it open, so its functions never outlive it.
+        #[arg(long)]
+        exit_with_parent: bool,
     },
 }
 
@@ -106,11 +110,43 @@ impl Function {
     }
 }
 
+/// Raises SIGTERM in this process once standard input reaches its end, so the
+/// function drains and exits as it would when Kubernetes stops it.
+fn stop_when_stdin_closes() {
+    std::thread::spawn(|| {
+        use std::io::{ErrorKind, Read};
+        let mut stdin = std::io::stdin().lock();
+        let mut buffer = [0u8; 64];
+        loop {
+            match stdin.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // The pipe may be non-blocking (set so by the parent's
+                // async runtime): poll it.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+    });
+}
+
 /// Runs the command line; the exit codes are listed in the README.
 pub fn main(cli: Cli) -> ExitCode {
     let command = match cli.command {
         // A function builds its own runtime, as its binary does.
-        Command::Function { name } => return name.run(),
+        Command::Function {
+            name,
+            exit_with_parent,
+        } => {
+            if exit_with_parent {
+                stop_when_stdin_closes();
+            }
+            return name.run();
+        }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(shell, &mut command, "pact", &mut std::io::stdout());

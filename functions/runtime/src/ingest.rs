@@ -227,6 +227,8 @@ fn from_event(
         .or(http_trace.clone());
     let (content_type, _, data) = event.take_data();
     let payload = match data {
+        // A PingSource without `data` sends none; a ping needs none.
+        None if ty == wire::PING => Payload::JsonValue(serde_json::Value::Null),
         None => return Err(Error::malformed("the event carries no data")),
         Some(Data::Json(value)) => Payload::JsonValue(value),
         Some(Data::String(text)) => payload(content_type.as_deref(), Bytes::from(text))?,

@@ -210,6 +210,28 @@ async fn concurrent_requests_share_commits_body(db: Database) {
     assert_eq!(app.metric("pact_db_rows_stored_total").await, 64.0);
 }
 
+pg_and_sqlite!(a_ping_without_data_purges_too, ping_without_data_purges_too);
+async fn ping_without_data_purges_too(db: Database) {
+    let app = spawn(db, &[("PACT_RETENTION_DAYS", "21")]).await;
+    let response = app.send("/t", "old", contact(1, 2, 30)).await;
+    assert_eq!(response.status(), 200);
+    // What a PingSource with no `data` sends: no body, no content type.
+    let ping = app
+        .client
+        .post(app.url("/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "ping-2")
+        .header("ce-source", "/apis/v1/namespaces/pact/pingsources/retention")
+        .header("ce-type", "dev.knative.sources.ping")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ping.status(), 200);
+    let body: Value = ping.json().await.expect("json");
+    assert_eq!(body["purged"], 1);
+    assert_eq!(app.count().await, 0);
+}
+
 pg_and_sqlite!(a_ping_purges_old_contacts, ping_purges_old_contacts);
 async fn ping_purges_old_contacts(db: Database) {
     let app = spawn(db, &[("PACT_RETENTION_DAYS", "21")]).await;
