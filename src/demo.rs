@@ -1,250 +1,498 @@
-//! `pact demo` (for now producer → translation → display): starts the
-//! functions in this process, each on its own port of 127.0.0.1 with the same
-//! environment contract as in the cluster, sends contacts from a few cities
-//! through real HTTP, waits until every one has come out translated, and
-//! prints what happened.
+//! `pact demo`: the main job. Starts the local pipeline ([`crate::dev`]) on
+//! the embedded defaults in a temporary directory, simulates a city through
+//! pact-producer, waits until every accepted contact is in `contactlist`,
+//! checks that each is there exactly once, and prints what happened.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use pact_runtime::cloudevents::{AttributesReader, Data, Event};
-use pact_runtime::config::RuntimeConfig;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
+use serde::Serialize;
+
+use crate::dev::{Events, Pipeline, Settings};
+use crate::simulate::{self, Mode, SendArgs, Target, WorldArgs};
 
 /// Arguments of `pact demo`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  pact demo                            2000 phones in Minneapolis for 20 s
+  pact demo --city london --phones 5000 --duration 30s
+  pact demo --keep                     leave the pipeline running afterwards
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact demo")]
 pub struct Args {
-    /// How many contacts to send.
-    #[arg(long, default_value_t = 2000)]
-    contacts: usize,
-    /// Contacts per `POST /contacts` request.
-    #[arg(long, default_value_t = 100)]
-    batch: usize,
-    /// Seed of the random contacts, so runs can be repeated.
-    #[arg(long, default_value_t = 2020)]
-    seed: u64,
+    /// The simulated city.
+    #[command(flatten)]
+    world: WorldArgs,
+    /// How long and how fast to send.
+    #[command(flatten)]
+    send: SendArgs,
+    /// Leave the pipeline running after the summary, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+    /// Directory for topics and the database (default: a new temporary one,
+    /// removed at the end unless --keep).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
-/// Cities the demo's contacts happen in (latitude, longitude).
-const CITIES: &[(&str, f64, f64)] = &[
-    ("Minneapolis", 44.9778, -93.2650),
-    ("St Paul", 44.9537, -93.0900),
-    ("Duluth", 46.7867, -92.1005),
-    ("Chicago", 41.8781, -87.6298),
-    ("Toronto", 43.6532, -79.3832),
-    ("London", 51.5074, -0.1278),
-    ("Paris", 48.8566, 2.3522),
-    ("Tokyo", 35.6762, 139.6503),
-    ("Sydney", -33.8688, 151.2093),
-    ("Sao Paulo", -23.5505, -46.6333),
-];
+/// How long the pipeline may take to store what was accepted, once it
+/// stopped making progress.
+const STALL_LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
-    if args.contacts == 0 || args.batch == 0 || args.batch > pact_producer::MAX_CONTACTS_PER_REQUEST
-    {
-        bail!(
-            "--contacts must be positive and --batch between 1 and {}",
-            pact_producer::MAX_CONTACTS_PER_REQUEST
-        );
-    }
-    let quiet = RuntimeConfig {
-        log_filter: "warn".into(),
-        ..RuntimeConfig::default()
+/// Runs `pact demo`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let temporary = match &args.dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("pact-demo-").tempdir()?),
     };
-    pact_runtime::telemetry::init(&quiet);
-
-    let received: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let arrived = Arc::new(Notify::new());
-    let display_url = {
-        let (received, arrived) = (received.clone(), arrived.clone());
-        spawn(crate::display::router(move |event| {
-            lock(&received).push(event);
-            arrived.notify_waiters();
-        }))
-        .await?
+    let dir = args
+        .dir
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_owned()))
+        .context("no directory")?;
+    let say = |text: &str| {
+        if !args.json {
+            eprintln!("{text}");
+        }
     };
-    let translation_url = spawn(pact_translation::app(pact_translation::AppState::new(
-        pact_translation::Config {
-            runtime: with_sink(&quiet, &display_url)?,
-            geocoder: pact_translation::GeocoderKind::Offline,
-            output: pact_translation::OutputFormat::Json,
-        },
-        pact_translation::Offline,
-    )))
-    .await?;
-    let producer_url = spawn(pact_producer::app(pact_producer::AppState::new(with_sink(
-        &quiet,
-        &translation_url,
-    )?)))
-    .await?;
-    println!("pact demo: pact-producer    {producer_url}  (K_SINK={translation_url})");
-    println!("           pact-translation {translation_url}  (K_SINK={display_url})");
-    println!("           event display    {display_url}");
-
-    let batches = contacts(&args);
+    say("pact demo: starting the pipeline (producer, translation, contactlog, query, eventing)");
+    let settings = Settings {
+        dir: dir.clone(),
+        port: 0,
+        ..Settings::default()
+    };
     let started = Instant::now();
-    let client = reqwest::Client::new();
-    let latencies = send_all(&client, &format!("{producer_url}contacts"), batches).await?;
-    let sent_in = started.elapsed();
-    wait_for(&received, &arrived, args.contacts, Duration::from_secs(60)).await?;
-    let total = started.elapsed();
+    let pipeline = Pipeline::start(&settings, Events::Quiet).await?;
+    let start_time = started.elapsed();
+    let urls = pipeline.urls().clone();
+    say(&format!(
+        "pact demo: pipeline up in {} ms; simulating for {}",
+        start_time.as_millis(),
+        describe_run(&args.send)
+    ));
 
-    let events = lock(&received).clone();
-    report(&events, &latencies, sent_in, total).map(|()| std::process::ExitCode::SUCCESS)
-}
+    let target = Target {
+        url: format!("{}/contacts", urls.producer).parse()?,
+        mode: Mode::Contacts,
+        overrides: Default::default(),
+    };
+    let since = Utc::now();
+    let progress = !args.json && std::io::stderr().is_terminal();
+    let sent = simulate::simulate(&args.world, &args.send, &target, progress).await?;
+    let sent_at = Instant::now();
 
-fn with_sink(base: &RuntimeConfig, url: &str) -> anyhow::Result<RuntimeConfig> {
-    Ok(RuntimeConfig {
-        sink: Some(url.parse().context("sink URL")?),
-        ..base.clone()
+    let database = Database::connect_lazy(&DatabaseConfig {
+        url: DatabaseUrl::parse(pipeline.database_url()).map_err(anyhow::Error::msg)?,
+        max_connections: 2,
+    });
+    let expected: HashSet<&str> = sent.accepted_ids.iter().map(String::as_str).collect();
+    say(&format!(
+        "pact demo: {} contacts accepted; waiting until each is stored",
+        expected.len()
+    ));
+    let rows = wait_until_stored(&pipeline, &database, since, &expected).await?;
+    let waited = sent_at.elapsed();
+    let report = Report::new(&rows, &expected, &sent, waited, start_time);
+    let exposure = exposure_sample(&urls.query, &rows).await;
+    let status = pipeline.status();
+    let dead_letters = status
+        .topics
+        .iter()
+        .find(|t| t.name == crate::dev::DEAD_LETTER_TOPIC)
+        .map_or(0, |t| t.records);
+
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["dead_letters"] = dead_letters.into();
+        value["exposure_sample"] = serde_json::to_value(&exposure)?;
+        println!("{value}");
+    } else {
+        report.print(dead_letters, exposure.as_ref());
+    }
+    database.close().await;
+
+    if args.keep {
+        eprintln!(
+            "\npact demo: the pipeline keeps running (state in {}); Ctrl-C stops it.
+  producer {}   query {}   eventing {}",
+            dir.display(),
+            urls.producer,
+            urls.query,
+            urls.eventing
+        );
+        pact_runtime::server::shutdown_signal().await;
+        if let Some(temporary) = temporary {
+            // --keep: the directory stays for a look afterwards.
+            let _ = temporary.keep();
+        }
+    }
+    pipeline.stop().await?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for problem in &report.problems {
+            eprintln!("pact demo: FAILED: {problem}");
+        }
+        ExitCode::FAILURE
     })
 }
 
-/// Serves `app` on a free port of 127.0.0.1 until the process ends.
-async fn spawn(app: axum::Router) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
+fn describe_run(send: &SendArgs) -> String {
+    match (send.contacts, send.duration) {
+        (Some(n), _) => format!("{n} contacts"),
+        (None, Some(d)) => humantime::format_duration(d).to_string(),
+        (None, None) => "the default duration".into(),
+    }
 }
 
-/// Random distinct pairs near the cities, in request-sized batches.
-fn contacts(args: &Args) -> Vec<serde_json::Value> {
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let all: Vec<serde_json::Value> = (0..args.contacts)
-        .map(|i| {
-            let (_, lat, lon) = CITIES[rng.random_range(0..CITIES.len())];
-            let mmid1: i64 = rng.random_range(1..=50_000);
-            let mmid2 = mmid1 + rng.random_range(1..=50_000);
-            serde_json::json!({
-                "id": format!("demo-{}-{i}", args.seed),
-                "mmid1": mmid1,
-                "mmid2": mmid2,
-                "lat": lat + rng.random_range(-0.02..0.02),
-                "lon": lon + rng.random_range(-0.02..0.02),
-            })
-        })
-        .collect();
-    all.chunks(args.batch)
-        .map(|chunk| serde_json::Value::Array(chunk.to_vec()))
+/// One stored contact of this run.
+struct Row {
+    event_id: String,
+    mmid1: i64,
+    mmid2: i64,
+    country: String,
+    state: String,
+    city: String,
+    zipcode: String,
+    latency_ms: f64,
+    observed_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+}
+
+type RowTuple = (
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// Polls until every expected id is stored; fails when the pipeline stops
+/// making progress for [`STALL_LIMIT`] first.
+async fn wait_until_stored(
+    pipeline: &Pipeline,
+    database: &Database,
+    since: DateTime<Utc>,
+    expected: &HashSet<&str>,
+) -> anyhow::Result<Vec<Row>> {
+    let mut last_count = usize::MAX;
+    let mut last_progress = Instant::now();
+    loop {
+        let rows = fetch_rows(database, since).await?;
+        let stored = rows
+            .iter()
+            .filter(|r| expected.contains(r.event_id.as_str()))
+            .count();
+        if stored >= expected.len() {
+            return Ok(rows);
+        }
+        if stored != last_count {
+            last_count = stored;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > STALL_LIMIT {
+            let lag: u64 = pipeline.status().subscriptions.iter().map(|s| s.lag).sum();
+            anyhow::bail!(
+                "only {stored} of {} accepted contacts were stored, with no progress for {} s (events still in the topics: {lag}); see `GET /topics` of the eventing stand-in",
+                expected.len(),
+                STALL_LIMIT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every row recorded since `since`, with its observation-to-storage latency.
+async fn fetch_rows(database: &Database, since: DateTime<Utc>) -> anyhow::Result<Vec<Row>> {
+    const COLUMNS: &str = "event_id, mmid1, mmid2, country, state, city, zipcode";
+    let tuples: Vec<RowTuple> = match database {
+        Database::Postgres(pool) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS},
+                        to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                        to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+                 FROM contactlist WHERE recorded_at >= $1"
+            ))
+            .bind(since)
+            .fetch_all(pool)
+            .await?
+        }
+        Database::Sqlite(pool) => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS}, observed_at, recorded_at FROM contactlist WHERE recorded_at >= ?"
+            ))
+            .bind(since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    tuples
+        .into_iter()
+        .map(
+            |(event_id, mmid1, mmid2, country, state, city, zipcode, observed, recorded)| {
+                let observed_at: DateTime<Utc> = observed.parse().context("observed_at")?;
+                let recorded_at: DateTime<Utc> = recorded.parse().context("recorded_at")?;
+                Ok(Row {
+                    event_id,
+                    mmid1,
+                    mmid2,
+                    country,
+                    state,
+                    city,
+                    zipcode,
+                    latency_ms: (recorded_at - observed_at).num_microseconds().unwrap_or(0) as f64
+                        / 1000.0,
+                    observed_at,
+                    recorded_at,
+                })
+            },
+        )
         .collect()
 }
 
-/// Sends the batches, four requests at a time; returns each request's latency.
-async fn send_all(
-    client: &reqwest::Client,
-    url: &str,
-    batches: Vec<serde_json::Value>,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut latencies = Vec::with_capacity(batches.len());
-    for group in batches.chunks(4) {
-        let requests = group.iter().map(|batch| async move {
-            let started = Instant::now();
-            let response = client.post(url).json(batch).send().await?;
-            let status = response.status();
-            if status != reqwest::StatusCode::ACCEPTED {
-                bail!(
-                    "the producer answered {status}: {}",
-                    response.text().await.unwrap_or_default()
-                );
-            }
-            Ok(started.elapsed())
-        });
-        for latency in futures_util::future::join_all(requests).await {
-            latencies.push(latency?);
-        }
-    }
-    Ok(latencies)
+/// What the demo found.
+#[derive(Debug, Serialize)]
+struct Report {
+    pipeline_start_ms: u128,
+    phones: u64,
+    city: String,
+    seed: u64,
+    sent: u64,
+    accepted: u64,
+    rejected: u64,
+    failed: u64,
+    send_rate_per_s: f64,
+    stored: usize,
+    stored_twice: usize,
+    missing: usize,
+    wait_after_send_ms: u128,
+    end_to_end_per_s: f64,
+    latency_ms: Latency,
+    by_place: Vec<PlaceCount>,
+    busiest_places: Vec<PlaceCount>,
+    problems: Vec<String>,
 }
 
-async fn wait_for(
-    received: &Mutex<Vec<Event>>,
-    arrived: &Notify,
-    n: usize,
-    deadline: Duration,
-) -> anyhow::Result<()> {
-    let wait = async {
-        loop {
-            let notified = arrived.notified();
-            if lock(received).len() >= n {
-                return;
-            }
-            notified.await;
-        }
-    };
-    tokio::time::timeout(deadline, wait).await.map_err(|_| {
-        anyhow::anyhow!(
-            "only {} of {n} contacts came out translated within {deadline:?}",
-            lock(received).len()
-        )
-    })
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
 }
 
-fn report(
-    events: &[Event],
-    latencies: &[Duration],
-    sent_in: Duration,
-    total: Duration,
-) -> anyhow::Result<()> {
-    let mut places: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for event in events {
-        let data: serde_json::Value = match event.data() {
-            Some(Data::Binary(bytes)) => serde_json::from_slice(bytes).unwrap_or_default(),
-            Some(Data::Json(value)) => value.clone(),
-            _ => serde_json::Value::Null,
+#[derive(Debug, Serialize)]
+struct PlaceCount {
+    place: String,
+    contacts: usize,
+}
+
+impl Report {
+    fn new(
+        rows: &[Row],
+        expected: &HashSet<&str>,
+        sent: &simulate::Summary,
+        waited: Duration,
+        start: Duration,
+    ) -> Self {
+        let ours: Vec<&Row> = rows
+            .iter()
+            .filter(|r| expected.contains(r.event_id.as_str()))
+            .collect();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for row in &ours {
+            *seen.entry(row.event_id.as_str()).or_default() += 1;
+        }
+        let stored_twice = seen.values().filter(|&&n| n > 1).count();
+        let missing = expected.iter().filter(|id| !seen.contains_key(*id)).count();
+        let mut latencies: Vec<f64> = ours.iter().map(|r| r.latency_ms).collect();
+        latencies.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(0.0)
         };
-        let text = |field: &str| data[field].as_str().unwrap_or_default().to_owned();
-        *places.entry((text("country"), text("city"))).or_default() += 1;
-    }
-    let mut sorted = latencies.to_vec();
-    sorted.sort();
-    let percentile = |p: f64| {
-        let index = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        sorted.get(index).copied().unwrap_or_default()
-    };
-    println!();
-    println!(
-        "{:<8} {:<28} {:>8}",
-        "country", "city (offline geocoder)", "contacts"
-    );
-    for ((country, city), count) in &places {
-        println!("{country:<8} {city:<28} {count:>8}");
-    }
-    println!();
-    println!(
-        "{} contacts translated in {:.2} s ({:.0} contacts/s end to end; all sent in {:.2} s)",
-        events.len(),
-        total.as_secs_f64(),
-        events.len() as f64 / total.as_secs_f64(),
-        sent_in.as_secs_f64()
-    );
-    println!(
-        "POST /contacts latency over {} requests: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        sorted.len(),
-        percentile(0.50).as_secs_f64() * 1e3,
-        percentile(0.99).as_secs_f64() * 1e3,
-        sorted.last().copied().unwrap_or_default().as_secs_f64() * 1e3
-    );
-    let distinct: std::collections::HashSet<&str> = events.iter().map(|e| e.id()).collect();
-    if distinct.len() != events.len() {
-        bail!(
-            "{} events arrived but only {} distinct ids",
-            events.len(),
-            distinct.len()
+        let first = ours.iter().map(|r| r.observed_at).min();
+        let last = ours.iter().map(|r| r.recorded_at).max();
+        let span_s = match (first, last) {
+            (Some(a), Some(b)) => (b - a).num_microseconds().unwrap_or(0) as f64 / 1e6,
+            _ => 0.0,
+        };
+        let count_by = |key: &dyn Fn(&Row) -> String, limit: usize| {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for row in &ours {
+                *counts.entry(key(row)).or_default() += 1;
+            }
+            let mut counts: Vec<PlaceCount> = counts
+                .into_iter()
+                .map(|(place, contacts)| PlaceCount { place, contacts })
+                .collect();
+            counts.sort_by(|a, b| b.contacts.cmp(&a.contacts).then(a.place.cmp(&b.place)));
+            counts.truncate(limit);
+            counts
+        };
+        let by_place = count_by(
+            &|r| format!("{} {}", r.country, r.state).trim().to_owned(),
+            10,
         );
+        let busiest_places = count_by(
+            &|r| {
+                format!("{}, {} {}", r.city, r.state, r.zipcode)
+                    .trim()
+                    .to_owned()
+            },
+            5,
+        );
+        let mut problems = Vec::new();
+        if missing > 0 {
+            problems.push(format!(
+                "{missing} accepted contacts are not in contactlist"
+            ));
+        }
+        if stored_twice > 0 {
+            problems.push(format!("{stored_twice} contacts are stored more than once"));
+        }
+        if sent.rejected > 0 || sent.failed > 0 {
+            problems.push(format!(
+                "pact-producer rejected {} contacts and {} could not be sent",
+                sent.rejected, sent.failed
+            ));
+        }
+        if sent.accepted == 0 {
+            problems.push("no contact was accepted".into());
+        }
+        Self {
+            pipeline_start_ms: start.as_millis(),
+            phones: sent.phones,
+            city: sent.city.clone(),
+            seed: sent.seed,
+            sent: sent.sent,
+            accepted: sent.accepted,
+            rejected: sent.rejected,
+            failed: sent.failed,
+            send_rate_per_s: sent.rate(),
+            stored: seen.len(),
+            stored_twice,
+            missing,
+            wait_after_send_ms: waited.as_millis(),
+            end_to_end_per_s: if span_s > 0.0 {
+                ours.len() as f64 / span_s
+            } else {
+                0.0
+            },
+            latency_ms: Latency {
+                p50: pick(0.50),
+                p90: pick(0.90),
+                p99: pick(0.99),
+                max: latencies.last().copied().unwrap_or(0.0),
+            },
+            by_place,
+            busiest_places,
+            problems,
+        }
     }
-    println!(
-        "every contact arrived exactly once ({} distinct event ids)",
-        distinct.len()
-    );
-    Ok(())
+
+    fn print(&self, dead_letters: u64, exposure: Option<&ExposureSample>) {
+        println!();
+        println!(
+            "PACT demo: {} phones in {} (seed {})",
+            self.phones, self.city, self.seed
+        );
+        println!(
+            "  sent          {} contacts to pact-producer, {} accepted ({:.0}/s)",
+            self.sent, self.accepted, self.send_rate_per_s
+        );
+        println!(
+            "  stored        {} rows in contactlist, each exactly once: {} ({} missing, {} twice)",
+            self.stored,
+            if self.missing == 0 && self.stored_twice == 0 {
+                "yes"
+            } else {
+                "NO"
+            },
+            self.missing,
+            self.stored_twice
+        );
+        println!(
+            "  end to end    {:.0} contacts/s, first observation to last row; all stored {} ms after the last send",
+            self.end_to_end_per_s, self.wait_after_send_ms
+        );
+        println!(
+            "  latency       observation to storage: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            self.latency_ms.p50, self.latency_ms.p90, self.latency_ms.p99, self.latency_ms.max
+        );
+        println!("  dead letters  {dead_letters}");
+        println!("  pipeline      started in {} ms", self.pipeline_start_ms);
+        println!("\n  contacts by country and state:");
+        for count in &self.by_place {
+            println!("    {:<28} {:>8}", count.place, count.contacts);
+        }
+        println!("\n  busiest places:");
+        for count in &self.busiest_places {
+            println!("    {:<28} {:>8}", count.place, count.contacts);
+        }
+        if let Some(sample) = exposure {
+            println!(
+                "\n  pact-query:   person {} met {} people directly; {} people are within 2 contacts (GET /exposures/{}?depth=2)",
+                sample.mmid, sample.direct, sample.within_two, sample.mmid
+            );
+        }
+    }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Who the most social person of the run exposed, asked of pact-query.
+#[derive(Debug, Serialize)]
+struct ExposureSample {
+    mmid: i64,
+    direct: usize,
+    within_two: usize,
+}
+
+async fn exposure_sample(query_url: &str, rows: &[Row]) -> Option<ExposureSample> {
+    let mut contacts: HashMap<i64, usize> = HashMap::new();
+    for row in rows {
+        *contacts.entry(row.mmid1).or_default() += 1;
+        *contacts.entry(row.mmid2).or_default() += 1;
+    }
+    let (&mmid, _) = contacts.iter().max_by_key(|(id, n)| (**n, -**id))?;
+    let client = reqwest::Client::new();
+    let mut cursor: Option<String> = None;
+    let (mut direct, mut within_two) = (0, 0);
+    for _ in 0..50 {
+        let mut request = client.get(format!("{query_url}/exposures/{mmid}")).query(&[
+            ("depth", "2"),
+            ("days", "1"),
+            ("limit", "1000"),
+        ]);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let page: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+        for item in page["items"].as_array()? {
+            within_two += 1;
+            if item["hops"] == 1 {
+                direct += 1;
+            }
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Some(ExposureSample {
+        mmid,
+        direct,
+        within_two,
+    })
 }

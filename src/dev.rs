@@ -44,7 +44,8 @@ pub const DEAD_LETTER_TOPIC: &str = "pact-deadletter";
 
 /// Arguments of `pact dev`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Ports, from --port on: producer, translation, contactlog, query, eventing.
+#[command(
+    after_help = "Ports, from --port on: producer, translation, contactlog, query, eventing.
 Every setting of the functions can be given in the environment and is passed on,
 e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
 
@@ -52,7 +53,8 @@ Examples:
   pact dev                              state in ./.pact-dev, ports 8180-8184
   pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
   curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
-  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters")]
+  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters"
+)]
 pub struct Args {
     /// How the pipeline is set up.
     #[command(flatten)]
@@ -177,9 +179,10 @@ impl Pipeline {
             settings.partitions,
         )
         .await?;
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port(4))))
-            .await
-            .with_context(|| format!("eventing: cannot listen on port {}", port(4)))?;
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port(4))))
+                .await
+                .with_context(|| format!("eventing: cannot listen on port {}", port(4)))?;
         let eventing_url = format!("http://{}", listener.local_addr()?);
         let server_stop = CancellationToken::new();
         let server = tokio::spawn({
@@ -332,7 +335,11 @@ impl Pipeline {
 /// Runs `pact dev`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logs();
-    let events = if args.json { Events::Json } else { Events::Text };
+    let events = if args.json {
+        Events::Json
+    } else {
+        Events::Text
+    };
     let pipeline = Pipeline::start(&args.settings, events).await?;
     let urls = pipeline.urls().clone();
     if args.json {
@@ -390,9 +397,13 @@ Ctrl-C stops everything.",
 /// unless tokens (or an explicit `PACT_QUERY_AUTH`) are in the environment.
 fn query_env(database_url: &str) -> Vec<(&'static str, String)> {
     let mut env = vec![("DATABASE_URL", database_url.to_owned())];
-    let configured = ["PACT_QUERY_AUTH", "PACT_QUERY_TOKENS", "PACT_QUERY_TOKENS_FILE"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
+    let configured = [
+        "PACT_QUERY_AUTH",
+        "PACT_QUERY_TOKENS",
+        "PACT_QUERY_TOKENS_FILE",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some());
     if !configured {
         env.push(("PACT_QUERY_AUTH", "none".to_owned()));
     }
@@ -528,7 +539,11 @@ impl Supervised {
             match client.get(&url).send().await {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 Ok(response) => {
-                    last = format!("{}: {}", response.status(), response.text().await.unwrap_or_default());
+                    last = format!(
+                        "{}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    );
                 }
                 Err(e) => last = e.to_string(),
             }
@@ -595,7 +610,8 @@ async fn supervise(
             .command(port)
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
-        *pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = child.id();
+        *pid.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = child.id();
         let stderr = child.stderr.take().context("stderr is piped")?;
         // Held until this process ends: `wait` would close it otherwise.
         let _stdin = child.stdin.take();
@@ -629,7 +645,8 @@ async fn supervise(
         let Some(status) = exited else {
             terminate(&mut child, &name).await;
             let _ = logs.await;
-            *pid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            *pid.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
             return Ok(());
         };
         let _ = logs.await;
@@ -680,7 +697,10 @@ async fn terminate(child: &mut tokio::process::Child, name: &str) {
         Ok(Ok(status)) => tracing::warn!("{name} stopped with {status}"),
         Ok(Err(e)) => tracing::warn!("{name}: {e}"),
         Err(_) => {
-            tracing::warn!("{name} did not stop within {} s; killed", STOP_LIMIT.as_secs());
+            tracing::warn!(
+                "{name} did not stop within {} s; killed",
+                STOP_LIMIT.as_secs()
+            );
             let _ = child.kill().await;
         }
     }
@@ -717,7 +737,9 @@ async fn forward_logs(
             (Some(entry), false) => render(entry),
         };
         {
-            let mut tail = tail.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut tail = tail
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if tail.len() == 20 {
                 tail.remove(0);
             }

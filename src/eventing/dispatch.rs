@@ -134,7 +134,8 @@ impl Dispatcher {
         let start = log
             .committed(&subscription.group, &subscription.topic)
             .await?;
-        let committed: Arc<Vec<Tracker>> = Arc::new(start.iter().map(|&o| Tracker::new(o)).collect());
+        let committed: Arc<Vec<Tracker>> =
+            Arc::new(start.iter().map(|&o| Tracker::new(o)).collect());
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
             log: log.clone(),
@@ -318,7 +319,9 @@ async fn commit_loop(
                 .await
             {
                 Ok(()) => written = now,
-                Err(e) => tracing::error!(group = %subscription.group, error = %e, "cannot commit offsets"),
+                Err(e) => {
+                    tracing::error!(group = %subscription.group, error = %e, "cannot commit offsets")
+                }
             }
         }
         if stopping {
@@ -337,7 +340,10 @@ enum Attempt {
         retry_after: Option<Duration>,
     },
     /// Not worth retrying: straight to the dead-letter topic.
-    Permanent { code: u16, data: String },
+    Permanent {
+        code: u16,
+        data: String,
+    },
 }
 
 /// Delivers one record with retries, or dead-letters it. `false` when it
@@ -356,7 +362,10 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
     let mut last = (None, String::new());
     for attempt in 0..=delivery.retry {
         if attempt > 0 {
-            shared.counters.retried.fetch_add(1, AtomicOrdering::Relaxed);
+            shared
+                .counters
+                .retried
+                .fetch_add(1, AtomicOrdering::Relaxed);
         }
         match send(shared, &event).await {
             Attempt::Delivered => {
@@ -385,7 +394,8 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                 let backoff = delivery
                     .backoff_delay
                     .saturating_mul(1 << (attempt + 1).min(20));
-                let wait = retry_after.map_or(backoff, |after| after.min(RETRY_AFTER_MAX).max(backoff));
+                let wait =
+                    retry_after.map_or(backoff, |after| after.min(RETRY_AFTER_MAX).max(backoff));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => return false,

@@ -31,7 +31,10 @@ pub(super) fn router(
     Router::new()
         .route("/topics", get(topics))
         .route("/topics/{topic}", post(append_event))
-        .route("/topics/{topic}/records", post(append_raw).get(read_records))
+        .route(
+            "/topics/{topic}/records",
+            post(append_raw).get(read_records),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .with_state(AppState {
             log,
@@ -75,7 +78,12 @@ async fn append_event(
             .into_response();
         }
     };
-    appended(state.log.append(&topic, key, Value::Event(json.into())).await)
+    appended(
+        state
+            .log
+            .append(&topic, key, Value::Event(json.into()))
+            .await,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,11 +120,13 @@ fn appended(result: Result<(u32, u64), AppendError>) -> Response {
         Err(e @ AppendError::UnknownTopic(_)) => {
             Problem::new(StatusCode::NOT_FOUND, "unknown-topic", e.to_string()).into_response()
         }
-        Err(e @ AppendError::Unavailable(_)) => {
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-                .with_retry_after(std::time::Duration::from_secs(1))
-                .into_response()
-        }
+        Err(e @ AppendError::Unavailable(_)) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+        .with_retry_after(std::time::Duration::from_secs(1))
+        .into_response(),
     }
 }
 
@@ -208,8 +218,9 @@ async fn read_records(
                     bytes,
                     content_type,
                 } => {
-                    entry["raw_base64"] =
-                        base64::engine::general_purpose::STANDARD.encode(&bytes).into();
+                    entry["raw_base64"] = base64::engine::general_purpose::STANDARD
+                        .encode(&bytes)
+                        .into();
                     entry["content_type"] = content_type.into();
                 }
             }

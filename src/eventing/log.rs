@@ -119,10 +119,11 @@ impl Log {
                 .bind(partitions)
                 .execute(&mut writer)
                 .await?;
-            let partitions: u32 = sqlx::query_scalar("SELECT partitions FROM topics WHERE name = ?")
-                .bind(name)
-                .fetch_one(&mut writer)
-                .await?;
+            let partitions: u32 =
+                sqlx::query_scalar("SELECT partitions FROM topics WHERE name = ?")
+                    .bind(name)
+                    .fetch_one(&mut writer)
+                    .await?;
             let mut ends = Vec::new();
             for partition in 0..partitions {
                 let end: i64 = sqlx::query_scalar(
@@ -474,7 +475,10 @@ mod tests {
             (b"foobar", -790332482),
             (b"a-little-bit-long-string", -985981536),
             (b"a-little-bit-longer-string", -1486304829),
-            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
             (b"abc", 479470107),
         ];
         for (key, expected) in cases {

@@ -221,7 +221,10 @@ async fn ping_without_data_purges_too(db: Database) {
         .post(app.url("/"))
         .header("ce-specversion", "1.0")
         .header("ce-id", "ping-2")
-        .header("ce-source", "/apis/v1/namespaces/pact/pingsources/retention")
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/pact/pingsources/retention",
+        )
         .header("ce-type", "dev.knative.sources.ping")
         .send()
         .await
