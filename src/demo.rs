@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::dev::{Events, Pipeline, Settings};
 use crate::simulate::{self, Mode, SendArgs, Target, WorldArgs};
@@ -69,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..Settings::default()
     };
     let started = Instant::now();
-    let pipeline = Pipeline::start(&settings, Events::Quiet).await?;
+    let pipeline = Pipeline::start(&settings, Events::Quiet, &CancellationToken::new()).await?;
     let start_time = started.elapsed();
     let urls = pipeline.urls().clone();
     say(&format!(

@@ -121,6 +121,11 @@ impl Default for Settings {
     }
 }
 
+/// Start-up was interrupted (a signal); what had started was stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted while starting")]
+pub struct Cancelled;
+
 /// Where the parts listen.
 #[derive(Debug, Clone, Serialize)]
 pub struct Urls {
@@ -161,8 +166,13 @@ pub enum Events {
 
 impl Pipeline {
     /// Starts everything; fails, saying which part and why, if a part does
-    /// not start.
-    pub async fn start(settings: &Settings, events: Events) -> anyhow::Result<Self> {
+    /// not start, and with [`Cancelled`] (after stopping what started) when
+    /// `cancel` fires first.
+    pub async fn start(
+        settings: &Settings,
+        events: Events,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.dir)
             .with_context(|| format!("cannot create {}", settings.dir.display()))?;
         let dir = settings.dir.canonicalize()?;
@@ -218,11 +228,14 @@ impl Pipeline {
                 vec![("K_SINK", sink(UNTRANSLATED_TOPIC))],
             ),
         ] {
-            match Supervised::start(function, port(i), env, events).await {
+            match Supervised::start(function, port(i), env, events, cancel).await {
                 Ok(supervised) => functions.insert(function, supervised),
                 Err(e) => {
                     for (_, started) in functions.drain() {
                         let _ = started.stop().await;
+                    }
+                    if e.is::<Cancelled>() {
+                        return Err(e);
                     }
                     return Err(e.context(format!("pact-{} did not start", function.name())));
                 }
@@ -316,7 +329,7 @@ impl Pipeline {
         self.server_stop.cancel();
         let _ = self.server.await;
         if self.events == Events::Json {
-            println!("{}", serde_json::json!({"event": "stopped"}));
+            json_line(&serde_json::json!({"event": "stopped"}));
         }
         match failures.is_empty() {
             true => Ok(()),
@@ -340,25 +353,40 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Events::Text
     };
-    let pipeline = Pipeline::start(&args.settings, events).await?;
+    // Listening from the start: a signal during start-up stops what started.
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            pact_runtime::server::shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let pipeline = match Pipeline::start(&args.settings, events, &shutdown).await {
+        Ok(pipeline) => pipeline,
+        Err(e) if e.is::<Cancelled>() => {
+            if args.json {
+                json_line(&serde_json::json!({"event": "stopped"}));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e),
+    };
     let urls = pipeline.urls().clone();
     if args.json {
         let pids: HashMap<&str, Option<u32>> = Function::ALL
             .iter()
             .map(|f| (f.name(), pipeline.pid(*f)))
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "event": "ready",
-                "urls": urls,
-                "pids": pids,
-                "database_url": redacted(pipeline.database_url()),
-                "dir": args.settings.dir,
-            })
-        );
+        json_line(&serde_json::json!({
+            "event": "ready",
+            "urls": urls,
+            "pids": pids,
+            "database_url": redacted(pipeline.database_url()),
+            "dir": args.settings.dir,
+        }));
     } else {
-        println!(
+        text_line(&format!(
             "pact dev: the whole pipeline on this machine (for development; clusters use Knative and Kafka)
 
   producer     {}   POST /contacts, /pact/producer?message=..., / (CloudEvents)
@@ -383,11 +411,11 @@ Ctrl-C stops everything.",
                 ""
             },
             redacted(pipeline.database_url()),
-        );
+        ));
     }
-    pact_runtime::server::shutdown_signal().await;
+    shutdown.cancelled().await;
     if !args.json {
-        eprintln!("pact dev: stopping");
+        text_line("pact dev: stopping");
     }
     pipeline.stop().await?;
     Ok(ExitCode::SUCCESS)
@@ -408,6 +436,21 @@ fn query_env(database_url: &str) -> Vec<(&'static str, String)> {
         env.push(("PACT_QUERY_AUTH", "none".to_owned()));
     }
     env
+}
+
+/// A JSON line on stdout. Write errors are ignored: a reader that went away
+/// (`pact dev --json | head -1`) must not stop the pipeline.
+fn json_line(value: &serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// A line on stderr, write errors ignored, as for [`json_line`].
+fn text_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 fn init_logs() {
@@ -477,6 +520,7 @@ impl Supervised {
         port: u16,
         env: Vec<(&'static str, String)>,
         events: Events,
+        cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the pact executable")?;
         let pid = Arc::new(Mutex::new(None));
@@ -494,7 +538,15 @@ impl Supervised {
             stop.clone(),
             listening_tx,
         ));
-        let port = match tokio::time::timeout(START_LIMIT, listening_rx).await {
+        let listened = tokio::select! {
+            listened = tokio::time::timeout(START_LIMIT, listening_rx) => listened,
+            () = cancel.cancelled() => {
+                stop.cancel();
+                let _ = task.await;
+                return Err(Cancelled.into());
+            }
+        };
+        let port = match listened {
             Ok(Ok(port)) => port,
             Ok(Err(_)) => {
                 // The supervisor gave up: its error says why.
@@ -515,8 +567,13 @@ impl Supervised {
             stop,
             task,
         };
-        supervised.wait_ready().await?;
-        Ok(supervised)
+        tokio::select! {
+            ready = supervised.wait_ready() => ready.map(|()| supervised),
+            () = cancel.cancelled() => {
+                let _ = supervised.stop().await;
+                Err(Cancelled.into())
+            }
+        }
     }
 
     fn url(&self) -> String {
@@ -666,11 +723,15 @@ async fn supervise(
             Duration::from_millis(100 * u64::from(restarts.min(50)))
         };
         match spawn.events {
-            Events::Json => println!(
-                "{}",
-                serde_json::json!({"event": "exited", "function": spawn.function.name(), "status": status.to_string(), "restarting_in_ms": delay.as_millis()})
-            ),
-            Events::Text => eprintln!("pact dev: {name} exited ({status}); starting it again"),
+            Events::Json => json_line(&serde_json::json!({
+                "event": "exited",
+                "function": spawn.function.name(),
+                "status": status.to_string(),
+                "restarting_in_ms": delay.as_millis(),
+            })),
+            Events::Text => text_line(&format!(
+                "pact dev: {name} exited ({status}); starting it again"
+            )),
             Events::Quiet => {}
         }
         tokio::select! {
@@ -678,10 +739,11 @@ async fn supervise(
             () = stop.cancelled() => return Ok(()),
         }
         if spawn.events == Events::Json {
-            println!(
-                "{}",
-                serde_json::json!({"event": "restarting", "function": spawn.function.name(), "port": port})
-            );
+            json_line(&serde_json::json!({
+                "event": "restarting",
+                "function": spawn.function.name(),
+                "port": port,
+            }));
         }
     }
 }
@@ -748,9 +810,9 @@ async fn forward_logs(
         if events != Events::Quiet {
             let name = function.name();
             if color {
-                eprintln!("\x1b[36m{name:>11}\x1b[0m │ {text}");
+                text_line(&format!("\x1b[36m{name:>11}\x1b[0m │ {text}"));
             } else {
-                eprintln!("{name:>11} │ {text}");
+                text_line(&format!("{name:>11} │ {text}"));
             }
         }
     }

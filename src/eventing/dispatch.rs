@@ -4,8 +4,9 @@
 //! offset and POSTs each to the subscriber in binary mode. `ordered` sends
 //! one record at a time per partition; `unordered` keeps up to
 //! `max_in_flight` per partition. A failed delivery is retried with
-//! exponential backoff (`backoff_delay * 2^n`) on 5xx, 404, 408, 409, 429,
-//! timeouts and connection errors; any other answer, or the retries running
+//! exponential backoff (`backoff_delay * 2^n` before retry n, from 0) on
+//! 5xx, 404, 408, 409, 429, timeouts and connection errors; any other
+//! answer, or the retries running
 //! out, sends the event to the dead-letter topic with Knative's
 //! `knativeerrordest`, `knativeerrorcode` and `knativeerrordata` extensions.
 //! Replies are discarded, as a KafkaSource discards them.
@@ -391,9 +392,7 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                 if attempt == delivery.retry {
                     break;
                 }
-                let backoff = delivery
-                    .backoff_delay
-                    .saturating_mul(1 << (attempt + 1).min(20));
+                let backoff = delivery.backoff_delay.saturating_mul(1 << attempt.min(20));
                 let wait =
                     retry_after.map_or(backoff, |after| after.min(RETRY_AFTER_MAX).max(backoff));
                 tokio::select! {

@@ -377,52 +377,63 @@ async fn store(
     placed: &[(u32, u64)],
 ) -> anyhow::Result<()> {
     let now = Utc::now().timestamp_millis();
+    let appends: Vec<(&Append, &(u32, u64))> = batch
+        .iter()
+        .zip(placed)
+        .filter_map(|(write, place)| match write {
+            Write::Append(append) => Some((append, place)),
+            Write::Commit(_) => None,
+        })
+        .collect();
     let mut tx = connection.begin().await?;
-    for (write, (partition, offset)) in batch.iter().zip(placed) {
-        match write {
-            Write::Append(append) => {
-                let (kind, bytes, content_type) = match &append.value {
-                    Value::Event(bytes) => (KIND_EVENT, bytes, None),
-                    Value::Raw {
-                        bytes,
-                        content_type,
-                    } => (KIND_RAW, bytes, content_type.as_deref()),
-                };
-                sqlx::query(
-                    "INSERT INTO records (topic, partition, offset, key, kind, value, content_type, appended_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&*append.topic)
-                .bind(partition)
-                .bind(i64::try_from(*offset)?)
-                .bind(append.key.as_deref())
-                .bind(kind)
-                .bind(bytes.as_ref())
-                .bind(content_type)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Write::Commit(commit) => {
-                for (partition, offset) in commit.offsets.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO offsets (consumer_group, topic, partition, next_offset) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (consumer_group, topic, partition)
-                         DO UPDATE SET next_offset = excluded.next_offset",
-                    )
-                    .bind(&commit.group)
-                    .bind(&commit.topic)
-                    .bind(i64::try_from(partition)?)
-                    .bind(i64::try_from(*offset)?)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+    // Many rows per statement: one statement costs far more than one row.
+    for chunk in appends.chunks(INSERT_ROWS) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO records (topic, partition, offset, key, kind, value, content_type, appended_at) ",
+        );
+        insert.push_values(chunk, |mut row, (append, (partition, offset))| {
+            let (kind, bytes, content_type) = match &append.value {
+                Value::Event(bytes) => (KIND_EVENT, bytes, None),
+                Value::Raw {
+                    bytes,
+                    content_type,
+                } => (KIND_RAW, bytes, content_type.as_deref()),
+            };
+            row.push_bind(&*append.topic)
+                .push_bind(*partition)
+                .push_bind(i64::try_from(*offset).unwrap_or(i64::MAX))
+                .push_bind(append.key.as_deref())
+                .push_bind(kind)
+                .push_bind(bytes.as_ref())
+                .push_bind(content_type)
+                .push_bind(now);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    for write in batch {
+        let Write::Commit(commit) = write else {
+            continue;
+        };
+        for (partition, offset) in commit.offsets.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO offsets (consumer_group, topic, partition, next_offset) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (consumer_group, topic, partition)
+                 DO UPDATE SET next_offset = excluded.next_offset",
+            )
+            .bind(&commit.group)
+            .bind(&commit.topic)
+            .bind(i64::try_from(partition)?)
+            .bind(i64::try_from(*offset)?)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     tx.commit().await?;
     Ok(())
 }
+
+/// Rows per INSERT statement (8 parameters each; SQLite takes 32766).
+const INSERT_ROWS: usize = 256;
 
 /// The partition Kafka's default partitioner gives a keyed record:
 /// `toPositive(murmur2(key)) % partitions`, so a pair's events land where a
