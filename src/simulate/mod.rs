@@ -1,12 +1,890 @@
 //! `pact simulate`: phones moving in a city, reporting contacts.
+//!
+//! - [`world`]: the movement model (places, phones, trips) and the contacts
+//!   it reports; [`grid`]: the proximity search; [`geo`]: cities, boxes, and
+//!   the metric frame.
+//! - `send`: requests to the producer's `POST /contacts` (batches) or to any
+//!   CloudEvents sink (one binary-mode event per POST), with a rate limit,
+//!   bounded concurrency and retries that cannot double a contact.
+//!
+//! The model runs on its own thread and feeds the sender through a small
+//! channel: it runs only as far ahead as the target accepts.
 
+pub mod geo;
+pub mod grid;
+mod send;
+pub mod world;
+
+use std::future::Future;
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use pact_runtime::config::{Env, EnvReader, K_CE_OVERRIDES, K_SINK, ProcessEnv, RuntimeConfig};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use geo::{BBox, City};
+pub use send::SOURCE;
+
+use send::{Plan, Tally, lock};
+use world::{SimContact, World, WorldConfig};
+
+/// How long a run lasts when neither `--duration` nor `--contacts` is given.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(20);
+/// Contacts the model may run ahead of the sender.
+const CHANNEL_CONTACTS: usize = 4096;
+/// With `--rate`, a request carries at most this much time's worth of
+/// contacts, so a low rate sends small requests often rather than big ones rarely.
+const RATE_BATCH_WINDOW_S: f64 = 0.1;
 
 /// Arguments of `pact simulate`.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:
+  pact simulate --contacts 5000 http://127.0.0.1:8180/contacts     to pact-producer, in batches
+  pact simulate --city paris --rate 300 --duration 1m http://127.0.0.1:8181/   as CloudEvents
+  K_SINK=http://broker pact simulate --duration 0                  as a Knative ContainerSource
 
-/// Runs `pact simulate`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+Exit code: 0 when every contact sent was accepted, 1 otherwise, 2 for a usage error.")]
+pub struct Args {
+    /// The simulated city.
+    #[command(flatten)]
+    pub world: WorldArgs,
+    /// How long, how fast, and how contacts are sent.
+    #[command(flatten)]
+    pub send: SendArgs,
+    /// Where to send: pact-producer's `…/contacts` (batches of contacts), or
+    /// any CloudEvents sink. Default: $K_SINK (Knative SinkBinding or
+    /// ContainerSource), in cloudevents mode, with $K_CE_OVERRIDES applied.
+    pub url: Option<String>,
+    /// `contacts` (JSON batches for `POST /contacts`) or `cloudevents` (one
+    /// binary-mode event per POST) [default: contacts when the URL's path
+    /// ends in /contacts, otherwise cloudevents].
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The simulated city: where, how many phones, what counts as a contact.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorldArgs {
+    /// A city to simulate [default: minneapolis].
+    #[arg(long, value_enum, conflicts_with = "bbox")]
+    pub city: Option<City>,
+    /// Any other area: south,west,north,east in degrees (at most 5 a side).
+    #[arg(long, value_name = "S,W,N,E", allow_hyphen_values = true)]
+    pub bbox: Option<BBox>,
+    /// How many phones move around.
+    #[arg(long, default_value_t = 2000)]
+    pub phones: usize,
+    /// Two phones this close (metres) are in contact.
+    #[arg(long, default_value_t = 2.0)]
+    pub radius: f64,
+    /// Simulated time before the same pair is reported again.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub cooldown: Duration,
+    /// Seed of everything random, to repeat a run [default: a random one,
+    /// printed in the summary].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl Default for WorldArgs {
+    fn default() -> Self {
+        Self {
+            city: None,
+            bbox: None,
+            phones: 2000,
+            radius: 2.0,
+            cooldown: Duration::from_secs(15 * 60),
+            seed: None,
+        }
+    }
+}
+
+impl WorldArgs {
+    /// The area and the name to show for it.
+    pub fn area(&self) -> anyhow::Result<(BBox, String)> {
+        match (self.city, self.bbox) {
+            (Some(_), Some(_)) => bail!("give --city or --bbox, not both"),
+            (None, Some(bbox)) => Ok((bbox, format!("bbox {bbox}"))),
+            (city, None) => {
+                let city = city.unwrap_or(City::Minneapolis);
+                Ok((city.bbox(), city.name().to_owned()))
+            }
+        }
+    }
+}
+
+/// How long, how fast, and how contacts are sent.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// Wall-clock time to run, e.g. 20s or 5m; 0 runs until Ctrl-C/SIGTERM
+    /// (as a ContainerSource) [default: 20s, unless --contacts is given].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after exactly this many contacts.
+    #[arg(long)]
+    pub contacts: Option<u64>,
+    /// At most this many contacts per second [default: as fast as the
+    /// target accepts].
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Contacts per `POST /contacts` request (contacts mode).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+}
+
+impl Default for SendArgs {
+    fn default() -> Self {
+        Self {
+            duration: None,
+            contacts: None,
+            rate: None,
+            concurrency: 8,
+            batch: 100,
+        }
+    }
+}
+
+/// How contacts travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// JSON arrays to pact-producer's `POST /contacts`, each item with its `id`.
+    Contacts,
+    /// One `dev.pact.contact.untranslated` CloudEvent per POST, binary mode.
+    Cloudevents,
+}
+
+/// Where and how contacts are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL every request is POSTed to.
+    pub url: reqwest::Url,
+    /// How.
+    pub mode: Mode,
+    /// Extensions set on every event (from `K_CE_OVERRIDES`), winning over
+    /// the simulator's own.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Target {
+    /// A URL given by the user; the mode follows its path unless given.
+    pub fn new(url: &str, mode: Option<Mode>) -> anyhow::Result<Self> {
+        let url = reqwest::Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .with_context(|| format!("{url:?} is not an absolute http:// or https:// URL"))?;
+        let mode = mode.unwrap_or_else(|| {
+            if url.path().trim_end_matches('/').ends_with("/contacts") {
+                Mode::Contacts
+            } else {
+                Mode::Cloudevents
+            }
+        });
+        Ok(Self {
+            url,
+            mode,
+            overrides: Vec::new(),
+        })
+    }
+
+    /// The URL given, or else `K_SINK` (cloudevents mode unless `mode` says
+    /// otherwise) with `K_CE_OVERRIDES`, read from `env`.
+    pub fn resolve<E: Env + ?Sized>(
+        url: Option<&str>,
+        mode: Option<Mode>,
+        env: &E,
+    ) -> anyhow::Result<Self> {
+        if let Some(url) = url {
+            return Self::new(url, mode);
+        }
+        let mut reader = EnvReader::new(env);
+        let config = RuntimeConfig::read(&mut reader);
+        // Only the two variables a source reads matter here.
+        if let Err(e) = reader.finish() {
+            let ours: Vec<String> =
+                e.0.iter()
+                    .filter(|bad| bad.name == K_SINK || bad.name == K_CE_OVERRIDES)
+                    .map(|bad| format!("{}={:?}: {}", bad.name, bad.value, bad.expected))
+                    .collect();
+            if !ours.is_empty() {
+                bail!("invalid environment: {}", ours.join("; "));
+            }
+        }
+        let Some(url) = config.sink else {
+            bail!(
+                "no target: give a URL (pact-producer's …/contacts, or a CloudEvents sink), or set K_SINK"
+            );
+        };
+        Ok(Self {
+            url,
+            mode: mode.unwrap_or(Mode::Cloudevents),
+            overrides: config.ce_overrides,
+        })
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The seed: the same seed, city and phones give the same contacts.
+    pub seed: u64,
+    /// The city's name, or `bbox s,w,n,e`.
+    pub city: String,
+    /// The area.
+    pub bbox: BBox,
+    /// Phones simulated.
+    pub phones: u64,
+    /// How contacts were sent.
+    pub mode: Mode,
+    /// Where (without any password).
+    pub url: String,
+    /// Contacts the model reported and the simulator gave an id.
+    pub generated: u64,
+    /// Contacts in requests that were sent (at least attempted).
+    pub sent: u64,
+    /// Contacts the target accepted (2xx).
+    pub accepted: u64,
+    /// Their ids (UUIDv7), for checking they were stored once. Kept up to a
+    /// million, and not on endless runs (`--duration 0` without `--contacts`).
+    #[serde(skip)]
+    pub accepted_ids: Vec<String>,
+    /// Contacts the target refused (3xx, or 4xx other than 408/429).
+    pub rejected: u64,
+    /// Contacts not delivered: retries exhausted, 5xx, or stopped in flight.
+    pub failed: u64,
+    /// The first few distinct problems, e.g. the `detail` of a problem document.
+    pub problems: Vec<String>,
+    /// Wall-clock seconds from the start to the last answer.
+    pub elapsed_s: f64,
+    /// Simulated seconds the contacts sent span.
+    pub simulated_s: u64,
+    /// Whether Ctrl-C/SIGTERM (or the caller's stop) ended the run.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Every contact sent was accepted.
+    pub fn success(&self) -> bool {
+        self.accepted == self.sent && self.rejected == 0 && self.failed == 0
+    }
+
+    /// Accepted contacts per second of the run.
+    pub fn rate(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.accepted as f64 / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+
+    /// The summary as one line of JSON, with the rate (`accepted_per_s`).
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct WithRate<'a> {
+            #[serde(flatten)]
+            summary: &'a Summary,
+            accepted_per_s: f64,
+        }
+        serde_json::to_string(&WithRate {
+            summary: self,
+            accepted_per_s: self.rate(),
+        })
+        .unwrap_or_default()
+    }
+
+    fn print_text(&self) {
+        println!(
+            "pact simulate: {} phones in {}, seed {}, {} simulated",
+            self.phones,
+            self.city,
+            self.seed,
+            humantime::format_duration(Duration::from_secs(self.simulated_s))
+        );
+        println!(
+            "  to {} ({})",
+            self.url,
+            match self.mode {
+                Mode::Contacts => "contacts",
+                Mode::Cloudevents => "cloudevents",
+            }
+        );
+        println!(
+            "  generated {}, sent {}, accepted {}, rejected {}, failed {}",
+            self.generated, self.sent, self.accepted, self.rejected, self.failed
+        );
+        println!(
+            "  {:.2} s elapsed, {:.1} accepted/s{}",
+            self.elapsed_s,
+            self.rate(),
+            if self.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            }
+        );
+        for problem in &self.problems {
+            println!("  problem: {problem}");
+        }
+    }
+}
+
+/// Runs `pact simulate`: exit code 0 when every contact sent was accepted,
+/// 1 otherwise, 2 for a usage error (no target, an argument out of range).
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let usage = Target::resolve(args.url.as_deref(), args.mode, &ProcessEnv).and_then(|target| {
+        args.world.area()?;
+        check(&args.world, &args.send)?;
+        Ok(target)
+    });
+    let target = match usage {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("pact simulate: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let progress = std::io::stderr().is_terminal();
+    let summary = simulate(&args.world, &args.send, &target, progress).await?;
+    if args.json {
+        println!("{}", summary.to_json());
+    } else {
+        summary.print_text();
+    }
+    Ok(if summary.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Simulates and sends until `--contacts`, `--duration`, or Ctrl-C/SIGTERM
+/// (which stops generating and gives requests in flight 10 s; a second one
+/// ends them). `progress` draws a bar on stderr.
+pub async fn simulate(
+    world: &WorldArgs,
+    send: &SendArgs,
+    target: &Target,
+    progress: bool,
+) -> anyhow::Result<Summary> {
+    let (stops, stop) = watch::channel(0u32);
+    // Counts Ctrl-C and SIGTERM until the run is over.
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown_signal() => stops.send_modify(|n| *n += 1),
+                () = stops.closed() => break,
+            }
+        }
+    });
+    run_world(world, send, target, progress, stop).await
+}
+
+/// As [`simulate`], but stopped by `stop` instead of signals (for callers
+/// with their own shutdown, such as `pact demo`).
+pub async fn simulate_until(
+    world: &WorldArgs,
+    send: &SendArgs,
+    target: &Target,
+    progress: bool,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Summary> {
+    let (stops, receiver) = watch::channel(0u32);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop => stops.send_modify(|n| *n += 1),
+            () = stops.closed() => {}
+        }
+    });
+    run_world(world, send, target, progress, receiver).await
+}
+
+async fn run_world(
+    world: &WorldArgs,
+    send: &SendArgs,
+    target: &Target,
+    progress: bool,
+    stop: watch::Receiver<u32>,
+) -> anyhow::Result<Summary> {
+    let (bbox, city) = world.area()?;
+    check(world, send)?;
+    let seed = world.seed.unwrap_or_else(rand::random);
+    let config = WorldConfig {
+        bbox,
+        phones: world.phones,
+        radius: world.radius,
+        cooldown: world.cooldown,
+        seed,
+    };
+
+    let started = Instant::now();
+    let deadline = match (send.duration, send.contacts) {
+        (Some(Duration::ZERO), _) | (None, Some(_)) => None,
+        (Some(duration), _) => Some(started + duration),
+        (None, None) => Some(started + DEFAULT_DURATION),
+    };
+    let per_request = match (target.mode, send.rate) {
+        (Mode::Cloudevents, _) => 1,
+        (Mode::Contacts, None) => send.batch,
+        (Mode::Contacts, Some(rate)) => {
+            ((rate * RATE_BATCH_WINDOW_S).ceil() as usize).clamp(1, send.batch)
+        }
+    };
+    let plan = Plan {
+        limit: send.contacts,
+        deadline,
+        rate: send.rate,
+        per_request,
+        concurrency: send.concurrency,
+        keep_ids: deadline.is_some() || send.contacts.is_some(),
+    };
+
+    let (contacts_out, mut contacts) = mpsc::channel(CHANNEL_CONTACTS);
+    std::thread::Builder::new()
+        .name("pact-simulate-world".into())
+        .spawn(move || generate(&config, &contacts_out))
+        .context("cannot start the simulation thread")?;
+
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let bar = progress.then(|| progress_bar(send, &plan));
+    let drawing = bar.clone().map(|bar| {
+        let tally = tally.clone();
+        let counts_contacts = plan.limit.is_some();
+        tokio::spawn(async move {
+            loop {
+                draw(&bar, &lock(&tally), started, counts_contacts);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    });
+    let ended = send::drive(&mut contacts, target, &plan, &tally, stop).await;
+    if let Some(drawing) = drawing {
+        drawing.abort();
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let ended = ended?;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let tally = std::mem::take(&mut *lock(&tally));
+    let mut url = target.url.clone();
+    let _ = url.set_password(None);
+    Ok(Summary {
+        seed,
+        city,
+        bbox,
+        phones: world.phones as u64,
+        mode: target.mode,
+        url: url.to_string(),
+        generated: ended.generated,
+        sent: tally.sent,
+        accepted: tally.accepted,
+        accepted_ids: tally.accepted_ids,
+        rejected: tally.rejected,
+        failed: tally.failed,
+        problems: tally.problems,
+        elapsed_s: elapsed,
+        simulated_s: ended.last_tick,
+        interrupted: ended.interrupted,
+    })
+}
+
+/// Refuses arguments that make no sense, naming the option.
+fn check(world: &WorldArgs, send: &SendArgs) -> anyhow::Result<()> {
+    const MAX_PHONES: usize = 1_000_000;
+    if !(2..=MAX_PHONES).contains(&world.phones) {
+        bail!("--phones must be from 2 to {MAX_PHONES}");
+    }
+    if !(world.radius.is_finite() && (0.1..=1000.0).contains(&world.radius)) {
+        bail!("--radius must be from 0.1 to 1000 metres");
+    }
+    if send.contacts == Some(0) {
+        bail!("--contacts must be at least 1");
+    }
+    if let Some(rate) = send.rate
+        && !(rate.is_finite() && rate >= 0.001)
+    {
+        bail!("--rate must be a number of contacts per second, at least 0.001");
+    }
+    if !(1..=1024).contains(&send.concurrency) {
+        bail!("--concurrency must be from 1 to 1024");
+    }
+    let most = pact_producer::MAX_CONTACTS_PER_REQUEST;
+    if !(1..=most).contains(&send.batch) {
+        bail!("--batch must be from 1 to {most} (what pact-producer takes in one request)");
+    }
+    Ok(())
+}
+
+/// The model's thread: ticks and hands over contacts until the receiver is gone.
+fn generate(config: &WorldConfig, out: &mpsc::Sender<SimContact>) {
+    let mut world = World::new(config);
+    let mut contacts = Vec::new();
+    loop {
+        world.tick(&mut contacts);
+        for contact in contacts.drain(..) {
+            if out.blocking_send(contact).is_err() {
+                return;
+            }
+        }
+        // A world with no contacts for a long while must still notice the end.
+        if world.now().is_multiple_of(256) && out.is_closed() {
+            return;
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM; never, when they cannot be listened to.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = async {
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}
+
+fn progress_bar(send: &SendArgs, plan: &Plan) -> ProgressBar {
+    let (bar, template) = match (plan.limit, plan.deadline, send.duration) {
+        (Some(limit), _, _) => (
+            ProgressBar::new(limit),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} contacts  {msg}",
+        ),
+        (None, Some(_), duration) => (
+            ProgressBar::new(duration.unwrap_or(DEFAULT_DURATION).as_secs().max(1)),
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} s  {msg}",
+        ),
+        (None, None, _) => (
+            ProgressBar::new_spinner(),
+            "{spinner} [{elapsed_precise}] {msg}  (Ctrl-C to stop)",
+        ),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn draw(bar: &ProgressBar, tally: &Tally, started: Instant, counts_contacts: bool) {
+    let elapsed = started.elapsed();
+    if counts_contacts {
+        bar.set_position(tally.accepted + tally.rejected + tally.failed);
+    } else {
+        bar.set_position(elapsed.as_secs());
+    }
+    let rate = tally.accepted as f64 / elapsed.as_secs_f64().max(1e-3);
+    bar.set_message(format!(
+        "accepted {} ({rate:.0}/s), rejected {}, failed {}",
+        tally.accepted, tally.rejected, tally.failed
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use clap::Parser;
+    use pact_runtime::testing::{CaptureSink, Reply};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("simulate").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn parses_the_documented_options_with_their_defaults() {
+        let args = parse(&["http://127.0.0.1:8080/contacts"]).expect("valid");
+        let defaults = WorldArgs::default();
+        assert_eq!(args.world.phones, defaults.phones);
+        assert_eq!(args.world.radius, defaults.radius);
+        assert_eq!(args.world.cooldown, defaults.cooldown);
+        assert_eq!(args.send.concurrency, SendArgs::default().concurrency);
+        assert_eq!(args.send.batch, SendArgs::default().batch);
+        assert_eq!(args.world.area().expect("area").1, "Minneapolis");
+
+        let args = parse(&[
+            "--city",
+            "sao-paulo",
+            "--phones",
+            "10",
+            "--radius",
+            "1.5",
+            "--cooldown",
+            "1m",
+            "--seed",
+            "9",
+            "--duration",
+            "0",
+            "--contacts",
+            "5",
+            "--rate",
+            "2.5",
+            "--concurrency",
+            "3",
+            "--batch",
+            "7",
+            "--mode",
+            "cloudevents",
+            "--json",
+        ])
+        .expect("valid");
+        assert_eq!(args.world.city, Some(City::SaoPaulo));
+        assert_eq!(args.world.cooldown, Duration::from_secs(60));
+        assert_eq!(args.send.duration, Some(Duration::ZERO));
+        assert_eq!(args.send.rate, Some(2.5));
+        assert_eq!(args.mode, Some(Mode::Cloudevents));
+        assert!(args.json && args.url.is_none());
+
+        let args = parse(&["--bbox", "-33.91,151.17,-33.85,151.24"]).expect("negative numbers");
+        assert_eq!(args.world.area().expect("area").0, City::Sydney.bbox());
+        assert!(parse(&["--bbox", "1,2,3,4", "--city", "paris"]).is_err());
+        assert!(parse(&["--bbox", "1,2,3"]).is_err());
+        assert!(parse(&["--duration", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_mode_follows_the_url_unless_given() {
+        let mode = |url: &str, given| Target::new(url, given).expect("valid").mode;
+        assert_eq!(mode("http://h/contacts", None), Mode::Contacts);
+        assert_eq!(mode("http://h:8080/api/contacts/", None), Mode::Contacts);
+        assert_eq!(mode("http://h/", None), Mode::Cloudevents);
+        assert_eq!(mode("http://h/contacts-v2", None), Mode::Cloudevents);
+        assert_eq!(mode("http://h/", Some(Mode::Contacts)), Mode::Contacts);
+        assert!(Target::new("ftp://h/", None).is_err());
+        assert!(Target::new("/contacts", None).is_err());
+    }
+
+    #[test]
+    fn without_a_url_k_sink_and_its_overrides_are_used() {
+        let env: HashMap<&str, &str> = [
+            ("K_SINK", "http://broker.example/ns/default"),
+            ("K_CE_OVERRIDES", r#"{"extensions":{"team":"pact"}}"#),
+            ("PORT", "not a port"), // not ours: ignored
+        ]
+        .into_iter()
+        .collect();
+        let target = Target::resolve(None, None, &env).expect("K_SINK");
+        assert_eq!(target.url.as_str(), "http://broker.example/ns/default");
+        assert_eq!(target.mode, Mode::Cloudevents);
+        assert_eq!(target.overrides, vec![("team".into(), "pact".into())]);
+
+        // A URL given wins, and overrides are for K_SINK only.
+        let target = Target::resolve(Some("http://h/contacts"), None, &env).expect("URL");
+        assert_eq!(target.mode, Mode::Contacts);
+        assert!(target.overrides.is_empty());
+
+        let none: HashMap<&str, &str> = HashMap::new();
+        let e = Target::resolve(None, None, &none).expect_err("no target");
+        assert!(e.to_string().contains("K_SINK"), "{e}");
+        let bad: HashMap<&str, &str> = [("K_SINK", "ftp://x"), ("K_CE_OVERRIDES", "[1]")]
+            .into_iter()
+            .collect();
+        let e = Target::resolve(None, None, &bad).expect_err("bad");
+        assert!(
+            e.to_string().contains("K_SINK") && e.to_string().contains("K_CE_OVERRIDES"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refuses_arguments_that_make_no_sense() {
+        let world = WorldArgs::default();
+        let send = SendArgs::default();
+        assert!(check(&world, &send).is_ok());
+        for bad in [
+            WorldArgs {
+                phones: 1,
+                ..world.clone()
+            },
+            WorldArgs {
+                radius: 0.0,
+                ..world.clone()
+            },
+            WorldArgs {
+                radius: f64::NAN,
+                ..world.clone()
+            },
+        ] {
+            assert!(check(&bad, &send).is_err(), "{bad:?}");
+        }
+        for bad in [
+            SendArgs {
+                contacts: Some(0),
+                ..send.clone()
+            },
+            SendArgs {
+                rate: Some(0.0),
+                ..send.clone()
+            },
+            SendArgs {
+                rate: Some(f64::INFINITY),
+                ..send.clone()
+            },
+            SendArgs {
+                concurrency: 0,
+                ..send.clone()
+            },
+            SendArgs {
+                batch: 0,
+                ..send.clone()
+            },
+            SendArgs {
+                batch: pact_producer::MAX_CONTACTS_PER_REQUEST + 1,
+                ..send.clone()
+            },
+        ] {
+            assert!(check(&world, &bad).is_err(), "{bad:?}");
+        }
+        let both = WorldArgs {
+            city: Some(City::Paris),
+            bbox: Some(City::Tokyo.bbox()),
+            ..world
+        };
+        assert!(both.area().is_err());
+    }
+
+    fn seeded(seed: u64) -> WorldArgs {
+        WorldArgs {
+            seed: Some(seed),
+            ..WorldArgs::default()
+        }
+    }
+
+    fn exactly(contacts: u64) -> SendArgs {
+        SendArgs {
+            contacts: Some(contacts),
+            ..SendArgs::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn stops_at_exactly_the_contacts_asked_for() {
+        let sink = CaptureSink::start(Reply::Status(202)).await;
+        let target = Target::new(&sink.url, Some(Mode::Contacts)).expect("target");
+        // 250 with batches of 100: two full requests and one of 50.
+        let summary = simulate(&seeded(1), &exactly(250), &target, false)
+            .await
+            .expect("ran");
+        assert_eq!(
+            (summary.generated, summary.sent, summary.accepted),
+            (250, 250, 250)
+        );
+        assert!(summary.success() && !summary.interrupted);
+        assert_eq!(summary.accepted_ids.len(), 250);
+        let sizes: Vec<usize> = sink
+            .received()
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<Vec<serde_json::Value>>(&r.body)
+                    .expect("a JSON array")
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 250);
+        assert_eq!(sizes.len(), 3, "{sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_sends_the_same_contacts() {
+        let pairs = |sink: &CaptureSink| {
+            let mut pairs: Vec<(i64, i64, String)> = sink
+                .received()
+                .iter()
+                .filter_map(|r| r.event.clone())
+                .map(|e| {
+                    let Some(cloudevents::Data::Binary(data)) = e.data() else {
+                        panic!("binary data");
+                    };
+                    let v: serde_json::Value = serde_json::from_slice(data).expect("JSON");
+                    (
+                        v["mmid1"].as_i64().expect("mmid1"),
+                        v["mmid2"].as_i64().expect("mmid2"),
+                        format!("{},{}", v["lat"], v["lon"]),
+                    )
+                })
+                .collect();
+            pairs.sort();
+            pairs
+        };
+        let mut runs = Vec::new();
+        for seed in [11, 11, 12] {
+            let sink = CaptureSink::start(Reply::Status(202)).await;
+            let target = Target::new(&sink.url, None).expect("target");
+            let summary = simulate(&seeded(seed), &exactly(40), &target, false)
+                .await
+                .expect("ran");
+            assert_eq!(summary.accepted, 40);
+            runs.push(pairs(&sink));
+        }
+        assert_eq!(runs[0].len(), 40);
+        assert_eq!(runs[0], runs[1]);
+        assert_ne!(runs[0], runs[2]);
+        let ids: HashSet<_> = runs[0].iter().collect();
+        assert!(ids.len() > 1);
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_an_endless_run_with_a_summary() {
+        let sink = CaptureSink::start(Reply::Status(202)).await;
+        let target = Target::new(&sink.url, None).expect("target");
+        let send = SendArgs {
+            duration: Some(Duration::ZERO),
+            ..SendArgs::default()
+        };
+        let stop = sink.wait_for_requests(20, Duration::from_secs(20));
+        // The stop fires once the sink has 20 requests.
+        let (stopped, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let world = seeded(5);
+        let summary = tokio::join!(
+            async {
+                stop.await;
+                let _ = stopped.send(());
+            },
+            simulate_until(&world, &send, &target, false, async move {
+                let _ = stop_rx.await;
+            })
+        )
+        .1
+        .expect("ran");
+        assert!(summary.interrupted);
+        assert!(summary.accepted >= 20, "{summary:?}");
+        assert_eq!(summary.sent, summary.accepted);
+        assert!(summary.accepted_ids.is_empty(), "endless runs keep no ids");
+    }
 }
