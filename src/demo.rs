@@ -63,6 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprintln!("{text}");
         }
     };
+    // Ctrl-C or SIGTERM: while starting, stop; while simulating, stop
+    // sending and check what was sent; while waiting, stop waiting.
+    let shutdown = on_signal();
     say("pact demo: starting the pipeline (producer, translation, contactlog, query, eventing)");
     let settings = Settings {
         dir: dir.clone(),
@@ -70,7 +73,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..Settings::default()
     };
     let started = Instant::now();
-    let pipeline = Pipeline::start(&settings, Events::Quiet, &CancellationToken::new()).await?;
+    let pipeline = match Pipeline::start(&settings, Events::Quiet, &shutdown).await {
+        Ok(pipeline) => pipeline,
+        Err(e) if e.is::<crate::dev::Cancelled>() => return Ok(ExitCode::from(130)),
+        Err(e) => return Err(e),
+    };
     let start_time = started.elapsed();
     let urls = pipeline.urls().clone();
     say(&format!(
@@ -86,7 +93,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let since = Utc::now();
     let progress = !args.json && std::io::stderr().is_terminal();
-    let sent = simulate::simulate(&args.world, &args.send, &target, progress).await?;
+    let sent = simulate::simulate_until(
+        &args.world,
+        &args.send,
+        &target,
+        progress,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await?;
     let sent_at = Instant::now();
 
     let database = Database::connect_lazy(&DatabaseConfig {
@@ -98,7 +112,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "pact demo: {} contacts accepted; waiting until each is stored",
         expected.len()
     ));
-    let rows = wait_until_stored(&pipeline, &database, since, &expected).await?;
+    let interrupt = on_signal();
+    let rows = tokio::select! {
+        rows = wait_until_stored(&pipeline, &database, since, &expected) => rows,
+        () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted while waiting for the contacts to be stored")),
+    };
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            database.close().await;
+            pipeline.stop().await?;
+            return Err(e);
+        }
+    };
     let waited = sent_at.elapsed();
     let report = Report::new(&rows, &expected, &sent, waited, start_time);
     let exposure = exposure_sample(&urls.query, &rows).await;
@@ -128,7 +154,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             urls.query,
             urls.eventing
         );
-        pact_runtime::server::shutdown_signal().await;
+        on_signal().cancelled().await;
         if let Some(temporary) = temporary {
             // --keep: the directory stays for a look afterwards.
             let _ = temporary.keep();
@@ -145,11 +171,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A token cancelled by the next Ctrl-C or SIGTERM.
+fn on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    tokio::spawn({
+        let token = token.clone();
+        async move {
+            pact_runtime::server::shutdown_signal().await;
+            token.cancel();
+        }
+    });
+    token
+}
+
 fn describe_run(send: &SendArgs) -> String {
-    match (send.contacts, send.duration) {
+    let length = match (send.contacts, send.duration) {
         (Some(n), _) => format!("{n} contacts"),
-        (None, Some(d)) => humantime::format_duration(d).to_string(),
-        (None, None) => "the default duration".into(),
+        (None, duration) => {
+            humantime::format_duration(duration.unwrap_or(simulate::DEFAULT_DURATION)).to_string()
+        }
+    };
+    match send.rate {
+        Some(rate) => format!("{length} at {rate} contacts/s"),
+        None => format!("{length}, as fast as pact-producer takes them (--rate for a fixed load)"),
     }
 }
 

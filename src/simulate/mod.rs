@@ -40,7 +40,7 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(20);
 const CHANNEL_CONTACTS: usize = 4096;
 /// With `--rate`, a request carries at most this much time's worth of
 /// contacts, so a low rate sends small requests often rather than big ones rarely.
-const RATE_BATCH_WINDOW_S: f64 = 0.1;
+const RATE_BATCH_WINDOW_S: f64 = 0.02;
 
 /// Arguments of `pact simulate`.
 #[derive(Debug, Clone, clap::Args)]
