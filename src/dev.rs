@@ -636,6 +636,12 @@ impl Spawn {
             .env("PORT", port.to_string())
             .env("K_SERVICE", &name)
             .env("PACT_LOG_FORMAT", "json")
+            // Loopback unless asked otherwise: pact-query serves contact
+            // data without a token here.
+            .env(
+                "PACT_LISTEN_ADDRESS",
+                std::env::var("PACT_LISTEN_ADDRESS").unwrap_or_else(|_| "127.0.0.1".into()),
+            )
             .env_remove("K_SINK")
             .envs(self.env.iter().map(|(k, v)| (*k, v)))
             // Its own process group: Ctrl-C in a terminal reaches pact dev

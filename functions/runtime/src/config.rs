@@ -26,6 +26,9 @@ pub const K_REVISION: &str = "K_REVISION";
 pub const PACT_LOG_FORMAT: &str = "PACT_LOG_FORMAT";
 /// A `tracing` filter such as `info` or `pact_runtime=debug`.
 pub const PACT_LOG: &str = "PACT_LOG";
+/// The address to listen on: all interfaces (`0.0.0.0`, the contract's) by
+/// default; `pact dev` uses `127.0.0.1`.
+pub const PACT_LISTEN_ADDRESS: &str = "PACT_LISTEN_ADDRESS";
 /// Seconds to drain in-flight requests after SIGTERM.
 pub const PACT_SHUTDOWN_GRACE_S: &str = "PACT_SHUTDOWN_GRACE_S";
 /// Seconds after which a request is answered 504.
@@ -234,8 +237,10 @@ impl Default for EmitPolicy {
 /// What every function reads: the Knative function contract.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
-    /// Port to listen on (all interfaces).
+    /// Port to listen on.
     pub port: u16,
+    /// Address to listen on (`PACT_LISTEN_ADDRESS`, default all interfaces).
+    pub listen: std::net::IpAddr,
     /// `K_SINK`; `None` means reply mode.
     pub sink: Option<Url>,
     /// Extensions from `K_CE_OVERRIDES`, in name order.
@@ -260,6 +265,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             port: DEFAULT_PORT,
+            listen: std::net::Ipv4Addr::UNSPECIFIED.into(),
             sink: None,
             ce_overrides: Vec::new(),
             service: None,
@@ -278,6 +284,11 @@ impl RuntimeConfig {
     /// reader so that all problems are reported together.
     pub fn read<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Self {
         let port = r.parse_or(PORT, DEFAULT_PORT, "a TCP port number, 0-65535");
+        let listen = r.parse_or(
+            PACT_LISTEN_ADDRESS,
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+            "an IP address such as 0.0.0.0, 127.0.0.1 or ::",
+        );
         let sink = r.parse_with(K_SINK, "an absolute http:// or https:// URL", |v| {
             Url::parse(v.trim())
                 .ok()
@@ -339,6 +350,7 @@ impl RuntimeConfig {
             .unwrap_or(DEFAULT_EMIT_BACKOFF_MS);
         Self {
             port,
+            listen,
             sink,
             ce_overrides,
             service: r.raw(K_SERVICE),
@@ -423,6 +435,7 @@ mod tests {
     fn reads_every_variable() {
         let (config, _) = RuntimeConfig::from_env(&env(&[
             (PORT, "9000"),
+            (PACT_LISTEN_ADDRESS, "127.0.0.1"),
             (K_SINK, "http://sink.pact.svc.cluster.local/"),
             (K_CE_OVERRIDES, r#"{"extensions":{"team":"pact","tier":2}}"#),
             (K_SERVICE, "pact-translation"),
@@ -432,6 +445,7 @@ mod tests {
         ]))
         .expect("valid");
         assert_eq!(config.port, 9000);
+        assert_eq!(config.listen, std::net::Ipv4Addr::LOCALHOST);
         assert_eq!(
             config.sink.map(String::from).as_deref(),
             Some("http://sink.pact.svc.cluster.local/")
@@ -444,6 +458,13 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.shutdown_grace, Duration::from_secs(3));
         assert_eq!(config.emit.attempts, 2);
+    }
+
+    #[test]
+    fn a_listen_address_must_be_an_ip_address() {
+        let error = RuntimeConfig::from_env(&env(&[(PACT_LISTEN_ADDRESS, "localhost")]))
+            .expect_err("a host name is not an address");
+        assert!(error.to_string().contains("PACT_LISTEN_ADDRESS"), "{error}");
     }
 
     #[test]

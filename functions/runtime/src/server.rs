@@ -3,7 +3,7 @@
 //! which every function's `main` calls.
 
 use std::future::{Future, IntoFuture};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,7 +207,7 @@ pub async fn start(
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let address = SocketAddr::from((Ipv4Addr::UNSPECIFIED, config.port));
+    let address = SocketAddr::from((config.listen, config.port));
     let listener = match TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(e) => {
