@@ -148,8 +148,12 @@ pub fn main(cli: Cli) -> ExitCode {
             return name.run();
         }
         Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "pact", &mut std::io::stdout());
+            use std::io::Write;
+            // Into a buffer first: clap_complete panics when stdout closes
+            // early (`pact completions bash | head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pact", &mut script);
+            let _ = std::io::stdout().write_all(&script);
             return ExitCode::SUCCESS;
         }
         command => command,
