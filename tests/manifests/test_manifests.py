@@ -1,0 +1,544 @@
+"""Checks of the cluster manifests in knative/ (issue 6, DESIGN.md section 7).
+
+Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PATH,
+      PyYAML and jsonschema: tests/manifests/requirements.txt)
+
+1. every overlay (and the base) renders with `kubectl kustomize`;
+2. every rendered document validates strictly against the schemas copied in
+   tests/manifests/schemas (validate.py from ../shared/k8s-schemas; a kind
+   without a schema fails);
+3. consistency over the rendered output (see `problems()`);
+4. negative cases: broken variants, made by mutating a rendered overlay, must be
+   caught by the same checks.
+"""
+import copy
+import functools
+import importlib.util
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+SCHEMAS = HERE / "schemas"
+KNATIVE = ROOT / "knative"
+OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo"]
+KUBECTL = os.environ.get("KUBECTL", "kubectl")
+
+_spec = importlib.util.spec_from_file_location("k8s_validate", SCHEMAS / "validate.py")
+k8s_validate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(k8s_validate)
+
+
+# ---------------------------------------------------------------- rendering
+
+@functools.lru_cache(maxsize=None)
+def _render_text(overlay):
+    if shutil.which(KUBECTL) is None:
+        pytest.fail(f"{KUBECTL} not found: kubectl (with kustomize) is required to render knative/")
+    out = subprocess.run([KUBECTL, "kustomize", str(KNATIVE / overlay)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"kubectl kustomize {overlay} failed:\n{out.stderr}"
+    return out.stdout
+
+
+def render(overlay):
+    """A fresh (mutable) list of the rendered documents."""
+    docs = yaml.load_all(_render_text(overlay), Loader=k8s_validate.K8sLoader)
+    return [k8s_validate.normalize(d) for d in docs if d is not None]
+
+
+# ------------------------------------------------------------ schema check
+
+def schema_errors(docs):
+    """Strict schema validation with the copied validate.py; returns the count of bad documents."""
+    checker = k8s_validate.Checker(str(SCHEMAS), allow_unknown=False)
+    for i, doc in enumerate(docs):
+        checker.check_doc(doc, f"doc#{i}")
+    return checker.counts["invalid"]
+
+
+# ------------------------------------------------- settings read by the code
+#
+# Which environment variables a function reads is taken from the Rust sources,
+# not from a copy: every `pub const NAME: &str = "NAME";` whose name equals its
+# value and looks like a setting (PACT_*, K_*, PORT, DATABASE_URL) is a setting.
+#  - functions/runtime/src/config.rs: the runtime settings, read by every
+#    function (and by `pact simulate`, which runs as the demo ContainerSource);
+#  - functions/runtime/src/database.rs: the database settings, read by the
+#    functions whose crate uses the runtime's `database` module (found by grep:
+#    today pact-contactlog and pact-query);
+#  - functions/<name>/src/**/*.rs: that function's own settings.
+SETTING = re.compile(r'pub const ([A-Z][A-Z0-9_]*): &str = "([A-Z][A-Z0-9_]*)";')
+
+
+def _settings_in(paths):
+    names = set()
+    for p in paths:
+        for const, value in SETTING.findall(p.read_text()):
+            if const == value and (value.startswith(("PACT_", "K_")) or value in ("PORT", "DATABASE_URL")):
+                names.add(value)
+    return names
+
+
+@functools.lru_cache(maxsize=None)
+def settings_read_by(function):
+    """Env vars read by ksvc `function` (pact-producer, ...) or by `pact` (the CLI)."""
+    runtime = ROOT / "functions/runtime/src"
+    names = _settings_in([runtime / "config.rs"])
+    if function == "pact":
+        return frozenset(names)
+    crate = ROOT / "functions" / function.removeprefix("pact-") / "src"
+    assert crate.is_dir(), f"no crate for {function} at {crate}"
+    sources = sorted(crate.rglob("*.rs"))
+    names |= _settings_in(sources)
+    if any(re.search(r"\bdatabase::", p.read_text()) for p in sources):
+        names |= _settings_in([runtime / "database.rs"])
+    return frozenset(names)
+
+
+# ---------------------------------------------------- documented secrets
+
+def documented_secrets():
+    """Secrets docs/deploy.md creates with a command (`... create secret generic NAME`)."""
+    text = (ROOT / "docs/deploy.md").read_text()
+    return set(re.findall(r"create secret generic ([a-z0-9][a-z0-9.-]*)", text))
+
+
+# ----------------------------------------------------- consistency checks
+
+def _name(doc):
+    return (doc.get("metadata") or {}).get("name")
+
+
+def _walk(node, path=()):
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from _walk(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, path + (i,))
+
+
+def _containers(doc):
+    spec = doc.get("spec") or {}
+    tpl = (spec.get("template") or {}).get("spec") or {}
+    return tpl.get("containers") or []
+
+
+def _pod_labels(doc):
+    """Labels the pods of a workload will carry (Knative adds serving.knative.dev/service)."""
+    tpl = (doc.get("spec") or {}).get("template")
+    if doc.get("kind") not in ("Service", "StatefulSet", "ContainerSource", "Deployment") or not isinstance(tpl, dict):
+        return None
+    labels = dict((tpl.get("metadata") or {}).get("labels") or {})
+    if doc.get("apiVersion") == "serving.knative.dev/v1":
+        labels["serving.knative.dev/service"] = _name(doc)
+    return labels
+
+
+def _selects(sel, labels):
+    for k, v in (sel.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in sel.get("matchExpressions") or []:
+        have = labels.get(e["key"])
+        op = e["operator"]
+        if op == "In" and have not in e["values"]:
+            return False
+        if op == "NotIn" and have in e["values"]:
+            return False
+        if op == "Exists" and e["key"] not in labels:
+            return False
+        if op == "DoesNotExist" and e["key"] in labels:
+            return False
+    return True
+
+
+def _allowed(user, rtype, rname, op):
+    return any(acl["resource"]["type"] == rtype and acl["resource"]["name"] == rname
+               and acl.get("type", "allow") == "allow" and op in acl["operations"]
+               for acl in user["spec"]["authorization"]["acls"])
+
+
+def _acl_problems(me, d, users):
+    spec = d["spec"]
+    if d["kind"] == "KafkaSink":
+        secret = ((spec.get("auth") or {}).get("secret") or {}).get("ref", {}).get("name")
+        needs = [("topic", spec["topic"], "Write")]
+    else:
+        secret = (((spec.get("net") or {}).get("sasl") or {}).get("user") or {}).get("secretKeyRef", {}).get("name")
+        needs = [("topic", t, "Read") for t in spec["topics"]] + [("group", spec.get("consumerGroup"), "Read")]
+    if not secret:
+        return [f"{me}: no Kafka credentials (SASL/TLS auth from a Secret is required)"]
+    user = users.get(secret.removeprefix("knative-"))
+    if user is None:
+        return [f"{me}: auth Secret {secret} does not name a KafkaUser (knative-<user>)"]
+    if user["spec"]["authentication"]["type"] != "scram-sha-512":
+        return [f"{me}: KafkaUser {_name(user)} is not SCRAM-SHA-512"]
+    return [f"{me}: KafkaUser {_name(user)} may not {op} {rtype} {rname}"
+            for rtype, rname, op in needs if not _allowed(user, rtype, rname, op)]
+
+
+def problems(docs):
+    """Every consistency problem in a rendered overlay, as readable strings."""
+    out = []
+    index = {(d.get("apiVersion"), d.get("kind"), _name(d)) for d in docs}
+    kinds = {(d.get("kind"), _name(d)) for d in docs}
+    topics = {(d.get("spec") or {}).get("topicName") or _name(d) for d in docs if d.get("kind") == "KafkaTopic"}
+    secrets_here = {_name(d) for d in docs if d.get("kind") == "Secret"}
+    documented = documented_secrets()
+    pod_labels = [_pod_labels(d) for d in docs if _pod_labels(d) is not None]
+    users = {_name(d): d for d in docs if d.get("kind") == "KafkaUser"}
+    # Strimzi's bootstrap Service is <cluster>-kafka-bootstrap; only TLS listeners with SCRAM count
+    bootstrap = {f"{_name(d)}-kafka-bootstrap.{d['metadata'].get('namespace')}.svc:{lst['port']}"
+                 for d in docs if d.get("kind") == "Kafka"
+                 for lst in d["spec"]["kafka"]["listeners"]
+                 if lst.get("tls") and (lst.get("authentication") or {}).get("type") == "scram-sha-512"}
+
+    for d in docs:
+        kind, name = d.get("kind"), _name(d)
+        me = f"{kind}/{name}"
+        # -- every sink / deadLetterSink / subscriber ref and SinkBinding subject names a rendered resource
+        for path, node in _walk(d):
+            if path and path[-1] in ("sink", "deadLetterSink", "subscriber") and isinstance(node.get("ref"), dict):
+                r = node["ref"]
+                if (r.get("apiVersion"), r.get("kind"), r.get("name")) not in index:
+                    out.append(f"{me}: {'.'.join(map(str, path))}.ref {r.get('kind')}/{r.get('name')} is not in the render")
+            if path and path[-1] in ("sink", "deadLetterSink") and "ref" not in node:
+                out.append(f"{me}: {'.'.join(map(str, path))} has no ref (a uri would escape these checks)")
+        if kind == "SinkBinding":
+            s = d["spec"]["subject"]
+            if (s.get("apiVersion"), s.get("kind"), s.get("name")) not in index:
+                out.append(f"{me}: subject {s.get('kind')}/{s.get('name')} is not in the render")
+        # -- topics
+        if kind == "KafkaSink" and d["spec"]["topic"] not in topics:
+            out.append(f"{me}: topic {d['spec']['topic']} has no KafkaTopic")
+        if kind == "KafkaSource":
+            for t in d["spec"]["topics"]:
+                if t not in topics:
+                    out.append(f"{me}: topic {t} has no KafkaTopic")
+            if d["spec"].get("ordering") != "unordered":
+                out.append(f"{me}: ordering must be unordered")
+            if not d["spec"].get("consumerGroup"):
+                out.append(f"{me}: no consumerGroup")
+            dl = (d["spec"].get("delivery") or {})
+            if not dl.get("retry") or dl.get("backoffPolicy") != "exponential" or "deadLetterSink" not in dl:
+                out.append(f"{me}: delivery needs retry, exponential backoff and a deadLetterSink")
+        if kind == "KafkaUser":
+            for acl in d["spec"]["authorization"]["acls"]:
+                res = acl["resource"]
+                if res["type"] == "topic" and res.get("patternType", "literal") == "literal" and res["name"] not in topics:
+                    out.append(f"{me}: ACL on topic {res['name']} which has no KafkaTopic")
+        # -- Secrets: referenced ones exist or are documented; none carries data
+        if kind == "Secret" and (d.get("data") or d.get("stringData")):
+            out.append(f"{me}: a Secret in git carries literal data")
+        for path, node in _walk(d):
+            ref = None
+            if path and path[-1] == "secretKeyRef":
+                ref = node.get("name")
+            elif path and path[-1] == "secret" and "secretName" in node:
+                ref = node["secretName"]
+            elif kind == "KafkaSink" and path == ("spec", "auth", "secret", "ref"):
+                ref = node.get("name")
+            elif path and path[-1] == "secretRef":
+                ref = node.get("name")
+            if ref is not None and ref not in secrets_here and ref not in documented:
+                out.append(f"{me}: Secret {ref} is neither in the render nor created by a command in docs/deploy.md")
+        # -- Kafka auth: the Secret `knative-<user>` of a sink/source names a KafkaUser
+        #    whose ACLs allow exactly what that client does (naming convention of
+        #    docs/deploy.md, which creates those Secrets from the users' passwords)
+        if kind in ("KafkaSink", "KafkaSource"):
+            out += _acl_problems(me, d, users)
+            for server in d["spec"]["bootstrapServers"]:
+                if server not in bootstrap:
+                    out.append(f"{me}: bootstrap server {server} is not a TLS+SCRAM listener of a Kafka in the render {sorted(bootstrap)}")
+        # -- NetworkPolicies select pods that exist (a typo would silently select nothing)
+        if kind == "NetworkPolicy":
+            sels = [("spec.podSelector", d["spec"]["podSelector"])]
+            for i, rule in enumerate(d["spec"].get("ingress") or []):
+                for j, peer in enumerate(rule.get("from") or []):
+                    if "podSelector" in peer and "namespaceSelector" not in peer:
+                        sels.append((f"spec.ingress[{i}].from[{j}].podSelector", peer["podSelector"]))
+            for where, sel in sels:
+                if sel and not any(_selects(sel, labels) for labels in pod_labels):
+                    out.append(f"{me}: {where} matches no pod in the render")
+        # -- functions: env, probes, securityContext, visibility, scale
+        if kind == "Service" and d.get("apiVersion") == "serving.knative.dev/v1":
+            out += _ksvc_problems(d, settings_read_by(name))
+        if kind == "ContainerSource":
+            for c in _containers(d):
+                out += _env_problems(me, c, settings_read_by("pact"))
+    return out
+
+
+SECRET_LIKE = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.I)
+
+
+def _env_problems(me, c, reads):
+    out = []
+    env = c.get("env") or []
+    refs = {m for e in env for m in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", str(e.get("value", "")))}
+    for e in env:
+        n = e["name"]
+        # A helper variable that only feeds Kubernetes $(VAR) expansion of another
+        # variable (PGUSER/PGPASSWORD -> DATABASE_URL) is allowed when it comes from a Secret.
+        helper = n in refs and "secretKeyRef" in (e.get("valueFrom") or {})
+        if n not in reads and not helper:
+            out.append(f"{me}: env {n} is not read by this program (settings: {sorted(reads)})")
+        if SECRET_LIKE.search(n) and "value" in e and not n.endswith("_FILE"):
+            out.append(f"{me}: env {n} looks secret but has a literal value")
+        if "value" in e and re.search(r"://[^/$:@]+:[^@$]+@", str(e["value"])):
+            out.append(f"{me}: env {n} has a password literal in a URL")
+    return out
+
+
+def _ksvc_problems(d, reads):
+    name = _name(d)
+    me = f"ksvc/{name}"
+    out = []
+    tpl = d["spec"]["template"]
+    ann = (tpl.get("metadata") or {}).get("annotations") or {}
+    if ann.get("autoscaling.knative.dev/min-scale") != "0":
+        out.append(f"{me}: min-scale must be 0 (scale to zero)")
+    for a in ("autoscaling.knative.dev/max-scale", "autoscaling.knative.dev/target"):
+        if a not in ann:
+            out.append(f"{me}: no {a}")
+    vis = (d.get("metadata") or {}).get("labels", {}).get("networking.knative.dev/visibility")
+    if name == "pact-query" and vis is not None:
+        out.append(f"{me}: pact-query must be public")
+    if name != "pact-query" and vis != "cluster-local":
+        out.append(f"{me}: must be cluster-local")
+    containers = tpl["spec"]["containers"]
+    for c in containers:
+        for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+            got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
+            if got != path:
+                out.append(f"{me}: {probe} must GET {path} (got {got})")
+        sc = c.get("securityContext") or {}
+        want = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
+        for k, v in want.items():
+            if sc.get(k) is not v:
+                out.append(f"{me}: securityContext.{k} must be {v}")
+        if (sc.get("capabilities") or {}).get("drop") != ["ALL"] or (sc.get("capabilities") or {}).get("add"):
+            out.append(f"{me}: capabilities must drop ALL and add none")
+        if (sc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            out.append(f"{me}: seccompProfile must be RuntimeDefault")
+        res = c.get("resources") or {}
+        if not res.get("requests") or not res.get("limits"):
+            out.append(f"{me}: needs resource requests and limits")
+        env = {e["name"]: e for e in c.get("env") or []}
+        if (env.get("PACT_LOG_FORMAT") or {}).get("value") != "json":
+            out.append(f"{me}: PACT_LOG_FORMAT must be json")
+        out += _env_problems(me, c, reads)
+    return out
+
+
+# ------------------------------------------------------------------ tests
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_renders_and_validates_strictly(overlay):
+    docs = render(overlay)
+    assert docs, f"{overlay} rendered nothing"
+    assert schema_errors(docs) == 0, f"{overlay}: schema errors (printed above)"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_consistency(overlay):
+    assert problems(render(overlay)) == []
+
+
+def test_everything_expected_is_there():
+    docs = render("overlays/demo")
+    have = {(d["kind"], _name(d)) for d in docs}
+    for want in [("Namespace", "pact"), ("Kafka", "pact-cluster"), ("KafkaNodePool", "dual-role"),
+                 ("KafkaTopic", "pact-untranslated"), ("KafkaTopic", "pact-translated"),
+                 ("KafkaTopic", "pact-deadletter"), ("KafkaSink", "pact-untranslated"),
+                 ("KafkaSink", "pact-translated"), ("KafkaSink", "pact-deadletter"),
+                 ("KafkaSource", "pact-untranslated"), ("KafkaSource", "pact-translated"),
+                 ("SinkBinding", "pact-producer-sink"), ("SinkBinding", "pact-translation-sink"),
+                 ("PingSource", "pact-retention"), ("ContainerSource", "pact-simulate"),
+                 ("StatefulSet", "pact-postgres"), ("Service", "pact-postgres")] + [
+                 ("Service", f"pact-{f}") for f in ("producer", "translation", "contactlog", "query")]:
+        assert want in have, want
+    bound = {d["spec"]["subject"]["name"]: d["spec"]["sink"]["ref"]["name"] for d in docs if d["kind"] == "SinkBinding"}
+    assert bound == {"pact-producer": "pact-untranslated", "pact-translation": "pact-translated"}
+    ns = next(d for d in docs if d["kind"] == "Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_settings_come_from_the_sources():
+    # guards the parser itself: if these vanish, the env check would be vacuous
+    assert {"PORT", "K_SINK", "PACT_LOG_FORMAT"} <= settings_read_by("pact-producer")
+    assert {"DATABASE_URL", "PACT_RETENTION_DAYS"} <= settings_read_by("pact-contactlog")
+    assert {"DATABASE_URL", "PACT_QUERY_TOKENS_FILE"} <= settings_read_by("pact-query")
+    assert "DATABASE_URL" not in settings_read_by("pact-producer")
+    assert "PACT_GEOCODER" in settings_read_by("pact-translation")
+
+
+def test_database_url_is_built_from_the_secret():
+    for overlay in OVERLAYS:
+        for d in render(overlay):
+            if d["kind"] == "Service" and _name(d) in ("pact-contactlog", "pact-query"):
+                env = {e["name"]: e for e in _containers(d)[0]["env"]}
+                assert env["DATABASE_URL"]["value"].startswith("postgres://$(PGUSER):$(PGPASSWORD)@")
+                # dependent expansion only sees variables defined earlier in the list
+                names = [e["name"] for e in _containers(d)[0]["env"]]
+                assert names.index("PGPASSWORD") < names.index("DATABASE_URL")
+
+
+def test_openshift_has_no_fixed_ids():
+    text = _render_text("overlays/openshift")
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        assert key not in text, key
+    for d in render("overlays/openshift"):
+        if d["kind"] == "KafkaTopic":
+            assert d["spec"]["replicas"] == 3
+
+
+def test_kind_is_single_node():
+    docs = render("overlays/kind")
+    assert next(d for d in docs if d["kind"] == "KafkaNodePool")["spec"]["replicas"] == 1
+    assert all(d["spec"]["replicas"] == 1 for d in docs if d["kind"] == "KafkaTopic")
+    for d in docs:
+        if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1":
+            assert _containers(d)[0]["image"].startswith("localhost/")
+
+
+# ------------------------------------------------------- negative cases
+
+def _find(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and _name(d) == name)
+
+
+def _ksvc(docs, name):
+    return next(d for d in docs if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1" and _name(d) == name)
+
+
+def _typo_field(docs):
+    c = _containers(_ksvc(docs, "pact-producer"))[0]
+    c["livenessprobe"] = c.pop("livenessProbe")
+
+
+def _unknown_kind(docs):
+    docs.append({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+
+
+def _string_for_int(docs):
+    _find(docs, "KafkaTopic", "pact-translated")["spec"]["partitions"] = "six"
+
+
+SCHEMA_BREAKS = {"typo in a field name": _typo_field, "unknown kind": _unknown_kind,
+                 "wrong type": _string_for_int}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_BREAKS))
+def test_schema_check_bites(case):
+    docs = render("overlays/demo")
+    SCHEMA_BREAKS[case](docs)
+    assert schema_errors(docs) > 0
+
+
+def _dangling_sink(docs):
+    _find(docs, "KafkaSource", "pact-translated")["spec"]["sink"]["ref"]["name"] = "pact-contactlgo"
+
+
+def _dangling_dls(docs):
+    _find(docs, "KafkaSource", "pact-untranslated")["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] = "nowhere"
+
+
+def _missing_probe(docs):
+    del _containers(_ksvc(docs, "pact-query"))[0]["readinessProbe"]
+
+
+def _env_nobody_reads(docs):
+    _containers(_ksvc(docs, "pact-producer"))[0]["env"].append({"name": "PACT_COMMIT_MAX_ROWS", "value": "10"})
+
+
+def _database_url_on_producer(docs):
+    _containers(_ksvc(docs, "pact-producer"))[0]["env"].append({"name": "DATABASE_URL", "value": "sqlite://x.db"})
+
+
+def _topic_without_kafkatopic(docs):
+    _find(docs, "KafkaSink", "pact-translated")["spec"]["topic"] = "pact-translatd"
+
+
+def _secret_with_data(docs):
+    docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pact-postgres", "namespace": "pact"},
+                 "stringData": {"password": "hunter2"}})
+
+
+def _undocumented_secret(docs):
+    c = _containers(_ksvc(docs, "pact-query"))[0]
+    c["env"][1]["valueFrom"]["secretKeyRef"]["name"] = "pact-pg"
+
+
+def _privilege_escalation(docs):
+    _containers(_ksvc(docs, "pact-translation"))[0]["securityContext"]["allowPrivilegeEscalation"] = True
+
+
+def _password_literal(docs):
+    env = _containers(_ksvc(docs, "pact-contactlog"))[0]["env"]
+    next(e for e in env if e["name"] == "DATABASE_URL")["value"] = "postgres://pact:s3cret@pact-postgres:5432/pact"
+
+
+def _ordered_source(docs):
+    _find(docs, "KafkaSource", "pact-translated")["spec"]["ordering"] = "ordered"
+
+
+def _public_contactlog(docs):
+    del _ksvc(docs, "pact-contactlog")["metadata"]["labels"]["networking.knative.dev/visibility"]
+
+
+def _netpol_typo(docs):
+    _find(docs, "NetworkPolicy", "pact-functions-ingress")["spec"]["podSelector"]["matchLabels"] = {"pact.dev/functions": "true"}
+
+
+def _acl_missing(docs):
+    user = _find(docs, "KafkaUser", "pact-source-contactlog")
+    user["spec"]["authorization"]["acls"] = [a for a in user["spec"]["authorization"]["acls"]
+                                             if a["resource"]["type"] != "group"]
+
+
+def _unauthenticated_sink(docs):
+    del _find(docs, "KafkaSink", "pact-deadletter")["spec"]["auth"]
+
+
+def _plain_listener(docs):
+    _find(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["tls"] = False
+
+
+CONSISTENCY_BREAKS = {
+    "Kafka listener without TLS": (_plain_listener, "is not a TLS+SCRAM listener"),
+    "KafkaUser without the group ACL": (_acl_missing, "may not Read group pact-contactlog"),
+    "KafkaSink without auth": (_unauthenticated_sink, "no Kafka credentials"),
+    "NetworkPolicy selecting nothing": (_netpol_typo, "matches no pod"),
+    "dangling sink": (_dangling_sink, "pact-contactlgo is not in the render"),
+    "dangling dead-letter sink": (_dangling_dls, "nowhere is not in the render"),
+    "missing readiness probe": (_missing_probe, "readinessProbe must GET /readyz"),
+    "env var the producer does not read": (_env_nobody_reads, "env PACT_COMMIT_MAX_ROWS is not read"),
+    "DATABASE_URL on the producer": (_database_url_on_producer, "env DATABASE_URL is not read"),
+    "topic without KafkaTopic": (_topic_without_kafkatopic, "topic pact-translatd has no KafkaTopic"),
+    "Secret with literal data": (_secret_with_data, "carries literal data"),
+    "undocumented Secret": (_undocumented_secret, "Secret pact-pg is neither"),
+    "privilege escalation": (_privilege_escalation, "allowPrivilegeEscalation must be False"),
+    "password literal in DATABASE_URL": (_password_literal, "password literal"),
+    "ordered KafkaSource": (_ordered_source, "ordering must be unordered"),
+    "public contactlog": (_public_contactlog, "must be cluster-local"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONSISTENCY_BREAKS))
+def test_consistency_check_bites(case):
+    mutate, expected = CONSISTENCY_BREAKS[case]
+    docs = render("overlays/demo")
+    assert problems(copy.deepcopy(docs)) == []
+    mutate(docs)
+    found = problems(docs)
+    assert any(expected in p for p in found), found
