@@ -483,7 +483,7 @@ fn transport_problem(e: &reqwest::Error, timeout: Duration) -> String {
             humantime::format_duration(timeout)
         );
     }
-    let chain = error_chain(e);
+    let chain = pact_runtime::error::chain(e);
     if e.is_connect() {
         let lower = chain.to_ascii_lowercase();
         if lower.contains("connection refused") {
@@ -492,20 +492,6 @@ fn transport_problem(e: &reqwest::Error, timeout: Duration) -> String {
         return format!("cannot connect ({chain})");
     }
     format!("the request failed ({chain})")
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn describe_request(request: &reqwest::Request) -> String {

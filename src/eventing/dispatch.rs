@@ -428,7 +428,7 @@ async fn send(shared: &Shared, event: &Event) -> Attempt {
         Err(e) => {
             return Attempt::Retry {
                 code: None,
-                data: format!("dispatch error: {}", error_chain(&e)),
+                data: format!("dispatch error: {}", pact_runtime::error::chain(&e)),
                 retry_after: None,
             };
         }
@@ -447,7 +447,7 @@ async fn send(shared: &Shared, event: &Event) -> Attempt {
         return Attempt::Delivered;
     }
     let data = String::from_utf8_lossy(&body[..body.len().min(ERROR_DATA_MAX)]).into_owned();
-    if status.is_server_error() || matches!(status.as_u16(), 404 | 408 | 409 | 429) {
+    if pact_runtime::emit::is_retryable(status) {
         Attempt::Retry {
             code: Some(status.as_u16()),
             data,
@@ -554,17 +554,6 @@ fn as_event(subscription: &Subscription, record: &Record) -> anyhow::Result<Even
             Ok(event)
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

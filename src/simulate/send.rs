@@ -429,11 +429,11 @@ async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload
                 return Delivery::Failed(problem(response).await);
             }
             Ok(response) => return Delivery::Rejected(problem(response).await),
-            Err(e) if e.is_builder() => return Delivery::Failed(error_chain(&e)),
+            Err(e) if e.is_builder() => return Delivery::Failed(pact_runtime::error::chain(&e)),
             Err(e) if e.is_timeout() => {
                 last = format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs());
             }
-            Err(e) => last = format!("not reachable: {}", error_chain(&e)),
+            Err(e) => last = format!("not reachable: {}", pact_runtime::error::chain(&e)),
         }
         tracing::debug!(attempt, problem = %last, "attempt failed");
         if attempt < MAX_ATTEMPTS {
@@ -463,17 +463,6 @@ async fn problem(response: reqwest::Response) -> String {
     } else {
         format!("HTTP {status}: {detail}")
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

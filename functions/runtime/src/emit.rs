@@ -262,7 +262,7 @@ impl Emitter {
                         sink.policy.attempt_timeout.as_millis()
                     );
                 }
-                Err(e) => last_problem = format!("not reachable ({})", error_chain(&e)),
+                Err(e) => last_problem = format!("not reachable ({})", crate::error::chain(&e)),
             }
             tracing::debug!(attempt, problem = %last_problem, "event sink attempt failed");
         }
@@ -298,7 +298,7 @@ impl Sink {
 }
 
 /// Knative's retry rule: 404, 408, 409, 429 and every 5xx may succeed later.
-fn is_retryable(status: StatusCode) -> bool {
+pub fn is_retryable(status: StatusCode) -> bool {
     status.is_server_error() || matches!(status.as_u16(), 404 | 408 | 409 | 429)
 }
 
@@ -310,17 +310,6 @@ fn backoff(base: Duration, retry: u32) -> Duration {
         .min(EmitPolicy::MAX_BACKOFF);
     let half = step / 2;
     half + rand::rng().random_range(Duration::ZERO..=half)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

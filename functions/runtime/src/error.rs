@@ -69,6 +69,22 @@ pub enum Error {
     Internal(String),
 }
 
+/// An error with every cause under it, `outer: inner: ...`, each cause's
+/// text once (a cause that repeats what is already said is skipped).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl Error {
     /// Shorthand for [`Error::Malformed`].
     pub fn malformed(detail: impl Into<String>) -> Self {
