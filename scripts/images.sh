@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds PACT's images from static binaries built on this machine, with
+# buildah and no registry: the Dockerfile's `prebuilt` target, one image per
+# function plus the `pact` tool, tagged localhost/<name>:${PACT_IMAGE_TAG:-dev}
+# (the names knative/overlays/kind deploys).
+#
+#   scripts/images.sh                      # all five
+#   scripts/images.sh translation query    # some
+#
+# Static glibc (static-pie) binaries run on `scratch`; they are built for the
+# host's architecture into target/<arch>-unknown-linux-gnu/release and staged
+# as dist/<function>, the build context of the `prebuilt` target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tag="${PACT_IMAGE_TAG:-dev}"
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+target="$(uname -m)-unknown-linux-gnu"
+if [ "$#" -gt 0 ]; then functions=("$@"); else functions=(producer translation contactlog query cli); fi
+
+binary_of() {
+  case "$1" in
+    producer | translation | contactlog | query) echo "pact-$1" ;;
+    cli) echo pact ;;
+    *) echo "unknown function '$1' (producer, translation, contactlog, query, cli)" >&2; return 1 ;;
+  esac
+}
+
+packages=()
+for f in "${functions[@]}"; do packages+=(-p "$(binary_of "$f")"); done
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --release --locked --target "$target" "${packages[@]}" --bins
+
+rm -rf dist
+mkdir dist
+for f in "${functions[@]}"; do
+  binary="$(binary_of "$f")"
+  cp "target/$target/release/$binary" "dist/$f"
+  buildah bud --quiet --target prebuilt \
+    --build-arg FUNCTION="$f" --build-arg VERSION="$version" \
+    -t "localhost/$binary:$tag" -f Dockerfile dist >/dev/null
+  echo "localhost/$binary:$tag"
+done
