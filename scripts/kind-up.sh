@@ -63,10 +63,13 @@ helm upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator
 
 if [ "${SKIP_IMAGES:-0}" != 1 ]; then
   step "images (localhost/*:dev) built and loaded into kind"
-  images=(pact-producer pact-translation pact-contactlog pact-query)
-  if [ "$OVERLAY" = demo ]; then images+=(pact); fi
-  for image in "${images[@]}"; do
-    docker build -t "localhost/$image:dev" --build-arg "FUNCTION=$image" "$ROOT"
+  # image name -> the Dockerfile's FUNCTION
+  functions=(producer translation contactlog query)
+  if [ "$OVERLAY" = demo ]; then functions+=(cli); fi
+  for function in "${functions[@]}"; do
+    image="pact-$function"
+    if [ "$function" = cli ]; then image=pact; fi
+    docker build -t "localhost/$image:dev" --build-arg "FUNCTION=$function" "$ROOT"
     kind load docker-image "localhost/$image:dev" --name "$CLUSTER"
   done
 fi
