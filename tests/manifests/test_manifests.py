@@ -13,54 +13,22 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
 """
 import copy
 import functools
-import importlib.util
-import os
-import pathlib
 import re
-import shutil
-import subprocess
 
 import pytest
-import yaml
+from k8s import ROOT, kustomize, kustomize_text, schema_errors
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-SCHEMAS = HERE / "schemas"
 KNATIVE = ROOT / "knative"
 OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo"]
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
-
-_spec = importlib.util.spec_from_file_location("k8s_validate", SCHEMAS / "validate.py")
-k8s_validate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(k8s_validate)
 
 
-# ---------------------------------------------------------------- rendering
-
-@functools.lru_cache(maxsize=None)
 def _render_text(overlay):
-    if shutil.which(KUBECTL) is None:
-        pytest.fail(f"{KUBECTL} not found: kubectl (with kustomize) is required to render knative/")
-    out = subprocess.run([KUBECTL, "kustomize", str(KNATIVE / overlay)],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, f"kubectl kustomize {overlay} failed:\n{out.stderr}"
-    return out.stdout
+    return kustomize_text(KNATIVE / overlay)
 
 
 def render(overlay):
     """A fresh (mutable) list of the rendered documents."""
-    docs = yaml.load_all(_render_text(overlay), Loader=k8s_validate.K8sLoader)
-    return [k8s_validate.normalize(d) for d in docs if d is not None]
-
-
-# ------------------------------------------------------------ schema check
-
-def schema_errors(docs):
-    """Strict schema validation with the copied validate.py; returns the count of bad documents."""
-    checker = k8s_validate.Checker(str(SCHEMAS), allow_unknown=False)
-    for i, doc in enumerate(docs):
-        checker.check_doc(doc, f"doc#{i}")
-    return checker.counts["invalid"]
+    return kustomize(KNATIVE / overlay)
 
 
 # ------------------------------------------------- settings read by the code

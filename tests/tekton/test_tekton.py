@@ -1,0 +1,497 @@
+"""Checks of the build pipeline in tekton/ (issue 7, DESIGN.md section 7).
+
+Run:  python3 -m pytest tests/tekton     (needs kubectl, PyYAML, jsonschema, and
+      tekton-lint: `npm ci --prefix tests/tekton`)
+
+1. every file validates strictly against the Tekton, Triggers and Kubernetes
+   schemas in tests/manifests/schemas; the PipelineRun inside the
+   TriggerTemplate too (the Triggers CRDs themselves carry no schema);
+2. tekton-lint passes with no warning;
+3. consistency (see `problems()`): every task referenced exists, every param,
+   result and workspace used is declared and every required one is given, the
+   images built are the ones knative/ deploys, the deploy RBAC covers every
+   kind the overlays contain, Secrets are created by a command in docs/ci-cd.md;
+4. negative cases: broken variants must be caught.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+
+import pytest
+import yaml
+from k8s import ROOT, kustomize, load_all, schema_errors
+
+TEKTON = ROOT / "tekton"
+HERE = ROOT / "tests/tekton"
+LINT = HERE / "node_modules/.bin/tekton-lint"
+FILES = sorted(TEKTON.rglob("*.yaml"))
+PIPELINE_FILES = [p for p in FILES if p.name != "kustomization.yaml"]
+
+# The interface of the Tekton catalog's git-clone 0.9 (tektoncd/catalog,
+# task/git-clone/0.9/git-clone.yaml), which pact-ci fetches with the git
+# resolver: names only, to check pact-ci's use of it offline.
+GIT_CLONE = {
+    "pathInRepo": "task/git-clone/0.9/git-clone.yaml",
+    "params": {"url": False, "revision": True, "refspec": True, "submodules": True, "depth": True,
+               "sslVerify": True, "crtFileName": True, "subdirectory": True,
+               "sparseCheckoutDirectories": True, "deleteExisting": True, "httpProxy": True,
+               "httpsProxy": True, "noProxy": True, "verbose": True, "gitInitImage": True,
+               "userHome": True},  # name -> has a default
+    "workspaces": {"output": False, "ssh-directory": True, "basic-auth": True,
+                   "ssl-ca-directory": True},  # name -> optional
+    "results": {"commit", "url", "committer-date"},
+}
+
+
+def load() -> list[dict]:
+    docs = []
+    for path in PIPELINE_FILES:
+        docs += load_all(path.read_text())
+    return docs
+
+
+def _name(doc):
+    return (doc.get("metadata") or {}).get("name")
+
+
+def _of(docs, kind):
+    return {_name(d): d for d in docs if d.get("kind") == kind}
+
+
+def _refs(node, prefix):
+    """Names X in every `$(<prefix>.X...)` in the strings below node."""
+    found = set()
+    if isinstance(node, dict):
+        for v in node.values():
+            found |= _refs(v, prefix)
+    elif isinstance(node, list):
+        for v in node:
+            found |= _refs(v, prefix)
+    elif isinstance(node, str):
+        found |= set(re.findall(r"\$\(" + re.escape(prefix) + r"\.([A-Za-z0-9_-]+)", node))
+    return found
+
+
+def _task_interface(task_spec):
+    """(params name->has default, param types, workspaces name->optional, results) of a Task spec."""
+    params = {p["name"]: "default" in p for p in task_spec.get("params") or []}
+    types = {p["name"]: p.get("type", "string") for p in task_spec.get("params") or []}
+    workspaces = {w["name"]: bool(w.get("optional")) for w in task_spec.get("workspaces") or []}
+    results = {r["name"] for r in task_spec.get("results") or []}
+    return params, types, workspaces, results
+
+
+# ------------------------------------------------------------ consistency
+
+def _task_problems(me, spec):
+    out = []
+    params, _, workspaces, results = _task_interface(spec)
+    body = {k: v for k, v in spec.items() if k not in ("params", "workspaces", "results", "description")}
+    used = _refs(body, "params")
+    for p in sorted(used - set(params)):
+        out.append(f"{me}: uses $(params.{p}) but declares no such param")
+    for p in sorted(set(params) - used):
+        out.append(f"{me}: param {p} is declared but never used")
+    for w in sorted(_refs(body, "workspaces") - set(workspaces)):
+        out.append(f"{me}: uses workspace {w} but declares no such workspace")
+    for r in sorted(_refs(body, "results") - results):
+        out.append(f"{me}: writes result {r} but declares no such result")
+    for r in sorted(results - _refs(body, "results")):
+        out.append(f"{me}: result {r} is declared but never written")
+    return out
+
+
+def _run_problems(me, run, pipelines, service_accounts, documented):
+    """A PipelineRun (the example or the TriggerTemplate's) against its Pipeline."""
+    out = []
+    name = run["spec"]["pipelineRef"]["name"]
+    pipeline = pipelines.get(name)
+    if pipeline is None:
+        return [f"{me}: pipelineRef {name} is not in tekton/"]
+    declared = {p["name"]: "default" in p for p in pipeline["spec"].get("params") or []}
+    given = {p["name"] for p in run["spec"].get("params") or []}
+    out += [f"{me}: param {p} is not a param of Pipeline {name}" for p in sorted(given - set(declared))]
+    out += [f"{me}: required param {p} of Pipeline {name} is not given"
+            for p, has_default in declared.items() if not has_default and p not in given]
+    pws = {w["name"]: bool(w.get("optional")) for w in pipeline["spec"].get("workspaces") or []}
+    bound = {w["name"]: w for w in run["spec"].get("workspaces") or []}
+    out += [f"{me}: workspace {w} is not a workspace of Pipeline {name}" for w in sorted(set(bound) - set(pws))]
+    out += [f"{me}: required workspace {w} of Pipeline {name} is not bound"
+            for w, optional in pws.items() if not optional and w not in bound]
+    for w in bound.values():
+        secret = (w.get("secret") or {}).get("secretName")
+        if secret and secret not in documented:
+            out.append(f"{me}: Secret {secret} is not created by a command in docs/ci-cd.md")
+    sa = ((run["spec"].get("taskRunTemplate") or {}).get("serviceAccountName"))
+    if sa not in service_accounts:
+        out.append(f"{me}: serviceAccountName {sa} is not a ServiceAccount in tekton/")
+    return out
+
+
+def _pipeline_problems(pipeline, tasks):
+    out = []
+    me = f"Pipeline/{_name(pipeline)}"
+    spec = pipeline["spec"]
+    declared = {p["name"] for p in spec.get("params") or []}
+    pws = {w["name"]: bool(w.get("optional")) for w in spec.get("workspaces") or []}
+    pipeline_tasks = (spec.get("tasks") or []) + (spec.get("finally") or [])
+    interfaces = {}
+    for pt in pipeline_tasks:
+        ref = pt.get("taskRef") or {}
+        if "taskSpec" in pt:
+            interfaces[pt["name"]] = _task_interface(pt["taskSpec"])
+            out += _task_problems(f"{me} task {pt['name']} (inline)", pt["taskSpec"])
+        elif ref.get("resolver") == "git":
+            rparams = {p["name"]: p["value"] for p in ref.get("params") or []}
+            if rparams.get("pathInRepo") != GIT_CLONE["pathInRepo"] or "tektoncd/catalog" not in rparams.get("url", ""):
+                out.append(f"{me} task {pt['name']}: resolver ref {rparams} is not the catalog git-clone this test knows")
+                continue
+            if not re.fullmatch(r"[0-9a-f]{40}", rparams.get("revision", "")):
+                out.append(f"{me} task {pt['name']}: the catalog is not pinned to a commit")
+            interfaces[pt["name"]] = (GIT_CLONE["params"], {}, GIT_CLONE["workspaces"], GIT_CLONE["results"])
+        elif ref.get("name") in tasks:
+            interfaces[pt["name"]] = _task_interface(tasks[ref["name"]]["spec"])
+        else:
+            out.append(f"{me} task {pt['name']}: taskRef {ref.get('name')} is not a Task in tekton/")
+    names = {pt["name"] for pt in pipeline_tasks}
+    for pt in pipeline_tasks:
+        where = f"{me} task {pt['name']}"
+        for after in pt.get("runAfter") or []:
+            if after not in names:
+                out.append(f"{where}: runAfter {after} is not a task of the pipeline")
+        outer = {k: v for k, v in pt.items() if k != "taskSpec"}
+        for p in sorted(_refs(outer, "params") - declared):
+            out.append(f"{where}: uses $(params.{p}) but the pipeline declares no such param")
+        for ref in re.findall(r"\$\(tasks\.([A-Za-z0-9-]+)\.results\.([A-Za-z0-9_-]+)", str(outer)):
+            task, result = ref
+            if task not in interfaces or result not in interfaces[task][3]:
+                out.append(f"{where}: uses result {result} of {task}, which does not declare it")
+        if pt["name"] not in interfaces:
+            continue
+        tparams, ttypes, tws, _ = interfaces[pt["name"]]
+        given = {p["name"]: p["value"] for p in pt.get("params") or []}
+        out += [f"{where}: param {p} is not a param of its task" for p in sorted(set(given) - set(tparams))]
+        out += [f"{where}: required param {p} of its task is not given"
+                for p, has_default in tparams.items() if not has_default and p not in given]
+        for p, value in given.items():
+            if ttypes.get(p) == "array" and not isinstance(value, list):
+                out.append(f"{where}: param {p} is an array but is given a string")
+        bound = {w["name"]: w["workspace"] for w in pt.get("workspaces") or []}
+        out += [f"{where}: workspace {w} is not a workspace of its task" for w in sorted(set(bound) - set(tws))]
+        out += [f"{where}: required workspace {w} of its task is not bound"
+                for w, optional in tws.items() if not optional and w not in bound]
+        for w, pw in bound.items():
+            if pw not in pws:
+                out.append(f"{where}: workspace {w} is bound to {pw}, which the pipeline does not declare")
+            elif pws[pw] and not tws.get(w, True):
+                out.append(f"{where}: required workspace {w} is bound to the optional pipeline workspace {pw}")
+    return out
+
+
+def _built_images(pipeline):
+    """{image name: Dockerfile FUNCTION} of every pact-build task in the pipeline."""
+    out = {}
+    for pt in pipeline["spec"]["tasks"]:
+        if (pt.get("taskRef") or {}).get("name") == "pact-build":
+            given = {p["name"]: p["value"] for p in pt["params"]}
+            out[given["image"].rsplit("/", 1)[-1]] = given["function"]
+    return out
+
+
+def _deployed_images():
+    """The image names of the Knative Services in knative/base (overlays rename them)."""
+    return {c["image"] for d in kustomize(ROOT / "knative/base")
+            if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1"
+            for c in d["spec"]["template"]["spec"]["containers"]}
+
+
+def _dockerfile_functions():
+    case = re.search(r"^\s*([a-z|]+)\) package=\"pact-\$\{FUNCTION\}\"", (ROOT / "Dockerfile").read_text(), re.M)
+    return set(case.group(1).split("|"))
+
+
+def _plural(kind):
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
+
+
+def _rbac_problems(docs):
+    """The deploy ServiceAccount may get, create and patch every kind the overlays contain."""
+    out = []
+    role_rules = {}
+    for d in docs:
+        if d["kind"] in ("RoleBinding", "ClusterRoleBinding") and any(
+                s["name"] == "pact-ci" for s in d["subjects"]):
+            role = _of(docs, d["roleRef"]["kind"]).get(d["roleRef"]["name"])
+            if role is None:
+                out.append(f"{d['kind']}/{_name(d)}: roleRef {d['roleRef']['name']} is not in tekton/")
+                continue
+            scope = "cluster" if d["kind"] == "ClusterRoleBinding" else d["metadata"]["namespace"]
+            role_rules.setdefault(scope, []).extend(role["rules"])
+    for overlay in ("kind", "openshift"):
+        for doc in kustomize(ROOT / "knative/overlays" / overlay):
+            group = doc["apiVersion"].rpartition("/")[0]
+            resource = _plural(doc["kind"])
+            ns = doc["metadata"].get("namespace")
+            rules = role_rules.get("cluster", []) + (role_rules.get(ns, []) if ns else [])
+            for verb in ("get", "create", "patch"):
+                if not any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+                           and (verb == "create" or not r.get("resourceNames") or _name(doc) in r["resourceNames"])
+                           for r in rules):
+                    out.append(f"pact-deploy may not {verb} {resource}.{group or 'core'} "
+                               f"{_name(doc)} ({overlay} overlay)")
+    return sorted(set(out))
+
+
+def documented_secrets():
+    return set(re.findall(r"create secret [a-z-]+ ([a-z0-9][a-z0-9.-]*)", (ROOT / "docs/ci-cd.md").read_text()))
+
+
+def problems(docs):
+    out = []
+    tasks = _of(docs, "Task")
+    pipelines = _of(docs, "Pipeline")
+    service_accounts = set(_of(docs, "ServiceAccount"))
+    documented = documented_secrets()
+    for name, task in tasks.items():
+        out += _task_problems(f"Task/{name}", task["spec"])
+    for pipeline in pipelines.values():
+        out += _pipeline_problems(pipeline, tasks)
+        built = _built_images(pipeline)
+        if set(built) != _deployed_images():
+            out.append(f"Pipeline/{_name(pipeline)} builds {sorted(built)}, knative/ deploys {sorted(_deployed_images())}")
+        for image, function in built.items():
+            if function not in _dockerfile_functions() or image != f"pact-{function}":
+                out.append(f"Pipeline/{_name(pipeline)}: image {image} is built from FUNCTION {function}")
+    for run in (d for d in docs if d["kind"] == "PipelineRun"):
+        out += _run_problems("PipelineRun (example)", run, pipelines, service_accounts, documented)
+    bindings = _of(docs, "TriggerBinding")
+    templates = _of(docs, "TriggerTemplate")
+    for name, template in templates.items():
+        me = f"TriggerTemplate/{name}"
+        declared = {p["name"]: "default" in p for p in template["spec"]["params"]}
+        used = _refs(template["spec"]["resourcetemplates"], "tt.params")
+        out += [f"{me}: uses $(tt.params.{p}) but declares no such param" for p in sorted(used - set(declared))]
+        out += [f"{me}: param {p} is never used" for p in sorted(set(declared) - used)]
+        for run in template["spec"]["resourcetemplates"]:
+            out += _run_problems(f"{me} PipelineRun", run, pipelines, service_accounts, documented)
+    for name, listener in _of(docs, "EventListener").items():
+        me = f"EventListener/{name}"
+        if listener["spec"]["serviceAccountName"] not in service_accounts:
+            out.append(f"{me}: serviceAccountName {listener['spec']['serviceAccountName']} is not in tekton/")
+        for trigger in listener["spec"]["triggers"]:
+            template = templates.get(trigger["template"]["ref"])
+            if template is None:
+                out.append(f"{me}: template {trigger['template']['ref']} is not in tekton/")
+                continue
+            given = set()
+            for b in trigger["bindings"]:
+                if b["ref"] not in bindings:
+                    out.append(f"{me}: binding {b['ref']} is not in tekton/")
+                    continue
+                given |= {p["name"] for p in bindings[b["ref"]]["spec"]["params"]}
+            declared = {p["name"]: "default" in p for p in template["spec"]["params"]}
+            out += [f"{me}: binding param {p} is not a param of {_name(template)}" for p in sorted(given - set(declared))]
+            out += [f"{me}: {_name(template)} param {p} has no default and no binding gives it"
+                    for p, has_default in declared.items() if not has_default and p not in given]
+            for ic in trigger.get("interceptors") or []:
+                for p in ic.get("params") or []:
+                    if p["name"] == "secretRef" and p["value"]["secretName"] not in documented:
+                        out.append(f"{me}: Secret {p['value']['secretName']} is not created by a command in docs/ci-cd.md")
+    out += _rbac_problems(docs)
+    return out
+
+
+# ------------------------------------------------------------ tests
+
+def test_files_validate_strictly():
+    docs = load()
+    assert len(docs) >= 15, [d["kind"] for d in docs]
+    nested = [run for d in docs if d["kind"] == "TriggerTemplate" for run in d["spec"]["resourcetemplates"]]
+    assert nested, "the TriggerTemplate creates no PipelineRun"
+    assert schema_errors(docs + nested) == 0, "schema errors (printed above)"
+
+
+def test_kustomization_renders_everything_but_the_example_run():
+    rendered = {(d["kind"], _name(d)) for d in kustomize(TEKTON)}
+    files = {(d["kind"], _name(d)) for d in load() if _name(d)}
+    assert rendered == files, rendered ^ files
+
+
+def test_tekton_lint_passes(tmp_path):
+    if not LINT.exists():
+        pytest.fail("tekton-lint is not installed: npm ci --prefix tests/tekton", pytrace=False)
+    # tekton-lint resolves taskRefs by name only: lint a copy in which the
+    # git-resolver ref to the catalog's git-clone is a name ref, next to a
+    # Task with git-clone's interface (params, workspaces, results).
+    for path in PIPELINE_FILES:
+        text = path.read_text()
+        if path.name == "pipeline.yaml":
+            docs = list(yaml.safe_load_all(text))
+            for pt in docs[0]["spec"]["tasks"]:
+                if (pt.get("taskRef") or {}).get("resolver") == "git":
+                    pt["taskRef"] = {"name": "git-clone"}
+            text = yaml.safe_dump_all(docs, sort_keys=False)
+        (tmp_path / path.name).write_text(text)
+    shim = {
+        "apiVersion": "tekton.dev/v1", "kind": "Task", "metadata": {"name": "git-clone"},
+        "spec": {
+            "params": [{"name": n, **({"default": ""} if d else {})} for n, d in GIT_CLONE["params"].items()],
+            "workspaces": [{"name": n, "optional": o} for n, o in GIT_CLONE["workspaces"].items()],
+            "results": [{"name": n} for n in sorted(GIT_CLONE["results"])],
+            "steps": [{"name": "interface-only", "image": "docker.io/library/busybox:1.37",
+                       "script": "#!/bin/sh\n: " + " ".join(f"$(params.{n})" for n in GIT_CLONE["params"])
+                       + " " + " ".join(f"$(workspaces.{n}.path)" for n in GIT_CLONE["workspaces"])
+                       + " " + " ".join(f"$(results.{n}.path)" for n in GIT_CLONE["results"])}],
+        },
+    }
+    (tmp_path / "zz-git-clone-interface.yaml").write_text(yaml.safe_dump(shim, sort_keys=False))
+    out = subprocess.run([str(LINT), "--no-color", "--max-warnings", "0", "--config", str(HERE),
+                          str(tmp_path / "*.yaml")],
+                         capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_consistency():
+    assert problems(load()) == []
+
+
+def test_pipeline_builds_what_knative_deploys():
+    pipeline = _of(load(), "Pipeline")["pact-ci"]
+    assert set(_built_images(pipeline)) == {"pact-producer", "pact-translation", "pact-contactlog", "pact-query"}
+    deploy = next(t for t in pipeline["spec"]["tasks"] if t["name"] == "deploy")
+    images = next(p["value"] for p in deploy["params"] if p["name"] == "images")
+    assert len(images) == 4 and all("@$(tasks.build-" in i for i in images), images
+    overlay = next(p for p in pipeline["spec"]["params"] if p["name"] == "overlay")["default"]
+    assert (ROOT / "knative/overlays" / overlay / "kustomization.yaml").is_file()
+
+
+def test_the_deploy_script_finds_every_image_in_every_overlay():
+    """pact-deploy replaces the overlay's image names with a sed expression;
+    run that expression over each rendered overlay, as the step does."""
+    task = _of(load(), "Task")["pact-deploy"]
+    script = task["spec"]["steps"][0]["script"]
+    expr = re.search(r'sed -nE "(s#.*#p)"', script).group(1)
+    for overlay in ("kind", "openshift"):
+        rendered = subprocess.run(["kubectl", "kustomize", str(ROOT / "knative/overlays" / overlay)],
+                                  capture_output=True, text=True, check=True).stdout
+        for image in ("pact-producer", "pact-translation", "pact-contactlog", "pact-query"):
+            out = subprocess.run(["sed", "-nE", expr.replace("$image", image).replace("\\$", "$")],
+                                 input=rendered, capture_output=True, text=True, check=True).stdout.split()
+            assert out and out[0].endswith("/" + image), (overlay, image, out)
+            assert ":" not in out[0].rsplit("/", 1)[-1] and "@" not in out[0], out
+
+
+def test_step_scripts_pass_shellcheck(tmp_path):
+    """Every step script, with Tekton's $(...) references replaced by the
+    placeholder value Tekton would substitute, passes shellcheck."""
+    scripts = []
+    for doc in load():
+        if doc["kind"] == "Task":
+            specs = [doc["spec"]]
+        elif doc["kind"] == "Pipeline":
+            tasks = (doc["spec"].get("tasks") or []) + (doc["spec"].get("finally") or [])
+            specs = [pt["taskSpec"] for pt in tasks if "taskSpec" in pt]
+        else:
+            continue
+        for spec in specs:
+            for step in spec.get("steps") or []:
+                if "script" in step:
+                    scripts.append((f"{_name(doc)}-{step['name']}", step["script"]))
+    assert len(scripts) >= 6, [n for n, _ in scripts]
+    for name, script in scripts:
+        path = tmp_path / f"{name}.sh"
+        path.write_text(re.sub(r"\$\((params|results|workspaces|context)\.[^)]*\)", "/tekton/placeholder", script))
+        out = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0, f"{name}:\n{out.stdout}"
+
+
+# ------------------------------------------------------- negative cases
+
+def _pipeline(docs):
+    return _of(docs, "Pipeline")["pact-ci"]
+
+
+def _task(docs, name):
+    return _of(docs, "Task")[name]
+
+
+def _dangling_task_ref(docs):
+    _pipeline(docs)["spec"]["tasks"][1]["taskRef"]["name"] = "pact-tests"
+
+
+def _undeclared_param(docs):
+    _task(docs, "pact-test")["spec"]["steps"][2]["script"] += "echo $(params.cargo-flags)\n"
+
+
+def _unused_param(docs):
+    _task(docs, "pact-build")["spec"]["params"].append({"name": "context", "type": "string", "default": "."})
+
+
+def _wrong_image(docs):
+    build = next(t for t in _pipeline(docs)["spec"]["tasks"] if t["name"] == "build-query")
+    next(p for p in build["params"] if p["name"] == "image")["value"] = "$(params.registry)/pact-querry"
+
+
+def _missing_result(docs):
+    _task(docs, "pact-build")["spec"]["results"] = [r for r in _task(docs, "pact-build")["spec"]["results"]
+                                                    if r["name"] != "IMAGE_DIGEST"]
+
+
+def _unbound_workspace(docs):
+    test = next(t for t in _pipeline(docs)["spec"]["tasks"] if t["name"] == "test")
+    del test["workspaces"]
+
+
+def _template_param_without_binding(docs):
+    _of(docs, "TriggerTemplate")["pact-ci"]["spec"]["params"][0]["name"] = "repo-url"
+
+
+def _rbac_missing_kind(docs):
+    role = _of(docs, "Role")["pact-deploy"]
+    role["rules"] = [r for r in role["rules"] if "kafka.strimzi.io" not in r["apiGroups"]]
+
+
+def _undocumented_secret(docs):
+    run = next(d for d in docs if d["kind"] == "PipelineRun")
+    run["spec"]["workspaces"][1]["secret"]["secretName"] = "registry-creds"
+
+
+def _unpinned_catalog(docs):
+    fetch = _pipeline(docs)["spec"]["tasks"][0]
+    next(p for p in fetch["taskRef"]["params"] if p["name"] == "revision")["value"] = "main"
+
+
+BREAKS = {
+    "dangling taskRef": (_dangling_task_ref, "taskRef pact-tests is not a Task"),
+    "undeclared param": (_undeclared_param, "uses $(params.cargo-flags) but declares no such param"),
+    "unused param": (_unused_param, "param context is declared but never used"),
+    "image knative does not deploy": (_wrong_image, "pact-querry"),
+    "result used but not declared": (_missing_result, "uses result IMAGE_DIGEST of build-producer"),
+    "required workspace unbound": (_unbound_workspace, "required workspace source of its task is not bound"),
+    "template param no binding gives": (_template_param_without_binding, "param repo-url has no default"),
+    "RBAC without the Strimzi kinds": (_rbac_missing_kind, "may not create kafkatopics.kafka.strimzi.io"),
+    "undocumented Secret": (_undocumented_secret, "Secret registry-creds is not created"),
+    "catalog not pinned": (_unpinned_catalog, "not pinned to a commit"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_consistency_check_bites(case):
+    mutate, expected = BREAKS[case]
+    docs = load()
+    assert problems(copy.deepcopy(docs)) == []
+    mutate(docs)
+    found = problems(docs)
+    assert any(expected in p for p in found), found
+
+
+def test_schema_check_bites():
+    docs = load()
+    _task(docs, "pact-build")["spec"]["steps"][0]["securitycontext"] = {"privileged": True}
+    assert schema_errors(docs) > 0
+
+
