@@ -174,10 +174,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// A token cancelled by the next Ctrl-C or SIGTERM.
 fn on_signal() -> CancellationToken {
     let token = CancellationToken::new();
+    let signal = pact_runtime::server::shutdown_signal();
     tokio::spawn({
         let token = token.clone();
         async move {
-            pact_runtime::server::shutdown_signal().await;
+            signal.await;
             token.cancel();
         }
     });

@@ -355,10 +355,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Listening from the start: a signal during start-up stops what started.
     let shutdown = CancellationToken::new();
+    let signal = pact_runtime::server::shutdown_signal();
     tokio::spawn({
         let shutdown = shutdown.clone();
         async move {
-            pact_runtime::server::shutdown_signal().await;
+            signal.await;
             shutdown.cancel();
         }
     });
