@@ -79,7 +79,7 @@ pub enum GeocoderKind {
     #[default]
     Offline,
     /// An online provider, falling back as configured.
-    Online(OnlineConfig),
+    Online(Box<OnlineConfig>),
 }
 
 /// pact-translation's configuration.
@@ -116,7 +116,7 @@ impl Config {
         // with the offline one they are reported as set but unread.
         let geocoder = match provider.flatten() {
             None => GeocoderKind::Offline,
-            Some(provider) => GeocoderKind::Online(OnlineConfig::read(&mut r, provider)),
+            Some(provider) => GeocoderKind::Online(Box::new(OnlineConfig::read(&mut r, provider))),
         };
         let output = r
             .parse_with(PACT_OUTPUT_FORMAT, "json or csv", |v| {
@@ -257,7 +257,7 @@ pub fn run() -> std::process::ExitCode {
                     fallback = ?online.fallback,
                     "online geocoder; contacts' coordinates are sent to it"
                 );
-                app(AppState::new(config, Online::new(online)))
+                app(AppState::new(config, Online::new(*online)))
             }
         };
         start(NAME, &runtime, &warnings, router).await

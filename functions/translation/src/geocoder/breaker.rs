@@ -7,11 +7,17 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// A probe is out; others wait until `until` (a probe whose request was
     /// dropped must not keep the circuit shut for ever).
-    Probing { until: Instant },
+    Probing {
+        until: Instant,
+    },
 }
 
 /// Stops calling a failing provider for a while.

@@ -64,7 +64,9 @@ pub fn read(status: StatusCode, body: &[u8]) -> Result<Answer, Failure> {
     let country = get("country_code").unwrap_or_default();
     // A US state's code ("US-MN" → "MN"), as the original demo stored it;
     // elsewhere the region's name, as the offline geocoder gives it.
-    let code = get("ISO3166-2-lvl4").and_then(|c| c.split_once('-')).map(|(_, c)| c);
+    let code = get("ISO3166-2-lvl4")
+        .and_then(|c| c.split_once('-'))
+        .map(|(_, c)| c);
     let state = match (country.eq_ignore_ascii_case("us"), code, get("state")) {
         (true, Some(code), _) => code,
         (_, _, Some(name)) => name,

@@ -177,7 +177,10 @@ impl Online {
             let failure = match result {
                 Ok(answer) => {
                     if self.breaker.success() == Transition::Closed {
-                        tracing::info!(geocoder = self.config.provider.name(), "geocoder answers again; circuit closed");
+                        tracing::info!(
+                            geocoder = self.config.provider.name(),
+                            "geocoder answers again; circuit closed"
+                        );
                     }
                     return Ok(answer);
                 }
@@ -191,7 +194,11 @@ impl Online {
                 tracing::warn!(
                     geocoder = self.config.provider.name(),
                     outcome,
-                    open_ms = self.config.breaker_open.max(hint.unwrap_or_default()).as_millis() as u64,
+                    open_ms = self
+                        .config
+                        .breaker_open
+                        .max(hint.unwrap_or_default())
+                        .as_millis() as u64,
                     "geocoder keeps failing; circuit opened, not calling it for a while"
                 );
             }
@@ -256,7 +263,11 @@ impl Online {
 
     /// The answer when the provider failed.
     fn failed(&self, at: Coordinates, failure: &Failure) -> Result<Resolved> {
-        GeocoderMetrics::count(&self.metrics.fallbacks, self.config.provider, failure.outcome());
+        GeocoderMetrics::count(
+            &self.metrics.fallbacks,
+            self.config.provider,
+            failure.outcome(),
+        );
         tracing::debug!(geocoder = self.config.provider.name(), %failure, "geocoder gave no answer");
         match self.config.fallback {
             Fallback::Offline => Offline::lookup(at),

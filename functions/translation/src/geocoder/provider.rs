@@ -157,7 +157,10 @@ impl Failure {
 
     /// Whether another attempt at the same request may succeed now.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Unreachable | Self::Server { .. })
+        matches!(
+            self,
+            Self::Timeout | Self::Unreachable | Self::Server { .. }
+        )
     }
 
     /// Whether it says something about the provider's health (the circuit
@@ -234,7 +237,10 @@ mod tests {
         assert!(url.as_str().contains("key=s3cr3t-KEY"), "{url}");
         let shown = redact(&url);
         assert!(!shown.contains("s3cr3t"), "{shown}");
-        assert!(shown.contains("key=***") || shown.contains("key=%2A%2A%2A"), "{shown}");
+        assert!(
+            shown.contains("key=***") || shown.contains("key=%2A%2A%2A"),
+            "{shown}"
+        );
         assert!(shown.contains("location=44.9778%2C-93.265"), "{shown}");
     }
 
@@ -252,7 +258,13 @@ mod tests {
     #[test]
     fn provider_text_is_fitted_not_rejected() {
         let long = "x".repeat(500);
-        let a = address(&long, "Min\u{7}neapolis", "MN", "55415-2215-99999999", "USA");
+        let a = address(
+            &long,
+            "Min\u{7}neapolis",
+            "MN",
+            "55415-2215-99999999",
+            "USA",
+        );
         assert_eq!(a.street.as_str().chars().count(), 200);
         assert_eq!(a.city.as_str(), "Minneapolis");
         assert_eq!(a.zipcode.as_str().len(), 16);

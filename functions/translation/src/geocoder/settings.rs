@@ -8,8 +8,8 @@ use std::time::Duration;
 use pact_runtime::config::{Env, EnvReader};
 use reqwest::Url;
 
-use super::provider::Provider;
 use super::nominatim;
+use super::provider::Provider;
 use crate::{
     PACT_GEOCODER_BREAKER_FAILURES, PACT_GEOCODER_BREAKER_OPEN_MS, PACT_GEOCODER_CACHE_PRECISION,
     PACT_GEOCODER_CACHE_SIZE, PACT_GEOCODER_CACHE_TTL_S, PACT_GEOCODER_CONTACT,
@@ -240,7 +240,9 @@ impl OnlineConfig {
     pub fn user_agent(&self) -> String {
         let version = env!("CARGO_PKG_VERSION");
         match &self.contact {
-            Some(contact) => format!("pact-translation/{version} (PACT contact tracing; {contact})"),
+            Some(contact) => {
+                format!("pact-translation/{version} (PACT contact tracing; {contact})")
+            }
             None => format!("pact-translation/{version} (PACT contact tracing)"),
         }
     }
@@ -297,15 +299,28 @@ mod tests {
     fn the_public_nominatim_needs_a_contact_and_gets_1_per_second() {
         let err = read(&[("PACT_GEOCODER_RATE", "5")], Provider::Nominatim).expect_err("bad");
         assert!(err.contains("PACT_GEOCODER_CONTACT"), "{err}");
-        assert!(err.contains("PACT_GEOCODER_RATE=\"5\": 1: the public Nominatim"), "{err}");
-        let c = read(&[("PACT_GEOCODER_CONTACT", "ops@example.org")], Provider::Nominatim)
-            .expect("valid");
+        assert!(
+            err.contains("PACT_GEOCODER_RATE=\"5\": 1: the public Nominatim"),
+            "{err}"
+        );
+        let c = read(
+            &[("PACT_GEOCODER_CONTACT", "ops@example.org")],
+            Provider::Nominatim,
+        )
+        .expect("valid");
         assert_eq!(c.rate.get(), 1);
-        assert!(c.user_agent().contains("ops@example.org"), "{}", c.user_agent());
+        assert!(
+            c.user_agent().contains("ops@example.org"),
+            "{}",
+            c.user_agent()
+        );
         assert!(c.user_agent().starts_with("pact-translation/"));
         // A self-hosted Nominatim has neither rule.
         let own = read(
-            &[("PACT_GEOCODER_URL", "http://127.0.0.1:8088/nominatim"), ("PACT_GEOCODER_RATE", "50")],
+            &[
+                ("PACT_GEOCODER_URL", "http://127.0.0.1:8088/nominatim"),
+                ("PACT_GEOCODER_RATE", "50"),
+            ],
             Provider::Nominatim,
         )
         .expect("valid");
