@@ -1,7 +1,19 @@
 //! Reverse geocoding behind one small trait, so online providers (Nominatim,
 //! Photon, MapQuest) can sit beside the embedded offline one.
 
+mod breaker;
+mod mapquest;
+mod nominatim;
+pub mod online;
+mod photon;
+pub mod provider;
+pub mod settings;
+
 use std::future::Future;
+
+pub use online::Online;
+pub use provider::Provider;
+pub use settings::{Fallback, OnlineConfig, Secret};
 
 use pact_runtime::contact::{Address, BoundedText, Coordinates, CountryCode, GeocoderName};
 use pact_runtime::{Error, Result};
@@ -22,6 +34,10 @@ pub trait Geocoder: Send + Sync + 'static {
     /// Looks up one point. An `Err` is a transient failure (the provider is
     /// down): the request is answered 5xx and the source retries.
     fn reverse(&self, at: Coordinates) -> impl Future<Output = Result<Resolved>> + Send;
+
+    /// Adds the geocoder's own metrics to the function's registry (called
+    /// once, before the registry is shared).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// The embedded offline geocoder (`PACT_GEOCODER=offline`): nearest US ZIP

@@ -29,12 +29,36 @@ use tracing::Instrument;
 /// The function's name, in logs and problem documents.
 pub const NAME: &str = "pact-translation";
 
-pub use geocoder::{Geocoder, Offline};
+pub use geocoder::{Geocoder, Offline, Online, OnlineConfig, Provider};
 
 /// The `source` of every event this function emits.
 pub const SOURCE: &str = "/pact/translation";
-/// Which geocoder to use.
+/// Which geocoder to use: `offline`, `nominatim`, `photon` or `mapquest`.
 pub const PACT_GEOCODER: &str = "PACT_GEOCODER";
+/// The online provider's base URL (default: its public service).
+pub const PACT_GEOCODER_URL: &str = "PACT_GEOCODER_URL";
+/// The MapQuest key (a Secret in the cluster); never logged.
+pub const PACT_GEOCODER_KEY: &str = "PACT_GEOCODER_KEY";
+/// Time budget of one online lookup, retries included, milliseconds.
+pub const PACT_GEOCODER_TIMEOUT_MS: &str = "PACT_GEOCODER_TIMEOUT_MS";
+/// `offline` (default) or `none` (503 with `Retry-After`) when the provider fails.
+pub const PACT_GEOCODER_FALLBACK: &str = "PACT_GEOCODER_FALLBACK";
+/// An e-mail address or URL sent in the `User-Agent` to the provider.
+pub const PACT_GEOCODER_CONTACT: &str = "PACT_GEOCODER_CONTACT";
+/// Requests per second sent to the provider at most.
+pub const PACT_GEOCODER_RATE: &str = "PACT_GEOCODER_RATE";
+/// Extra attempts of one lookup after a 5xx, timeout or connection failure.
+pub const PACT_GEOCODER_RETRIES: &str = "PACT_GEOCODER_RETRIES";
+/// Cache entries at most.
+pub const PACT_GEOCODER_CACHE_SIZE: &str = "PACT_GEOCODER_CACHE_SIZE";
+/// How long a cached answer is used, seconds.
+pub const PACT_GEOCODER_CACHE_TTL_S: &str = "PACT_GEOCODER_CACHE_TTL_S";
+/// Decimals coordinates are rounded to for the cache and the request.
+pub const PACT_GEOCODER_CACHE_PRECISION: &str = "PACT_GEOCODER_CACHE_PRECISION";
+/// Consecutive provider failures that open the circuit breaker.
+pub const PACT_GEOCODER_BREAKER_FAILURES: &str = "PACT_GEOCODER_BREAKER_FAILURES";
+/// How long the circuit stays open, milliseconds.
+pub const PACT_GEOCODER_BREAKER_OPEN_MS: &str = "PACT_GEOCODER_BREAKER_OPEN_MS";
 /// Format of the output event's data.
 pub const PACT_OUTPUT_FORMAT: &str = "PACT_OUTPUT_FORMAT";
 
@@ -48,12 +72,14 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// The geocoder selected by `PACT_GEOCODER`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The geocoder selected by `PACT_GEOCODER`, with its settings.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum GeocoderKind {
     /// The embedded offline geocoder.
     #[default]
     Offline,
+    /// An online provider, falling back as configured.
+    Online(Box<OnlineConfig>),
 }
 
 /// pact-translation's configuration.
@@ -75,19 +101,22 @@ impl Config {
     ) -> Result<(Self, Vec<String>), pact_runtime::config::ConfigError> {
         let mut r = EnvReader::new(env);
         let runtime = RuntimeConfig::read(&mut r);
-        let geocoder = match r.raw(PACT_GEOCODER) {
+        let provider = r.parse_with(
+            PACT_GEOCODER,
+            "offline, nominatim, photon or mapquest",
+            |v| match v.trim().to_ascii_lowercase().as_str() {
+                "offline" => Some(None),
+                "nominatim" => Some(Some(Provider::Nominatim)),
+                "photon" => Some(Some(Provider::Photon)),
+                "mapquest" => Some(Some(Provider::Mapquest)),
+                _ => None,
+            },
+        );
+        // The PACT_GEOCODER_* settings are read only for an online provider;
+        // with the offline one they are reported as set but unread.
+        let geocoder = match provider.flatten() {
             None => GeocoderKind::Offline,
-            Some(v) if v.trim().eq_ignore_ascii_case("offline") => GeocoderKind::Offline,
-            Some(v) => {
-                let known = ["nominatim", "photon", "mapquest"];
-                let why = if known.contains(&v.trim().to_ascii_lowercase().as_str()) {
-                    "offline; the online geocoders are not in this release yet"
-                } else {
-                    "offline (nominatim, photon and mapquest are planned)"
-                };
-                r.reject(PACT_GEOCODER, v, why);
-                GeocoderKind::Offline
-            }
+            Some(provider) => GeocoderKind::Online(Box::new(OnlineConfig::read(&mut r, provider))),
         };
         let output = r
             .parse_with(PACT_OUTPUT_FORMAT, "json or csv", |v| {
@@ -132,7 +161,9 @@ impl<G> Clone for AppState<G> {
 impl<G: Geocoder> AppState<G> {
     /// Builds the state from the configuration and a geocoder.
     pub fn new(config: Config, geocoder: G) -> Self {
-        let metrics = Metrics::new().freeze();
+        let mut metrics = Metrics::new();
+        geocoder.register_metrics(metrics.registry_mut());
+        let metrics = metrics.freeze();
         let emitter = Arc::new(Emitter::new(SOURCE, &config.runtime, metrics.clone()));
         Self {
             config: Arc::new(config),
@@ -215,8 +246,19 @@ pub fn run() -> std::process::ExitCode {
     };
     block_on(NAME, async move {
         let runtime = config.runtime.clone();
-        let router = match config.geocoder {
+        // Logs before `start`, which keeps this first set-up.
+        pact_runtime::telemetry::init(&runtime);
+        let router = match config.geocoder.clone() {
             GeocoderKind::Offline => app(AppState::new(config, Offline)),
+            GeocoderKind::Online(online) => {
+                tracing::info!(
+                    geocoder = online.provider.name(),
+                    url = %online.url,
+                    fallback = ?online.fallback,
+                    "online geocoder; contacts' coordinates are sent to it"
+                );
+                app(AppState::new(config, Online::new(*online)))
+            }
         };
         start(NAME, &runtime, &warnings, router).await
     })

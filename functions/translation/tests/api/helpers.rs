@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use pact_runtime::cloudevents::{Data, Event};
 use pact_runtime::testing::{CaptureSink, Reply, Served};
-use pact_translation::{AppState, Config, Offline, app};
+use pact_translation::{AppState, Config, GeocoderKind, Offline, Online, app};
 
 pub struct TestApp {
     pub served: Served,
@@ -28,8 +28,12 @@ pub async fn spawn(env: &[(&str, &str)]) -> TestApp {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let (config, _) = Config::from_env(&vars).expect("valid test configuration");
+    let router = match config.geocoder.clone() {
+        GeocoderKind::Offline => app(AppState::new(config, Offline)),
+        GeocoderKind::Online(online) => app(AppState::new(config, Online::new(*online))),
+    };
     TestApp {
-        served: Served::start(app(AppState::new(config, Offline))).await,
+        served: Served::start(router).await,
         client: reqwest::Client::new(),
         sink: None,
     }
@@ -60,4 +64,44 @@ pub async fn reply_event(response: reqwest::Response) -> Event {
     let headers = response.headers().clone();
     let body = response.bytes().await.expect("body");
     pact_runtime::binding_event(&headers, &body).expect("a binary-mode CloudEvent")
+}
+
+/// `/metrics` of the app, and the value of one sample line in it (0 when absent).
+pub async fn metric(app: &TestApp, series: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.served.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One untranslated binary-mode event; the reply's data as JSON.
+pub async fn translate(
+    app: &TestApp,
+    id: &str,
+    mmid1: i64,
+    mmid2: i64,
+    lat: f64,
+    lon: f64,
+) -> reqwest::Response {
+    app.client
+        .post(app.url())
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/test")
+        .header("ce-type", "dev.pact.contact.untranslated")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"mmid1":{mmid1},"mmid2":{mmid2},"lat":{lat},"lon":{lon}}}"#
+        ))
+        .send()
+        .await
+        .expect("request")
 }
