@@ -6,8 +6,11 @@
 //!   simulated city, a summary, and a check that every contact was stored once.
 //! - `pact simulate`: phones moving in a city, reporting contacts.
 //! - `pact invoke`: one CloudEvent to a URL, the reply printed.
+//! - `pact burst`: a bounded load burst with latency percentiles, and with
+//!   `--watch` the Knative services scaling from zero to N and back.
 //! - `pact display`: a sink that prints the CloudEvents it receives.
 
+pub mod burst;
 pub mod dev;
 pub mod eventing;
 pub mod invoke;
@@ -30,6 +33,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
   pact dev                           the local pipeline, until Ctrl-C
   pact simulate --phones 2000 --duration 30s http://127.0.0.1:8180/contacts
   pact invoke http://127.0.0.1:8181  one contact to pact-translation, reply printed
+  pact burst http://127.0.0.1:8180/pact/producer   10 s of load, latency percentiles
   pact completions bash > /etc/bash_completion.d/pact"
 )]
 pub struct Cli {
@@ -47,6 +51,9 @@ enum Command {
     Simulate(simulate::Args),
     /// Send one CloudEvent to a URL and print the reply (like `kn func invoke`).
     Invoke(invoke::Args),
+    /// Send a bounded load burst to a URL; with --watch, follow the Knative
+    /// services' pods scaling from zero to N and back.
+    Burst(burst::Args),
     /// Print every CloudEvent received (a K_SINK for trying functions).
     Display(display::Args),
     /// Print a shell completion script.
@@ -174,6 +181,7 @@ pub fn main(cli: Cli) -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
+            Command::Burst(args) => burst::run(args).await,
             Command::Display(args) => display::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Function { .. } | Command::Completions { .. } => unreachable!("handled above"),
         }

@@ -120,6 +120,27 @@ impl WorldArgs {
             }
         }
     }
+
+    /// The model's configuration, with the seed drawn if none was given,
+    /// and the area's name.
+    pub(crate) fn config(&self) -> anyhow::Result<(WorldConfig, String)> {
+        const MAX_PHONES: usize = 1_000_000;
+        let (bbox, name) = self.area()?;
+        if !(2..=MAX_PHONES).contains(&self.phones) {
+            bail!("--phones must be from 2 to {MAX_PHONES}");
+        }
+        if !(self.radius.is_finite() && (0.1..=1000.0).contains(&self.radius)) {
+            bail!("--radius must be from 0.1 to 1000 metres");
+        }
+        let config = WorldConfig {
+            bbox,
+            phones: self.phones,
+            radius: self.radius,
+            cooldown: self.cooldown,
+            seed: self.seed.unwrap_or_else(rand::random),
+        };
+        Ok((config, name))
+    }
 }
 
 /// How long, how fast, and how contacts are sent.
@@ -383,7 +404,7 @@ pub async fn simulate(
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                () = shutdown_signal() => stops.send_modify(|n| *n += 1),
+                () = pact_runtime::server::shutdown_signal() => stops.send_modify(|n| *n += 1),
                 () = stops.closed() => break,
             }
         }
@@ -417,16 +438,9 @@ async fn run_world(
     progress: bool,
     stop: watch::Receiver<u32>,
 ) -> anyhow::Result<Summary> {
-    let (bbox, city) = world.area()?;
     check(world, send)?;
-    let seed = world.seed.unwrap_or_else(rand::random);
-    let config = WorldConfig {
-        bbox,
-        phones: world.phones,
-        radius: world.radius,
-        cooldown: world.cooldown,
-        seed,
-    };
+    let (config, city) = world.config()?;
+    let (bbox, seed) = (config.bbox, config.seed);
 
     let started = Instant::now();
     let deadline = match (send.duration, send.contacts) {
@@ -450,11 +464,7 @@ async fn run_world(
         keep_ids: deadline.is_some() || send.contacts.is_some(),
     };
 
-    let (contacts_out, mut contacts) = mpsc::channel(CHANNEL_CONTACTS);
-    std::thread::Builder::new()
-        .name("pact-simulate-world".into())
-        .spawn(move || generate(&config, &contacts_out))
-        .context("cannot start the simulation thread")?;
+    let mut contacts = spawn_world(config, CHANNEL_CONTACTS)?;
 
     let tally = Arc::new(Mutex::new(Tally::default()));
     let bar = progress.then(|| progress_bar(send, &plan));
@@ -503,13 +513,7 @@ async fn run_world(
 
 /// Refuses arguments that make no sense, naming the option.
 fn check(world: &WorldArgs, send: &SendArgs) -> anyhow::Result<()> {
-    const MAX_PHONES: usize = 1_000_000;
-    if !(2..=MAX_PHONES).contains(&world.phones) {
-        bail!("--phones must be from 2 to {MAX_PHONES}");
-    }
-    if !(world.radius.is_finite() && (0.1..=1000.0).contains(&world.radius)) {
-        bail!("--radius must be from 0.1 to 1000 metres");
-    }
+    world.config()?;
     if send.contacts == Some(0) {
         bail!("--contacts must be at least 1");
     }
@@ -528,6 +532,20 @@ fn check(world: &WorldArgs, send: &SendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the model on its own thread, which hands over its contacts through a
+/// channel of `capacity` and ends when the receiver is dropped or closed.
+pub(crate) fn spawn_world(
+    config: WorldConfig,
+    capacity: usize,
+) -> anyhow::Result<mpsc::Receiver<SimContact>> {
+    let (contacts_out, contacts) = mpsc::channel(capacity);
+    std::thread::Builder::new()
+        .name("pact-simulate-world".into())
+        .spawn(move || generate(&config, &contacts_out))
+        .context("cannot start the simulation thread")?;
+    Ok(contacts)
+}
+
 /// The model's thread: ticks and hands over contacts until the receiver is gone.
 fn generate(config: &WorldConfig, out: &mpsc::Sender<SimContact>) {
     let mut world = World::new(config);
@@ -544,33 +562,6 @@ fn generate(config: &WorldConfig, out: &mpsc::Sender<SimContact>) {
             return;
         }
     }
-}
-
-/// Ctrl-C or SIGTERM; never, when they cannot be listened to.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = async {
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    term.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = ctrl_c => {}
-            () = term => {}
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }
 
 fn progress_bar(send: &SendArgs, plan: &Plan) -> ProgressBar {
