@@ -5,10 +5,13 @@
 //! - [`load`]: the requests (closed-loop, or open-loop with `--rate`) and
 //!   what they met: an HDR histogram of latencies, statuses, error kinds,
 //!   and counts per second.
-//! - `watch`, `timeline`, `chart`: the pods and revisions of the Knative
-//!   services, their counts over time, and the SVG chart.
+//! - [`watch`], [`timeline`], [`chart`]: the pods and revisions of the
+//!   Knative services, their counts over time, and the SVG chart.
 
+pub mod chart;
 pub mod load;
+pub mod timeline;
+pub mod watch;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -25,6 +28,8 @@ use tokio::time::Instant;
 
 use crate::simulate::WorldArgs;
 use load::{ErrorKind, Mode, Payloads, Plan, Progress, Recorder, Second, Target};
+use timeline::{Change, PodCounts, Sample, ServiceScaling, format_counts};
+use watch::{Watch, WatchArgs};
 
 /// How long a burst lasts when neither `--duration` nor `--requests` is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -34,6 +39,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 const CONTACTS_AHEAD: usize = 65_536;
 /// Most rows of the table printed at the end: a longer run shows every k-th second summed.
 const MAX_TABLE_ROWS: usize = 60;
+/// How long `--watch` alone watches when `--duration` is not given.
+pub const DEFAULT_WATCH: Duration = Duration::from_secs(120);
+/// The chart `--watch` writes when `--chart` is not given.
+pub const DEFAULT_CHART: &str = "pact-burst.svg";
 
 /// Arguments of `pact burst`.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,6 +50,9 @@ const MAX_TABLE_ROWS: usize = 60;
   pact burst http://127.0.0.1:8180/pact/producer                the original demo's curl loop, 10 s, 16 at once
   pact burst --rate 500 --duration 30s http://127.0.0.1:8181/   500 CloudEvents/s to pact-translation, open loop
   pact burst --requests 10000 --json http://127.0.0.1:8182/     a fixed count, the result as JSON
+  pact burst --watch -n pact -z 1m https://pact-producer.example/pact/producer
+                                      load, and the Knative services scaling 0 → N → 0 (table, chart)
+  pact burst --watch -n pact          no load: watch the services scale for 2 minutes
 
 Latency is from sending a request to the end of its answer; with --rate,
 from the instant the request was due, so a target that stalls shows the wait
@@ -50,7 +62,9 @@ by kind and not in the latencies.
 Exit code: 0 when every request was answered 2xx, 1 otherwise, 2 for a usage error.")]
 pub struct Args {
     /// Where to send: pact-producer's `/pact/producer` or `/contacts`, or any
-    /// CloudEvents endpoint (a function, a broker, a KafkaSink).
+    /// CloudEvents endpoint (a function, a broker, a KafkaSink). Optional
+    /// with --watch.
+    #[arg(required_unless_present = "watch")]
     pub url: Option<String>,
     /// `producer` (the producer's endpoints), `cloudevent` (binary-mode
     /// CloudEvents with JSON data) or `csv` (CloudEvents carrying the
@@ -61,7 +75,8 @@ pub struct Args {
     /// Requests in flight at once (workers).
     #[arg(long, short = 'c', default_value_t = 16)]
     pub concurrency: usize,
-    /// How long to send, e.g. 10s or 2m [default: 10s, unless --requests is given].
+    /// How long to send, e.g. 10s or 2m [default: 10s, unless --requests is
+    /// given; with --watch alone: how long to watch, default 2m].
     #[arg(long, short = 'z', value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Send this many requests (and stop earlier if --duration ends first).
@@ -82,12 +97,50 @@ pub struct Args {
     /// The simulated city the contacts come from.
     #[command(flatten, next_help_heading = "Simulated contacts")]
     pub world: WorldArgs,
+    /// The Knative services' pods, through the Kubernetes API.
+    #[command(flatten, next_help_heading = "Watching the Knative services")]
+    pub watch: WatchArgs,
+    /// After the load, keep watching until every service is back to zero,
+    /// or for this long at most.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, help_heading = "Watching the Knative services")]
+    pub settle: Duration,
+    /// Where --watch writes its chart (SVG) [default: pact-burst.svg].
+    #[arg(long, value_name = "FILE", help_heading = "Watching the Knative services")]
+    pub chart: Option<PathBuf>,
     /// Print the result as one JSON object.
     #[arg(long, conflicts_with = "csv", help_heading = "Output")]
     pub json: bool,
-    /// Print the counts per second as CSV.
+    /// Print the counts per second as CSV (with --watch, the pods too).
     #[arg(long, help_heading = "Output")]
     pub csv: bool,
+}
+
+/// What `--watch` saw.
+#[derive(Debug, Serialize)]
+pub struct WatchReport {
+    /// The namespace watched.
+    pub namespace: String,
+    /// When the load started and ended, seconds since the start.
+    pub load_s: Option<(f64, f64)>,
+    /// Every change of a service's pod counts.
+    pub changes: Vec<Change>,
+    /// The counts at each whole second.
+    pub samples: Vec<Sample>,
+    /// Scale-up delay, peak and time back to zero, per service.
+    pub scaling: Vec<ServiceScaling>,
+    /// The chart written.
+    pub chart: Option<PathBuf>,
+    /// Problems that did not stop the watch.
+    pub warnings: Vec<String>,
+}
+
+/// Everything `--json` prints: the load's report (when there was load) and
+/// the watch's (with `--watch`).
+#[derive(Debug, Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    load: Option<&'a Report>,
+    watch: Option<&'a WatchReport>,
 }
 
 /// What a burst did, as `--json` prints it.
@@ -125,6 +178,9 @@ pub struct Report {
     pub per_second: Vec<Second>,
     /// Whether Ctrl-C/SIGTERM ended the burst early.
     pub interrupted: bool,
+    /// When the load started and ended, seconds since the burst's origin.
+    #[serde(skip)]
+    pub load_s: Option<(f64, f64)>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -189,6 +245,7 @@ impl Report {
             problems: record.problems.clone(),
             per_second: record.seconds.clone(),
             interrupted: false,
+            load_s: None,
         }
     }
 
@@ -253,35 +310,105 @@ impl Report {
         for problem in &self.problems {
             println!("  problem   {problem}");
         }
-        println!();
-        let step = self.per_second.len().div_ceil(MAX_TABLE_ROWS).max(1);
-        println!(
-            "  {:>6}  {:>9}  {:>9}  {:>7}  {:>7}",
-            "t (s)", "req/s", "2xx", "other", "errors"
-        );
-        for (i, chunk) in self.per_second.chunks(step).enumerate() {
-            let sum = chunk.iter().fold(Second::default(), |a, s| Second {
-                requests: a.requests + s.requests,
-                ok: a.ok + s.ok,
-                other: a.other + s.other,
-                errors: a.errors + s.errors,
-            });
-            println!(
-                "  {:>6}  {:>9.0}  {:>9}  {:>7}  {:>7}",
-                i * step,
-                sum.requests as f64 / chunk.len() as f64,
-                sum.ok,
-                sum.other,
-                sum.errors
-            );
-        }
     }
+}
 
-    fn print_csv(&self) {
-        println!("second,requests,ok,other,errors");
-        for (i, s) in self.per_second.iter().enumerate() {
-            println!("{i},{},{},{},{}", s.requests, s.ok, s.other, s.errors);
+/// The counts per second as a table, with the pods of each service when
+/// watched; a run longer than [`MAX_TABLE_ROWS`] seconds is shown in steps.
+fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
+    let samples = watched.map_or(&[][..], |w| &w.samples[..]);
+    let services: Vec<&String> = watched
+        .map(|w| w.scaling.iter().map(|s| &s.service).collect())
+        .unwrap_or_default();
+    let rows = per_second.len().max(samples.len());
+    let step = rows.div_ceil(MAX_TABLE_ROWS).max(1);
+    let mut header = format!("  {:>6}  {:>9}  {:>9}  {:>7}  {:>7}", "t (s)", "req/s", "2xx", "other", "errors");
+    for service in &services {
+        header.push_str(&format!("  {service:>w$}", w = service.len().max(8)));
+    }
+    println!("\n{header}");
+    for start in (0..rows).step_by(step) {
+        let chunk = per_second.get(start..(start + step).min(per_second.len())).unwrap_or_default();
+        let sum = chunk.iter().fold(Second::default(), |a, s| Second {
+            requests: a.requests + s.requests,
+            ok: a.ok + s.ok,
+            other: a.other + s.other,
+            errors: a.errors + s.errors,
+        });
+        let mut row = format!(
+            "  {:>6}  {:>9.0}  {:>9}  {:>7}  {:>7}",
+            start,
+            sum.requests as f64 / step as f64,
+            sum.ok,
+            sum.other,
+            sum.errors
+        );
+        for service in &services {
+            let counts = samples
+                .get(start)
+                .and_then(|s| s.pods.get(*service))
+                .copied()
+                .unwrap_or_default();
+            row.push_str(&format!("  {:>w$}", format_counts(&counts), w = service.len().max(8)));
         }
+        println!("{row}");
+    }
+}
+
+/// How each service scaled, one line each.
+fn print_scaling(watched: &WatchReport) {
+    println!("\n  watched namespace {:?}", watched.namespace);
+    if watched.scaling.is_empty() {
+        println!("  no pods of a Knative service were seen");
+    }
+    for s in &watched.scaling {
+        let up = match s.scale_up_delay_s {
+            Some(delay) => format!("scale-up after {delay:.1} s"),
+            None => "no scale-up".to_owned(),
+        };
+        let zero = match (s.to_zero_s, watched.load_s) {
+            (Some(t), Some(_)) => format!("back to zero {t:.1} s after the load ended"),
+            (Some(t), None) => format!("back to zero {t:.1} s after the peak"),
+            (None, _) => "not back to zero".to_owned(),
+        };
+        println!(
+            "  {:<20} ready at start {}, {up}, peak {} ready at {:.1} s, {zero}",
+            s.service, s.ready_at_start, s.peak_ready, s.peak_at_s
+        );
+    }
+    for warning in &watched.warnings {
+        println!("  warning: {warning}");
+    }
+    if let Some(chart) = &watched.chart {
+        println!("  chart: {}", chart.display());
+    }
+}
+
+/// The counts per second as CSV, with ready and desired pods per service
+/// when watched (desired empty when unknown).
+fn print_csv(per_second: &[Second], watched: Option<&WatchReport>) {
+    let samples = watched.map_or(&[][..], |w| &w.samples[..]);
+    let services: Vec<&String> = watched
+        .map(|w| w.scaling.iter().map(|s| &s.service).collect())
+        .unwrap_or_default();
+    let mut header = "second,requests,ok,other,errors".to_owned();
+    for service in &services {
+        header.push_str(&format!(",{service}_ready,{service}_desired"));
+    }
+    println!("{header}");
+    for i in 0..per_second.len().max(samples.len()) {
+        let s = per_second.get(i).copied().unwrap_or_default();
+        let mut row = format!("{i},{},{},{},{}", s.requests, s.ok, s.other, s.errors);
+        for service in &services {
+            let c = samples
+                .get(i)
+                .and_then(|s| s.pods.get(*service))
+                .copied()
+                .unwrap_or_default();
+            let desired = c.desired.map(|d| d.to_string()).unwrap_or_default();
+            row.push_str(&format!(",{},{desired}", c.ready));
+        }
+        println!("{row}");
     }
 }
 
@@ -341,7 +468,10 @@ fn check(args: &Args) -> anyhow::Result<()> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let usage = check(&args).and_then(|()| {
         let Some(url) = args.url.as_deref() else {
-            bail!("give the URL to send to");
+            if args.watch.watch {
+                return Ok(None);
+            }
+            bail!("give the URL to send to (or --watch to watch only)");
         };
         let target = Target::new(url, args.mode)?;
         let payloads = match &args.data_file {
@@ -352,78 +482,184 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Payloads::World(tokio::sync::Mutex::new(contacts))
             }
         };
-        Ok((target, payloads))
+        Ok(Some((target, payloads)))
     });
-    let (target, payloads) = match usage {
-        Ok(parts) => parts,
+    let load = match usage {
+        Ok(load) => load,
         Err(e) => {
             eprintln!("pact burst: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
 
-    let (stop_tx, stop) = watch::channel(false);
+    // Ctrl-C/SIGTERM: no new request starts, the report is still printed.
+    let (stop_tx, mut stop) = watch::channel(false);
     let signal = pact_runtime::server::shutdown_signal();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let on_signal = {
-        let interrupted = interrupted.clone();
-        tokio::spawn(async move {
-            signal.await;
-            interrupted.store(true, Ordering::Relaxed);
-            let _ = stop_tx.send(true);
-        })
-    };
+    let on_signal = tokio::spawn(async move {
+        signal.await;
+        let _ = stop_tx.send(true);
+    });
 
     let origin = Instant::now();
-    let duration = match (args.duration, args.requests) {
-        (Some(d), _) => Some(d),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_DURATION),
-    };
-    let plan = Plan {
-        concurrency: args.concurrency,
-        deadline: duration.map(|d| origin + d),
-        requests: args.requests,
-        rate: args.rate,
-        timeout: args.timeout,
-    };
-    let progress = Arc::new(Progress::default());
-    let bar = std::io::stderr()
-        .is_terminal()
-        .then(|| progress_bar(duration, args.requests));
-    let drawing = bar.clone().map(|bar| {
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            loop {
-                draw(&bar, &progress, origin, duration.is_some());
-                tokio::time::sleep(Duration::from_millis(200)).await;
+    let watching = if args.watch.watch {
+        match Watch::start(&args.watch, origin).await {
+            Ok(watching) => Some(watching),
+            Err(e) => {
+                eprintln!("pact burst: {e:#}");
+                return Ok(ExitCode::FAILURE);
             }
-        })
-    });
-    let result = load::run(target.clone(), plan, payloads, origin, progress, stop).await;
-    if let Some(drawing) = drawing {
-        drawing.abort();
+        }
+    } else {
+        None
+    };
+    let terminal = std::io::stderr().is_terminal();
+
+    let mut report = None;
+    if let Some((target, payloads)) = load {
+        let duration = match (args.duration, args.requests) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_DURATION),
+        };
+        let plan = Plan {
+            concurrency: args.concurrency,
+            deadline: duration.map(|d| Instant::now() + d),
+            requests: args.requests,
+            rate: args.rate,
+            timeout: args.timeout,
+        };
+        let progress = Arc::new(Progress::default());
+        let bar = terminal.then(|| progress_bar(duration, args.requests));
+        let sending = load::run(
+            target.clone(),
+            plan,
+            payloads,
+            origin,
+            progress.clone(),
+            stop.clone(),
+        );
+        tokio::pin!(sending);
+        let result = loop {
+            tokio::select! {
+                result = &mut sending => break result,
+                () = tokio::time::sleep(Duration::from_millis(200)) => if let Some(bar) = &bar {
+                    draw(bar, &progress, origin, duration.is_some(), watching.as_ref());
+                }
+            }
+        };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let (record, started) = result?;
+        let mut done = Report::new(&target, &args, &record, started);
+        done.interrupted = *stop.borrow();
+        done.load_s = Some((
+            (started - origin).as_secs_f64(),
+            record.last_end.unwrap_or(started).saturating_duration_since(origin).as_secs_f64(),
+        ));
+        report = Some(done);
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+
+    let mut watched = None;
+    if let Some(watching) = watching {
+        // After a load: until every service is back to zero, or --settle.
+        // Watching only: for --duration.
+        let until = match &report {
+            Some(_) => Instant::now() + args.settle,
+            None => origin + args.duration.unwrap_or(DEFAULT_WATCH),
+        };
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        while Instant::now() < until && !*stop.borrow() {
+            let pods = watching.snapshot();
+            if report.is_some() && pods.values().all(PodCounts::is_zero) {
+                break;
+            }
+            if let Some(bar) = &bar {
+                let what = if report.is_some() { "settling" } else { "watching" };
+                bar.set_message(format!("{what}: {}", pods_line(&pods)));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let until_s = origin.elapsed().as_secs_f64();
+        let namespace = watching.namespace().to_owned();
+        let warnings = watching.warnings();
+        let timeline = watching.stop().await;
+        let load_s = report.as_ref().and_then(|r| r.load_s);
+        let scaling = timeline.scaling(load_s.map_or(0.0, |(start, _)| start), load_s.map(|(_, end)| end));
+        let rps: Vec<f64> = report
+            .as_ref()
+            .map(|r| r.per_second.iter().map(|s| s.requests as f64).collect())
+            .unwrap_or_default();
+        let chart = args.chart.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CHART));
+        let title = match &report {
+            Some(r) => format!("pact burst: {} ({} workers), namespace {namespace}", r.url, r.concurrency),
+            None => format!("pact burst --watch: namespace {namespace}"),
+        };
+        let mut warnings = warnings;
+        let chart = match chart::write_svg(&chart, &title, &rps, &timeline, &scaling, load_s, until_s) {
+            Ok(()) => Some(chart),
+            Err(e) => {
+                warnings.push(format!("{e:#}"));
+                None
+            }
+        };
+        watched = Some(WatchReport {
+            namespace,
+            load_s,
+            changes: timeline.changes().to_vec(),
+            samples: timeline.sample(1.0, until_s),
+            scaling,
+            chart,
+            warnings,
+        });
     }
     on_signal.abort();
-    let (record, started) = result?;
 
-    let mut report = Report::new(&target, &args, &record, started);
-    report.interrupted = interrupted.load(Ordering::Relaxed);
+    let per_second = report.as_ref().map_or(&[][..], |r| &r.per_second[..]);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        let output = Output {
+            load: report.as_ref(),
+            watch: watched.as_ref(),
+        };
+        println!("{}", serde_json::to_string(&output)?);
     } else if args.csv {
-        report.print_csv();
+        print_csv(per_second, watched.as_ref());
     } else {
-        report.print_text();
+        if let Some(report) = &report {
+            report.print_text();
+        }
+        print_table(per_second, watched.as_ref());
+        if let Some(watched) = &watched {
+            print_scaling(watched);
+        }
     }
-    Ok(if report.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match &report {
+        Some(report) if !report.success() => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     })
+}
+
+/// `pact-producer 3, pact-translation 1/2 +1`: the counts of each service.
+fn pods_line(pods: &std::collections::BTreeMap<String, PodCounts>) -> String {
+    if pods.is_empty() {
+        return "no pods of a Knative service".to_owned();
+    }
+    pods.iter()
+        .map(|(service, counts)| format!("{service} {}", format_counts(counts)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn progress_bar(duration: Option<Duration>, requests: Option<u64>) -> ProgressBar {
@@ -443,13 +679,17 @@ fn progress_bar(duration: Option<Duration>, requests: Option<u64>) -> ProgressBa
     bar
 }
 
-fn draw(bar: &ProgressBar, progress: &Progress, origin: Instant, by_time: bool) {
+fn draw(bar: &ProgressBar, progress: &Progress, origin: Instant, by_time: bool, watching: Option<&Watch>) {
     let elapsed = origin.elapsed();
     let done = progress.done.load(Ordering::Relaxed);
     let bad = progress.bad.load(Ordering::Relaxed);
     bar.set_position(if by_time { elapsed.as_secs() } else { done });
-    bar.set_message(format!(
+    let mut message = format!(
         "{done} requests, {:.0}/s, {bad} not 2xx",
         done as f64 / elapsed.as_secs_f64().max(0.001)
-    ));
+    );
+    if let Some(watching) = watching {
+        message.push_str(&format!("; {}", pods_line(&watching.snapshot())));
+    }
+    bar.set_message(message);
 }
