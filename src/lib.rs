@@ -8,6 +8,7 @@
 //! - `pact invoke`: one CloudEvent to a URL, the reply printed.
 //! - `pact display`: a sink that prints the CloudEvents it receives.
 
+pub mod burst;
 pub mod dev;
 pub mod eventing;
 pub mod invoke;
