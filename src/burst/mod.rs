@@ -1,3 +1,4 @@
 //! `pact burst`: load the Knative services and watch them scale from zero and back.
 
+pub mod chart;
 pub mod timeline;
