@@ -12,10 +12,12 @@ use plotters::prelude::*;
 
 use super::timeline::{ServiceScaling, Timeline};
 
-/// Width and height of the chart, in SVG pixels.
-const SIZE: (u32, u32) = (1000, 620);
-/// Height of the plot; the rest below holds the callouts.
+/// Width of the chart, in SVG pixels.
+const WIDTH: u32 = 1000;
+/// Height of the plot; below it, one line of callouts per service.
 const PLOT_HEIGHT: u32 = 500;
+/// Height of one callout line.
+const CALLOUT_HEIGHT: u32 = 20;
 
 /// Requests per second (one value per whole second since origin; may be
 /// empty for `--watch` alone) and ready pods per service over time, as an
@@ -141,7 +143,9 @@ fn draw(
         .max(1.0)
         + 1.0;
 
-    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
+    let lines = u32::try_from(scaling.len()).unwrap_or(u32::MAX).max(1);
+    let height = PLOT_HEIGHT.saturating_add(20 + CALLOUT_HEIGHT.saturating_mul(lines));
+    let root = SVGBackend::with_string(svg, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let (plot, notes) = root.split_vertically(PLOT_HEIGHT);
     let mut chart = ChartBuilder::on(&plot)
@@ -155,11 +159,16 @@ fn draw(
     chart
         .configure_mesh()
         .x_desc("seconds since start")
+        .x_label_formatter(&|s| format!("{s:.0}"))
         .y_desc("requests per second")
+        .y_label_formatter(&|r| format!("{r:.0}"))
         .draw()?;
+    // Pods come whole: one label per pod count.
     chart
         .configure_secondary_axes()
         .y_desc("ready pods")
+        .y_labels(pods_max as usize + 1)
+        .y_label_formatter(&|n| format!("{n:.0}"))
         .draw()?;
 
     if let Some((start_s, end_s)) = load {
@@ -220,7 +229,7 @@ fn draw(
             .unwrap_or(line);
         notes.draw(&Text::new(
             callout(s),
-            (70, 10 + 20 * line as i32),
+            (70, 10 + CALLOUT_HEIGHT as i32 * line as i32),
             ("sans-serif", 15).into_font().color(&colour(index)),
         ))?;
     }
