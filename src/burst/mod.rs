@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tokio::sync::watch;
+
 use tokio::time::Instant;
 
 use crate::simulate::WorldArgs;
@@ -105,7 +105,11 @@ pub struct Args {
     #[arg(long, default_value = "3m", value_parser = humantime::parse_duration, help_heading = "Watching the Knative services")]
     pub settle: Duration,
     /// Where --watch writes its chart (SVG) [default: pact-burst.svg].
-    #[arg(long, value_name = "FILE", help_heading = "Watching the Knative services")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Watching the Knative services"
+    )]
     pub chart: Option<PathBuf>,
     /// Print the result as one JSON object.
     #[arg(long, conflicts_with = "csv", help_heading = "Output")]
@@ -322,13 +326,18 @@ fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
         .unwrap_or_default();
     let rows = per_second.len().max(samples.len());
     let step = rows.div_ceil(MAX_TABLE_ROWS).max(1);
-    let mut header = format!("  {:>6}  {:>9}  {:>9}  {:>7}  {:>7}", "t (s)", "req/s", "2xx", "other", "errors");
+    let mut header = format!(
+        "  {:>6}  {:>9}  {:>9}  {:>7}  {:>7}",
+        "t (s)", "req/s", "2xx", "other", "errors"
+    );
     for service in &services {
         header.push_str(&format!("  {service:>w$}", w = service.len().max(8)));
     }
     println!("\n{header}");
     for start in (0..rows).step_by(step) {
-        let chunk = per_second.get(start..(start + step).min(per_second.len())).unwrap_or_default();
+        let chunk = per_second
+            .get(start..(start + step).min(per_second.len()))
+            .unwrap_or_default();
         let sum = chunk.iter().fold(Second::default(), |a, s| Second {
             requests: a.requests + s.requests,
             ok: a.ok + s.ok,
@@ -349,7 +358,11 @@ fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
                 .and_then(|s| s.pods.get(*service))
                 .copied()
                 .unwrap_or_default();
-            row.push_str(&format!("  {:>w$}", format_counts(&counts), w = service.len().max(8)));
+            row.push_str(&format!(
+                "  {:>w$}",
+                format_counts(&counts),
+                w = service.len().max(8)
+            ));
         }
         println!("{row}");
     }
@@ -493,7 +506,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     // Ctrl-C/SIGTERM: no new request starts, the report is still printed.
-    let (stop_tx, mut stop) = watch::channel(false);
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     let signal = pact_runtime::server::shutdown_signal();
     let on_signal = tokio::spawn(async move {
         signal.await;
@@ -555,7 +568,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         done.interrupted = *stop.borrow();
         done.load_s = Some((
             (started - origin).as_secs_f64(),
-            record.last_end.unwrap_or(started).saturating_duration_since(origin).as_secs_f64(),
+            record
+                .last_end
+                .unwrap_or(started)
+                .saturating_duration_since(origin)
+                .as_secs_f64(),
         ));
         report = Some(done);
     }
@@ -581,7 +598,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 break;
             }
             if let Some(bar) = &bar {
-                let what = if report.is_some() { "settling" } else { "watching" };
+                let what = if report.is_some() {
+                    "settling"
+                } else {
+                    "watching"
+                };
                 bar.set_message(format!("{what}: {}", pods_line(&pods)));
             }
             tokio::select! {
@@ -597,24 +618,34 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let warnings = watching.warnings();
         let timeline = watching.stop().await;
         let load_s = report.as_ref().and_then(|r| r.load_s);
-        let scaling = timeline.scaling(load_s.map_or(0.0, |(start, _)| start), load_s.map(|(_, end)| end));
+        let scaling = timeline.scaling(
+            load_s.map_or(0.0, |(start, _)| start),
+            load_s.map(|(_, end)| end),
+        );
         let rps: Vec<f64> = report
             .as_ref()
             .map(|r| r.per_second.iter().map(|s| s.requests as f64).collect())
             .unwrap_or_default();
-        let chart = args.chart.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CHART));
+        let chart = args
+            .chart
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CHART));
         let title = match &report {
-            Some(r) => format!("pact burst: {} ({} workers), namespace {namespace}", r.url, r.concurrency),
+            Some(r) => format!(
+                "pact burst: {} ({} workers), namespace {namespace}",
+                r.url, r.concurrency
+            ),
             None => format!("pact burst --watch: namespace {namespace}"),
         };
         let mut warnings = warnings;
-        let chart = match chart::write_svg(&chart, &title, &rps, &timeline, &scaling, load_s, until_s) {
-            Ok(()) => Some(chart),
-            Err(e) => {
-                warnings.push(format!("{e:#}"));
-                None
-            }
-        };
+        let chart =
+            match chart::write_svg(&chart, &title, &rps, &timeline, &scaling, load_s, until_s) {
+                Ok(()) => Some(chart),
+                Err(e) => {
+                    warnings.push(format!("{e:#}"));
+                    None
+                }
+            };
         watched = Some(WatchReport {
             namespace,
             load_s,
@@ -679,7 +710,13 @@ fn progress_bar(duration: Option<Duration>, requests: Option<u64>) -> ProgressBa
     bar
 }
 
-fn draw(bar: &ProgressBar, progress: &Progress, origin: Instant, by_time: bool, watching: Option<&Watch>) {
+fn draw(
+    bar: &ProgressBar,
+    progress: &Progress,
+    origin: Instant,
+    by_time: bool,
+    watching: Option<&Watch>,
+) {
     let elapsed = origin.elapsed();
     let done = progress.done.load(Ordering::Relaxed);
     let bad = progress.bad.load(Ordering::Relaxed);
