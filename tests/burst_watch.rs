@@ -701,3 +701,137 @@ async fn knative_serving_absent_is_a_warning_too() {
     );
     watch.stop().await;
 }
+
+/// Runs the real `pact burst` binary with these arguments.
+fn pact_burst(args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact"));
+    command
+        .arg("burst")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn the_binary_bursts_watches_until_zero_and_writes_the_chart() {
+    use pact_runtime::testing::{CaptureSink, Reply};
+    let (fake, url) = spawn_fake().await;
+    fake.put(What::Pods, pod("a", true, false), false);
+    let sink = CaptureSink::start(Reply::Status(202)).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = kubeconfig(&dir, &url, TOKEN);
+    let chart = dir.path().join("burst.svg");
+    let child = pact_burst(&[
+        "--watch",
+        "--kubeconfig",
+        config.to_str().expect("path"),
+        "--requests",
+        "50",
+        "--settle",
+        "30s",
+        "--chart",
+        chart.to_str().expect("path"),
+        "--json",
+        &sink.url,
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("pact burst starts");
+
+    // One more pod comes up during the burst; then both go: the burst
+    // settles as soon as the service is back to zero.
+    until_seen(&fake, "the pod watch", |seen| {
+        seen.iter().any(|s| s.what == What::Pods && s.watch)
+    })
+    .await;
+    fake.put(What::Revisions, revision(2), true);
+    fake.put(What::Pods, pod("b", true, false), true);
+    sink.wait_for_requests(50, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.put(What::Revisions, revision(0), true);
+    fake.delete(What::Pods, "a", true);
+    fake.delete(What::Pods, "b", true);
+
+    let output = tokio::time::timeout(Duration::from_secs(25), child.wait_with_output())
+        .await
+        .expect("settled well before --settle ran out")
+        .expect("pact burst ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(report["requests"], 50);
+    assert_eq!(report["status"]["202"], 50);
+    let watch = &report["watch"];
+    assert_eq!(watch["namespace"], "pact");
+    let scaling = &watch["scaling"][0];
+    assert_eq!(scaling["service"], SERVICE, "{watch}");
+    assert_eq!(scaling["ready_at_start"], 1);
+    assert_eq!(scaling["peak_ready"], 2);
+    assert!(scaling["scale_up_delay_s"].as_f64().is_some(), "{scaling}");
+    assert!(scaling["to_zero_s"].as_f64().is_some(), "{scaling}");
+    let last = watch["changes"]
+        .as_array()
+        .and_then(|c| c.last())
+        .expect("changes");
+    assert_eq!(last["counts"]["ready"], 0);
+    assert_eq!(last["counts"]["desired"], 0);
+    assert!(!watch["samples"].as_array().expect("samples").is_empty());
+    let svg = std::fs::read_to_string(&chart).expect("the chart was written");
+    let document = roxmltree::Document::parse(&svg).expect("valid SVG");
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+    assert!(svg.contains(SERVICE));
+}
+
+#[tokio::test]
+async fn the_binary_watches_alone_for_the_duration() {
+    let (fake, url) = spawn_fake().await;
+    fake.put(What::Pods, pod("a", true, false), false);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = kubeconfig(&dir, &url, TOKEN);
+    let chart = dir.path().join("watch.svg");
+    let started = Instant::now();
+    let output = pact_burst(&[
+        "--watch",
+        "--kubeconfig",
+        config.to_str().expect("path"),
+        "--duration",
+        "1s",
+        "--chart",
+        chart.to_str().expect("path"),
+        "--csv",
+    ])
+    .output()
+    .await
+    .expect("pact burst ran");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let csv = String::from_utf8_lossy(&output.stdout);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("second,requests,ok,other,errors,svc_ready,svc_desired")
+    );
+    // No load; one ready pod, desired 0 as the revision says.
+    assert_eq!(lines.next(), Some("0,0,0,0,0,1,0"));
+    assert!(chart.exists());
+
+    // Pointed at nothing: exit 1, and the message names the server.
+    drop(fake);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nothing = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let config = kubeconfig(&dir, &nothing, TOKEN);
+    let output = pact_burst(&["--watch", "--kubeconfig", config.to_str().expect("path")])
+        .output()
+        .await
+        .expect("pact burst ran");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&nothing));
+}

@@ -118,11 +118,12 @@ impl Watch {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| explain_pod_list_error(&e, &namespace, &server, source))?;
+        // The first lists are the state from the origin on (the caller
+        // takes the origin just before starting the watch).
         let mut shared = Shared::default();
-        shared.timeline.pods_relisted(
-            seconds_since(origin),
-            listed.items.iter().filter_map(pod_state),
-        );
+        shared
+            .timeline
+            .pods_relisted(0.0, listed.items.iter().filter_map(pod_state));
 
         let revisions_resource = revision_resource();
         let revisions: Api<DynamicObject> =
@@ -132,10 +133,9 @@ impl Watch {
             .await
         {
             Ok(listed) => {
-                shared.timeline.revisions_relisted(
-                    seconds_since(origin),
-                    listed.items.iter().filter_map(revision_state),
-                );
+                shared
+                    .timeline
+                    .revisions_relisted(0.0, listed.items.iter().filter_map(revision_state));
                 true
             }
             Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => {
