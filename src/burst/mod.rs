@@ -180,6 +180,9 @@ pub struct Report {
     pub problems: Vec<String>,
     /// Requests ended in each second since the start.
     pub per_second: Vec<Second>,
+    /// The seed of the simulated contacts (the same seed and city give the
+    /// same contacts); none with `--data-file`.
+    pub seed: Option<u64>,
     /// Whether Ctrl-C/SIGTERM ended the burst early.
     pub interrupted: bool,
     /// When the load started and ended, seconds since the burst's origin.
@@ -248,6 +251,7 @@ impl Report {
             error_kinds: record.errors.clone(),
             problems: record.problems.clone(),
             per_second: record.seconds.clone(),
+            seed: None,
             interrupted: false,
             load_s: None,
         }
@@ -268,8 +272,9 @@ impl Report {
             Some(rate) => format!("open loop at {rate}/s"),
             None => "closed loop".to_owned(),
         };
+        let seed = self.seed.map(|s| format!(", seed {s}")).unwrap_or_default();
         println!(
-            "pact burst: {} ({mode}), {} workers, {pace}{}",
+            "pact burst: {} ({mode}), {} workers, {pace}{seed}{}",
             self.url,
             self.concurrency,
             if self.interrupted {
@@ -487,15 +492,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             bail!("give the URL to send to (or --watch to watch only)");
         };
         let target = Target::new(url, args.mode)?;
-        let payloads = match &args.data_file {
-            Some(path) => Payloads::from_file(path)?,
+        let (payloads, seed) = match &args.data_file {
+            Some(path) => (Payloads::from_file(path)?, None),
             None => {
                 let (config, _) = args.world.config()?;
+                let seed = config.seed;
                 let contacts = crate::simulate::spawn_world(config, CONTACTS_AHEAD)?;
-                Payloads::World(tokio::sync::Mutex::new(contacts))
+                (
+                    Payloads::World(tokio::sync::Mutex::new(contacts)),
+                    Some(seed),
+                )
             }
         };
-        Ok(Some((target, payloads)))
+        Ok(Some((target, payloads, seed)))
     });
     let load = match usage {
         Ok(load) => load,
@@ -528,7 +537,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let terminal = std::io::stderr().is_terminal();
 
     let mut report = None;
-    if let Some((target, payloads)) = load {
+    if let Some((target, payloads, seed)) = load {
         let duration = match (args.duration, args.requests) {
             (Some(d), _) => Some(d),
             (None, Some(_)) => None,
@@ -565,6 +574,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let (record, started) = result?;
         let mut done = Report::new(&target, &args, &record, started);
+        done.seed = seed;
         done.interrupted = *stop.borrow();
         done.load_s = Some((
             (started - origin).as_secs_f64(),
