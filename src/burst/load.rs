@@ -26,6 +26,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
+use crate::simulate::problem_text;
 use crate::simulate::world::SimContact;
 
 /// The `source` of the CloudEvents a burst sends.
@@ -289,6 +290,15 @@ pub struct Second {
     pub errors: u64,
 }
 
+impl std::ops::AddAssign for Second {
+    fn add_assign(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.other += other.other;
+        self.errors += other.errors;
+    }
+}
+
 /// What the requests met: latencies, statuses, errors, and per second.
 #[derive(Debug, Clone)]
 pub struct Recorder {
@@ -369,10 +379,7 @@ impl Recorder {
             self.seconds.resize(other.seconds.len(), Second::default());
         }
         for (mine, theirs) in self.seconds.iter_mut().zip(other.seconds) {
-            mine.requests += theirs.requests;
-            mine.ok += theirs.ok;
-            mine.other += theirs.other;
-            mine.errors += theirs.errors;
+            *mine += theirs;
         }
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;
@@ -520,7 +527,7 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Recorde
             Ok((status, body)) => {
                 record.answered(status.as_u16(), end - sent, end);
                 if !status.is_success() {
-                    record.problem(problem(status, &body));
+                    record.problem(problem_text(status, &body));
                 }
                 status.is_success()
             }
@@ -540,20 +547,6 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Recorde
         }
     }
     record
-}
-
-/// `HTTP 503 Service Unavailable: <detail>` from a problem document, or the
-/// start of the body.
-fn problem(status: reqwest::StatusCode, body: &[u8]) -> String {
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    if detail.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {}", shorten(&detail))
-    }
 }
 
 fn shorten(text: &str) -> String {
@@ -637,11 +630,11 @@ mod tests {
         let body =
             br#"{"type":"about:blank","title":"x","status":422,"detail":"mmid1 must be positive"}"#;
         assert_eq!(
-            problem(reqwest::StatusCode::UNPROCESSABLE_ENTITY, body),
+            problem_text(reqwest::StatusCode::UNPROCESSABLE_ENTITY, body),
             "HTTP 422 Unprocessable Entity: mmid1 must be positive"
         );
         assert_eq!(
-            problem(reqwest::StatusCode::BAD_GATEWAY, b""),
+            problem_text(reqwest::StatusCode::BAD_GATEWAY, b""),
             "HTTP 502 Bad Gateway"
         );
     }

@@ -325,10 +325,7 @@ impl Report {
 /// The counts per second as a table, with the pods of each service when
 /// watched; a run longer than [`MAX_TABLE_ROWS`] seconds is shown in steps.
 fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
-    let samples = watched.map_or(&[][..], |w| &w.samples[..]);
-    let services: Vec<&String> = watched
-        .map(|w| w.scaling.iter().map(|s| &s.service).collect())
-        .unwrap_or_default();
+    let (samples, services) = pod_columns(watched);
     let rows = per_second.len().max(samples.len());
     let step = rows.div_ceil(MAX_TABLE_ROWS).max(1);
     let mut header = format!(
@@ -343,12 +340,10 @@ fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
         let chunk = per_second
             .get(start..(start + step).min(per_second.len()))
             .unwrap_or_default();
-        let sum = chunk.iter().fold(Second::default(), |a, s| Second {
-            requests: a.requests + s.requests,
-            ok: a.ok + s.ok,
-            other: a.other + s.other,
-            errors: a.errors + s.errors,
-        });
+        let mut sum = Second::default();
+        for &second in chunk {
+            sum += second;
+        }
         let mut row = format!(
             "  {:>6}  {:>9.0}  {:>9}  {:>7}  {:>7}",
             start,
@@ -370,6 +365,15 @@ fn print_table(per_second: &[Second], watched: Option<&WatchReport>) {
             ));
         }
         println!("{row}");
+    }
+}
+
+/// The samples of a watch and the services seen, one column each (none
+/// without a watch).
+fn pod_columns(watched: Option<&WatchReport>) -> (&[Sample], Vec<&String>) {
+    match watched {
+        Some(w) => (&w.samples, w.scaling.iter().map(|s| &s.service).collect()),
+        None => (&[], Vec::new()),
     }
 }
 
@@ -405,10 +409,7 @@ fn print_scaling(watched: &WatchReport) {
 /// The counts per second as CSV, with ready and desired pods per service
 /// when watched (desired empty when unknown).
 fn print_csv(per_second: &[Second], watched: Option<&WatchReport>) {
-    let samples = watched.map_or(&[][..], |w| &w.samples[..]);
-    let services: Vec<&String> = watched
-        .map(|w| w.scaling.iter().map(|s| &s.service).collect())
-        .unwrap_or_default();
+    let (samples, services) = pod_columns(watched);
     let mut header = "second,requests,ok,other,errors".to_owned();
     for service in &services {
         header.push_str(&format!(",{service}_ready,{service}_desired"));

@@ -361,17 +361,7 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(kube::Error::Api(status)) = error.downcast_ref::<kube::Error>() {
         return format!("{} {}: {}", status.code, status.reason, status.message);
     }
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let line = e.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        cause = e.source();
-    }
-    text
+    pact_runtime::error::chain(error)
 }
 
 /// A kind of object the watch follows into the timeline.

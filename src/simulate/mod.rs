@@ -31,6 +31,7 @@ use tokio::time::Instant;
 pub use geo::{BBox, City};
 pub use send::SOURCE;
 
+pub(crate) use send::problem_text;
 use send::{Plan, Tally, lock};
 use world::{SimContact, World, WorldConfig};
 

@@ -443,20 +443,25 @@ async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload
     Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts ({last})"))
 }
 
-/// `HTTP 422 Unprocessable Entity: <detail>` from a problem document, or
-/// the start of whatever body came.
+/// What a refusing response said, as [`problem_text`] puts it.
 async fn problem(response: reqwest::Response) -> String {
-    const MAX_CHARS: usize = 300;
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();
-    let detail = serde_json::from_slice::<serde_json::Value>(&body)
+    problem_text(status, &body)
+}
+
+/// `HTTP 422 Unprocessable Entity: <detail>` from a problem document (its
+/// `detail`, else its `title`), or the start of whatever body came.
+pub(crate) fn problem_text(status: StatusCode, body: &[u8]) -> String {
+    const MAX_CHARS: usize = 300;
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
             ["detail", "title"]
                 .iter()
                 .find_map(|k| v.get(k).and_then(|d| d.as_str()).map(str::to_owned))
         })
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
     let detail: String = detail.chars().take(MAX_CHARS).collect();
     if detail.is_empty() {
         format!("HTTP {status}")
