@@ -22,11 +22,11 @@ use axum::{Json, response::IntoResponse, response::Response};
 use chrono::Utc;
 use pact_runtime::config::{ConfigError, Env, EnvReader, RuntimeConfig};
 use pact_runtime::contact::BoundedText;
-use pact_runtime::database::{Database, DatabaseConfig, Schema};
+use pact_runtime::database::{Database, DatabaseConfig, Schema, capped_whole_number};
 use pact_runtime::emit::event_id;
 use pact_runtime::ingest::{Incoming, LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
-use pact_runtime::server::contract;
+use pact_runtime::server::contract_with_liveness;
 use pact_runtime::wire;
 use pact_runtime::{Error, Result};
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +47,11 @@ pub const PACT_RETENTION_DAYS: &str = "PACT_RETENTION_DAYS";
 pub const PACT_COMMIT_MAX_ROWS: &str = "PACT_COMMIT_MAX_ROWS";
 /// Requests that may wait for the writer before new ones get 503.
 pub const PACT_COMMIT_QUEUE: &str = "PACT_COMMIT_QUEUE";
+/// Time limit of one group-commit transaction, milliseconds.
+pub const PACT_DB_COMMIT_TIMEOUT_MS: &str = "PACT_DB_COMMIT_TIMEOUT_MS";
+/// Seconds without progress of the writer, while work waits, after which
+/// `/healthz` fails.
+pub const PACT_DB_STALL_S: &str = "PACT_DB_STALL_S";
 
 /// Default for [`PACT_RETENTION_DAYS`]: contact tracing looks back 14 days;
 /// a week's margin, then personal data goes.
@@ -55,6 +60,17 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 21;
 pub const DEFAULT_COMMIT_MAX_ROWS: usize = 500;
 /// Default for [`PACT_COMMIT_QUEUE`].
 pub const DEFAULT_COMMIT_QUEUE: usize = 1024;
+/// Default for [`PACT_DB_COMMIT_TIMEOUT_MS`]: a batch commits in
+/// milliseconds; seconds mean a stalled database, and the senders' retry
+/// beats holding their requests.
+pub const DEFAULT_DB_COMMIT_TIMEOUT_MS: u64 = 5_000;
+/// Largest [`PACT_DB_COMMIT_TIMEOUT_MS`]; larger values are taken as this.
+pub const MAX_DB_COMMIT_TIMEOUT_MS: u64 = 600_000;
+/// Default for [`PACT_DB_STALL_S`]: a dozen commit time limits, so a
+/// passing hiccup never restarts the pod.
+pub const DEFAULT_DB_STALL_S: u64 = 60;
+/// Largest [`PACT_DB_STALL_S`]; larger values are taken as this.
+pub const MAX_DB_STALL_S: u64 = 86_400;
 
 /// Rows deleted per retention statement: short transactions, short locks.
 const PURGE_BATCH: i64 = 5_000;
@@ -77,6 +93,10 @@ pub struct Config {
     pub commit_max_rows: usize,
     /// `PACT_COMMIT_QUEUE`.
     pub commit_queue: usize,
+    /// `PACT_DB_COMMIT_TIMEOUT_MS`.
+    pub commit_timeout: Duration,
+    /// `PACT_DB_STALL_S`.
+    pub stall: Duration,
 }
 
 impl Config {
@@ -104,6 +124,20 @@ impl Config {
                 v.trim().parse().ok().filter(|n| (1..=100_000).contains(n))
             })
             .unwrap_or(DEFAULT_COMMIT_QUEUE);
+        let commit_timeout_ms = r
+            .parse_with(
+                PACT_DB_COMMIT_TIMEOUT_MS,
+                "a whole number of milliseconds, at least 1",
+                |v| capped_whole_number(v, MAX_DB_COMMIT_TIMEOUT_MS),
+            )
+            .unwrap_or(DEFAULT_DB_COMMIT_TIMEOUT_MS);
+        let stall_s = r
+            .parse_with(
+                PACT_DB_STALL_S,
+                "a whole number of seconds, at least 1",
+                |v| capped_whole_number(v, MAX_DB_STALL_S),
+            )
+            .unwrap_or(DEFAULT_DB_STALL_S);
         let warnings = r.finish()?;
         Ok((
             Self {
@@ -112,6 +146,8 @@ impl Config {
                 retention_days,
                 commit_max_rows,
                 commit_queue,
+                commit_timeout: Duration::from_millis(commit_timeout_ms),
+                stall: Duration::from_secs(stall_s),
             },
             warnings,
         ))
@@ -155,6 +191,7 @@ impl AppState {
             database,
             config.commit_max_rows,
             config.commit_queue,
+            config.commit_timeout,
             commit_metrics,
         );
         let state = Self {
@@ -174,13 +211,14 @@ impl AppState {
 }
 
 /// The contact log's route inside the function contract; `/readyz` follows
-/// the database.
+/// the database, `/healthz` the writer's progress.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     let metrics = state.metrics.clone();
     let readiness = state.schema.clone();
+    let liveness = state.writer.liveness(config.stall);
     let routes = Router::new().route("/", post(receive)).with_state(state);
-    contract(routes, &config.runtime, metrics, readiness)
+    contract_with_liveness(routes, &config.runtime, metrics, readiness, liveness)
 }
 
 /// What a request did.
@@ -245,6 +283,14 @@ async fn receive(
             },
             WriteError::Unavailable(_) => Error::Unavailable {
                 detail: "the database did not commit the rows; retry later".into(),
+                retry_after: DOWN_RETRY_AFTER,
+            },
+            WriteError::TimedOut(limit) => Error::Unavailable {
+                detail: format!(
+                    "the database did not commit within {} ms; retry later \
+                     (an event already stored is never stored twice)",
+                    limit.as_millis()
+                ),
                 retry_after: DOWN_RETRY_AFTER,
             },
             WriteError::Rejected(why) => {
@@ -318,4 +364,43 @@ pub fn run() -> std::process::ExitCode {
         database.close().await;
         code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let env: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
+        Config::from_env(&env).map(|(config, _)| config)
+    }
+
+    #[test]
+    fn commit_limits_have_defaults_and_caps() {
+        let config = read(&[]).expect("valid");
+        assert_eq!(
+            config.commit_timeout,
+            Duration::from_millis(DEFAULT_DB_COMMIT_TIMEOUT_MS)
+        );
+        assert_eq!(config.stall, Duration::from_secs(DEFAULT_DB_STALL_S));
+        let config =
+            read(&[(PACT_DB_COMMIT_TIMEOUT_MS, "250"), (PACT_DB_STALL_S, " 5 ")]).expect("valid");
+        assert_eq!(config.commit_timeout, Duration::from_millis(250));
+        assert_eq!(config.stall, Duration::from_secs(5));
+        // Huge values, even beyond u64, are capped: never an overflow later.
+        let config = read(&[
+            (PACT_DB_COMMIT_TIMEOUT_MS, "18446744073709551615"),
+            (PACT_DB_STALL_S, "999999999999999999999999999"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.commit_timeout,
+            Duration::from_millis(MAX_DB_COMMIT_TIMEOUT_MS)
+        );
+        assert_eq!(config.stall, Duration::from_secs(MAX_DB_STALL_S));
+        let error = read(&[(PACT_DB_COMMIT_TIMEOUT_MS, "0"), (PACT_DB_STALL_S, "1m")])
+            .expect_err("invalid");
+        let names: Vec<_> = error.0.iter().map(|bad| bad.name).collect();
+        assert_eq!(names, [PACT_DB_COMMIT_TIMEOUT_MS, PACT_DB_STALL_S]);
+    }
 }

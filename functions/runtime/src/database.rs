@@ -7,6 +7,12 @@
 //! Migrations are embedded (`migrations/postgres`, `migrations/sqlite`) and run
 //! under sqlx's lock (a PostgreSQL advisory lock), so many instances scaling
 //! from zero at once migrate exactly once.
+//!
+//! Every database call has a time limit: PostgreSQL connections start with
+//! `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
+//! ([`PACT_DB_STATEMENT_TIMEOUT_MS`]), SQLite ones with a busy timeout, and a
+//! request waits at most 3 s for a pooled connection. A stalled server then
+//! costs a request a 503, never a connection held for good.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -25,15 +31,32 @@ use crate::server::Readiness;
 pub const DATABASE_URL: &str = "DATABASE_URL";
 /// Most connections one instance opens.
 pub const PACT_DB_MAX_CONNECTIONS: &str = "PACT_DB_MAX_CONNECTIONS";
+/// Longest a statement may run, milliseconds (PostgreSQL `statement_timeout`;
+/// SQLite's busy timeout).
+pub const PACT_DB_STATEMENT_TIMEOUT_MS: &str = "PACT_DB_STATEMENT_TIMEOUT_MS";
 
 /// Default for [`DATABASE_URL`]: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://pact.db";
 /// Default for [`PACT_DB_MAX_CONNECTIONS`]: N instances × 5 must fit the
 /// server's `max_connections` (PostgreSQL's default is 100).
 pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 5;
+/// Default for [`PACT_DB_STATEMENT_TIMEOUT_MS`]: PACT's statements take
+/// milliseconds; one that runs for seconds is stuck behind a lock or a sick
+/// server, and the event source's retry is the better way out.
+pub const DEFAULT_DB_STATEMENT_TIMEOUT_MS: u64 = 5_000;
+/// Largest [`PACT_DB_STATEMENT_TIMEOUT_MS`]; larger values are taken as this.
+pub const MAX_DB_STATEMENT_TIMEOUT_MS: u64 = 600_000;
+
+/// The generic `/readyz` detail when the database fails: pact-query is public,
+/// and a driver's error text names hosts, users and databases.
+pub const NOT_REACHABLE: &str = "database not reachable";
 
 /// How long a request waits for a pooled connection before it is a 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The time limit of a migration's statements (and of the wait for the
+/// migration lock while another instance migrates): migrations may rebuild
+/// indexes, far beyond a request's limit, but never hang for good.
+const MIGRATION_TIMEOUT_MS: u64 = 600_000;
 
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -52,21 +75,26 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.url.redacted())
             .field("max_connections", &self.max_connections)
+            .field("statement_timeout", &self.url.statement_timeout)
             .finish()
     }
 }
 
 impl PartialEq for DatabaseConfig {
     fn eq(&self, other: &Self) -> bool {
-        self.url.raw == other.url.raw && self.max_connections == other.max_connections
+        self.url.raw == other.url.raw
+            && self.url.statement_timeout == other.url.statement_timeout
+            && self.max_connections == other.max_connections
     }
 }
 
-/// A `DATABASE_URL` that parsed for its backend.
+/// A `DATABASE_URL` that parsed for its backend, with the time limit its
+/// connections get ([`DEFAULT_DB_STATEMENT_TIMEOUT_MS`] unless set).
 #[derive(Clone)]
 pub struct DatabaseUrl {
     raw: String,
     backend: Backend,
+    statement_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -91,7 +119,23 @@ impl DatabaseUrl {
         Ok(Self {
             raw: raw.to_owned(),
             backend,
+            statement_timeout: Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS),
         })
+    }
+
+    /// The same URL with another statement time limit, capped at
+    /// [`MAX_DB_STATEMENT_TIMEOUT_MS`] (and at least 1 ms).
+    pub fn with_statement_timeout(mut self, limit: Duration) -> Self {
+        self.statement_timeout = limit.clamp(
+            Duration::from_millis(1),
+            Duration::from_millis(MAX_DB_STATEMENT_TIMEOUT_MS),
+        );
+        self
+    }
+
+    /// The time limit of one statement on this database's connections.
+    pub fn statement_timeout(&self) -> Duration {
+        self.statement_timeout
     }
 
     /// [`DEFAULT_DATABASE_URL`].
@@ -101,18 +145,37 @@ impl DatabaseUrl {
             backend: Backend::Sqlite(sqlite_options(
                 SqliteConnectOptions::new().filename("pact.db"),
             )),
+            statement_timeout: Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS),
         }
     }
 
-    /// The URL with any password replaced by `***`, for logs.
+    /// The URL with every password replaced by `***`, for logs: the one in
+    /// the userinfo and any query parameter naming one (`?password=`, which
+    /// the PostgreSQL driver reads too, `sslpassword=`). A URL that does not
+    /// parse is not shown at all.
     pub fn redacted(&self) -> String {
-        match reqwest::Url::parse(&self.raw) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            _ => self.raw.clone(),
+        let Ok(mut url) = reqwest::Url::parse(&self.raw) else {
+            return "***".into();
+        };
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
         }
+        let secret = |key: &str| key.to_ascii_lowercase().contains("password");
+        if url.query_pairs().any(|(key, _)| secret(&key)) {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(key, value)| {
+                    let value = if secret(&key) {
+                        "***".into()
+                    } else {
+                        value.into_owned()
+                    };
+                    (key.into_owned(), value)
+                })
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        url.to_string()
     }
 }
 
@@ -123,11 +186,25 @@ fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(5))
+        .busy_timeout(Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS))
+}
+
+/// Reads a whole number of at least 1; beyond `max` (even beyond `u64`)
+/// it is `max`, so a huge setting can never overflow a time computation.
+/// `None` for anything else.
+pub fn capped_whole_number(raw: &str, max: u64) -> Option<u64> {
+    let raw = raw.trim();
+    match raw.parse::<u64>() {
+        Ok(n) if n >= 1 => Some(n.min(max)),
+        Ok(_) => None,
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(max),
+        Err(_) => None,
+    }
 }
 
 impl DatabaseConfig {
-    /// Reads `DATABASE_URL` and `PACT_DB_MAX_CONNECTIONS`.
+    /// Reads `DATABASE_URL`, `PACT_DB_MAX_CONNECTIONS` and
+    /// `PACT_DB_STATEMENT_TIMEOUT_MS`.
     pub fn read<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Self {
         let url = r
             .raw(DATABASE_URL)
@@ -150,8 +227,17 @@ impl DatabaseConfig {
                 |v| v.trim().parse().ok().filter(|n| (1..=100).contains(n)),
             )
             .unwrap_or(DEFAULT_DB_MAX_CONNECTIONS);
+        let statement_timeout_ms = r
+            .parse_with(
+                PACT_DB_STATEMENT_TIMEOUT_MS,
+                "a whole number of milliseconds, at least 1",
+                |v| capped_whole_number(v, MAX_DB_STATEMENT_TIMEOUT_MS),
+            )
+            .unwrap_or(DEFAULT_DB_STATEMENT_TIMEOUT_MS);
         Self {
-            url: url.unwrap_or_else(DatabaseUrl::embedded_default),
+            url: url
+                .unwrap_or_else(DatabaseUrl::embedded_default)
+                .with_statement_timeout(Duration::from_millis(statement_timeout_ms)),
             max_connections,
         }
     }
@@ -168,33 +254,42 @@ pub enum Database {
 }
 
 impl Database {
-    /// A pool that connects on first use.
+    /// A pool that connects on first use. Every connection starts with the
+    /// URL's time limits.
     pub fn connect_lazy(config: &DatabaseConfig) -> Self {
+        let limit = config.url.statement_timeout;
         match &config.url.backend {
             Backend::Postgres(options) => Self::Postgres(
                 PgPoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(options.clone()),
+                    .connect_lazy_with(postgres_limits(options.clone(), limit)),
             ),
             Backend::Sqlite(options) => Self::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_lazy_with(options.clone()),
+                    .connect_lazy_with(options.clone().busy_timeout(limit)),
             ),
         }
     }
 
     /// Applies the embedded migrations (under sqlx's migration lock).
+    ///
+    /// On PostgreSQL they run on a connection of their own with the longer
+    /// [`MIGRATION_TIMEOUT_MS`] limit (waiting for another instance's
+    /// migration is a statement too), closed afterwards so that no pooled
+    /// connection keeps that limit: one connection beyond the pool, only
+    /// while migrating.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Self::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Self::Postgres(pool) => migrate_postgres(pool).await,
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
         }
     }
 
-    /// One round trip: is the database answering?
+    /// One round trip: is the database answering? (Under the pool's limits:
+    /// at most [`ACQUIRE_TIMEOUT`] for a connection, then the statement limit.)
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
@@ -269,6 +364,42 @@ impl Schema {
     }
 }
 
+/// The session settings every pooled PostgreSQL connection starts with
+/// (startup options: no extra round trip). `lock_timeout` is half the
+/// statement limit, so a statement stuck behind another session's lock fails
+/// with its own error (55P03) and the log tells a lock from a slow statement;
+/// a session idle inside a transaction for a whole statement limit is a
+/// frozen client, and the server ends it and frees its locks.
+fn postgres_limits(options: PgConnectOptions, limit: Duration) -> PgConnectOptions {
+    let statement = millis(limit);
+    options.options([
+        ("statement_timeout", statement),
+        ("lock_timeout", statement.div_ceil(2)),
+        ("idle_in_transaction_session_timeout", statement),
+    ])
+}
+
+/// See [`Database::migrate`]: a one-connection pool with the same connect
+/// options, the migration limits appended (a later `-c` wins), closed after.
+async fn migrate_postgres(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let limit = MIGRATION_TIMEOUT_MS.to_string();
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("statement_timeout", &limit), ("lock_timeout", &limit)]);
+    let migrator = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options);
+    let migrated = POSTGRES_MIGRATIONS.run(&migrator).await;
+    migrator.close().await;
+    migrated
+}
+
+/// Whole milliseconds, at least 1 (0 would mean no limit to PostgreSQL).
+fn millis(limit: Duration) -> u64 {
+    u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 impl Readiness for Schema {
     async fn check(&self) -> Result<(), String> {
         if !self.is_ready() {
@@ -276,8 +407,16 @@ impl Readiness for Schema {
         }
         match tokio::time::timeout(Duration::from_secs(1), self.database.ping()).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the database does not answer: {e}")),
-            Err(_) => Err("the database did not answer within 1 s".into()),
+            Ok(Err(e)) => {
+                // The driver's text (hosts, users, database names) is for
+                // the log only; the probe's answer may be public.
+                tracing::warn!(error = %e, "readiness: the database does not answer");
+                Err(NOT_REACHABLE.into())
+            }
+            Err(_) => {
+                tracing::warn!("readiness: the database did not answer within 1 s");
+                Err(NOT_REACHABLE.into())
+            }
         }
     }
 }
@@ -293,6 +432,137 @@ mod tests {
         assert!(DatabaseUrl::parse("sqlite://pact.db").is_ok());
         assert!(DatabaseUrl::parse("sqlite::memory:").is_ok());
         assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn a_password_in_the_query_is_hidden_too() {
+        let cases = [
+            (
+                "postgres://pact@db:5432/pact?password=hunter2&sslmode=require",
+                "postgres://pact@db:5432/pact?password=***&sslmode=require",
+            ),
+            (
+                "postgres://pact:s3cret@db/pact?PassWord=hunter2&sslpassword=k3y",
+                "postgres://pact:***@db/pact?PassWord=***&sslpassword=***",
+            ),
+            (
+                "postgresql://db/pact?user=pact&password=hunter2%26more",
+                "postgresql://db/pact?user=pact&password=***",
+            ),
+            // Nothing secret: shown as given.
+            (
+                "postgres://pact@db:5432/pact?sslmode=require",
+                "postgres://pact@db:5432/pact?sslmode=require",
+            ),
+        ];
+        for (raw, shown) in cases {
+            let url = DatabaseUrl::parse(raw).expect("valid");
+            let redacted = url.redacted();
+            assert_eq!(redacted, shown);
+            for secret in ["hunter2", "s3cret", "k3y"] {
+                assert!(!redacted.contains(secret), "{redacted}");
+            }
+            let config = DatabaseConfig {
+                url,
+                max_connections: 1,
+            };
+            assert!(!format!("{config:?}").contains("hunter2"));
+        }
+    }
+
+    fn read(pairs: &[(&'static str, &'static str)]) -> Result<DatabaseConfig, String> {
+        let env: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
+        let mut r = EnvReader::new(&env);
+        let config = DatabaseConfig::read(&mut r);
+        r.finish().map(|_| config).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_statement_limit_is_read_and_capped() {
+        let limit = |value| {
+            read(&[(PACT_DB_STATEMENT_TIMEOUT_MS, value)]).map(|c| c.url.statement_timeout())
+        };
+        assert_eq!(
+            read(&[]).expect("valid").url.statement_timeout(),
+            Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS)
+        );
+        assert_eq!(limit(" 250 "), Ok(Duration::from_millis(250)));
+        let max = Ok(Duration::from_millis(MAX_DB_STATEMENT_TIMEOUT_MS));
+        assert_eq!(limit("18446744073709551615"), max);
+        assert_eq!(limit("99999999999999999999999999"), max, "beyond u64");
+        for bad in ["0", "-1", "1.5", "5s", "ten"] {
+            let error = limit(bad).expect_err(bad);
+            assert!(error.contains(PACT_DB_STATEMENT_TIMEOUT_MS), "{error}");
+        }
+        // Given in code, also capped.
+        let url = DatabaseUrl::parse("sqlite::memory:")
+            .expect("valid")
+            .with_statement_timeout(Duration::MAX);
+        assert_eq!(
+            url.statement_timeout(),
+            Duration::from_millis(MAX_DB_STATEMENT_TIMEOUT_MS)
+        );
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+        assert_eq!(millis(Duration::ZERO), 1, "0 would mean no limit");
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_wait_for_a_lock_only_as_long_as_the_limit() {
+        let config = read(&[
+            (DATABASE_URL, "sqlite::memory:"),
+            (PACT_DB_STATEMENT_TIMEOUT_MS, "1234"),
+        ])
+        .expect("valid");
+        let Database::Sqlite(pool) = Database::connect_lazy(&config) else {
+            panic!("not SQLite");
+        };
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&pool)
+            .await
+            .expect("pragma");
+        assert_eq!(busy, 1234);
+    }
+
+    /// `/readyz` through the contract: the driver's error (here a path that
+    /// cannot be opened) is logged, the answer says only [`NOT_REACHABLE`].
+    #[tokio::test]
+    async fn readyz_does_not_quote_the_database_error() {
+        use tower::ServiceExt;
+        let config = read(&[(
+            DATABASE_URL,
+            "sqlite:///nonexistent-pact-dir/secret-name.db?mode=rw",
+        )])
+        .expect("valid");
+        let database = Database::connect_lazy(&config);
+        let error = database.ping().await.expect_err("cannot open").to_string();
+        let schema = Schema {
+            database,
+            migrated: Arc::new(AtomicBool::new(true)),
+        };
+        assert_eq!(schema.check().await, Err(NOT_REACHABLE.to_owned()));
+        let app = crate::server::contract(
+            axum::Router::new(),
+            &crate::config::RuntimeConfig::default(),
+            crate::metrics::Metrics::new().freeze(),
+            schema,
+        );
+        let response = app
+            .oneshot(
+                http::Request::get("/readyz")
+                    .body(axum::body::Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert_eq!(response.status(), 503);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains(NOT_REACHABLE), "{body}");
+        assert!(!body.contains("secret-name"), "{body}");
+        assert!(!body.contains(&error), "{body}");
     }
 
     #[test]

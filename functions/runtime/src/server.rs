@@ -40,6 +40,35 @@ impl Readiness for AlwaysReady {
     }
 }
 
+/// Tells whether the process can still do its work (`GET /healthz`): when it
+/// fails, the kubelet's liveness probe restarts the container. It must not
+/// wait on anything (no I/O): it judges the process from what it recorded,
+/// such as a worker that stopped making progress.
+pub trait Liveness: Clone + Send + Sync + 'static {
+    /// `Err(why)` while the process is wedged.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// For functions whose liveness is the process answering at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysLive;
+
+impl Liveness for AlwaysLive {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+async fn live<L: Liveness>(State(liveness): State<L>) -> Response {
+    match liveness.check() {
+        Ok(()) => "ok".into_response(),
+        Err(why) => {
+            tracing::error!(%why, "liveness check failed");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_live", why).into_response()
+        }
+    }
+}
+
 /// Wraps a function's routes with the contract: `/healthz`, `/readyz`,
 /// `/metrics`, problem+json for unknown routes and methods, request metrics,
 /// a request span, a per-request timeout (504) and panic containment (500).
@@ -49,10 +78,21 @@ pub fn contract<R: Readiness>(
     metrics: Arc<Metrics>,
     readiness: R,
 ) -> Router {
+    contract_with_liveness(routes, config, metrics, readiness, AlwaysLive)
+}
+
+/// [`contract`] whose `/healthz` answers 503 while `liveness` fails.
+pub fn contract_with_liveness<R: Readiness, L: Liveness>(
+    routes: Router,
+    config: &RuntimeConfig,
+    metrics: Arc<Metrics>,
+    readiness: R,
+    liveness: L,
+) -> Router {
     let service = config.service.clone().unwrap_or_default();
     let revision = config.revision.clone().unwrap_or_default();
     routes
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(live::<L>).with_state(liveness))
         .route("/readyz", get(ready::<R>).with_state(readiness))
         .route("/metrics", get(serve_metrics).with_state(metrics.clone()))
         .fallback(not_found)

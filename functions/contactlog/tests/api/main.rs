@@ -5,3 +5,4 @@ mod helpers;
 mod outages;
 mod processes;
 mod store;
+mod timeouts;
