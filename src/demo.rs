@@ -107,7 +107,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         url: DatabaseUrl::parse(pipeline.database_url()).map_err(anyhow::Error::msg)?,
         max_connections: 2,
     });
-    let expected: HashSet<&str> = sent.accepted_ids.iter().map(String::as_str).collect();
+    // A row's event_id is pact-translation's id for the producer's event.
+    let expected: HashSet<String> = sent
+        .accepted_ids
+        .iter()
+        .map(|id| pact_runtime::identity::of_event(pact_producer::SOURCE, id))
+        .collect();
     say(&format!(
         "pact demo: {} contacts accepted; waiting until each is stored",
         expected.len()
@@ -230,7 +235,7 @@ async fn wait_until_stored(
     pipeline: &Pipeline,
     database: &Database,
     since: DateTime<Utc>,
-    expected: &HashSet<&str>,
+    expected: &HashSet<String>,
 ) -> anyhow::Result<Vec<Row>> {
     let mut last_count = usize::MAX;
     let mut last_progress = Instant::now();
@@ -346,7 +351,7 @@ struct PlaceCount {
 impl Report {
     fn new(
         rows: &[Row],
-        expected: &HashSet<&str>,
+        expected: &HashSet<String>,
         sent: &simulate::Summary,
         waited: Duration,
         start: Duration,
@@ -360,7 +365,10 @@ impl Report {
             *seen.entry(row.event_id.as_str()).or_default() += 1;
         }
         let stored_twice = seen.values().filter(|&&n| n > 1).count();
-        let missing = expected.iter().filter(|id| !seen.contains_key(*id)).count();
+        let missing = expected
+            .iter()
+            .filter(|id| !seen.contains_key(id.as_str()))
+            .count();
         let mut latencies: Vec<f64> = ours.iter().map(|r| r.latency_ms).collect();
         latencies.sort_by(f64::total_cmp);
         let pick = |q: f64| {

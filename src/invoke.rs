@@ -219,20 +219,9 @@ fn non_empty(option: &'static str) -> impl Fn(&str) -> Result<String, String> + 
     }
 }
 
+/// The id rule of the functions themselves, checked before sending.
 fn parse_id(raw: &str) -> Result<String, String> {
-    let max = pact_runtime::emit::MAX_EVENT_ID_CHARS;
-    let chars = raw.chars().count();
-    if raw.trim().is_empty() {
-        Err("the id must not be empty".into())
-    } else if chars > max {
-        Err(format!(
-            "the id has {chars} characters; PACT functions accept at most {max}"
-        ))
-    } else if raw.chars().any(char::is_control) {
-        Err("the id must not contain control characters".into())
-    } else {
-        Ok(raw.to_owned())
-    }
+    pact_runtime::identity::event_id("--id", raw).map_err(|e| e.to_string())
 }
 
 /// `name=value`, with a name the CloudEvents spec allows for an extension.

@@ -83,6 +83,13 @@ async fn function(name: &str, env: &[(&str, &str)]) -> (Child, String) {
     (child, base)
 }
 
+/// pact-translation's id for the event `pact invoke` sent with `id` (the
+/// UUIDv5 of `/pact/invoke`, a line feed, `id`; DESIGN.md section 3).
+fn translated_id(id: &str) -> String {
+    let name = format!("/pact/invoke\n{id}");
+    uuid::Uuid::new_v5(&pact_runtime::identity::NAMESPACE, name.as_bytes()).to_string()
+}
+
 fn assert_translated(outcome: &Value, id: &str) {
     assert_eq!(outcome["status"], 200, "{outcome}");
     assert_eq!(outcome["problem"], Value::Null, "{outcome}");
@@ -90,7 +97,7 @@ fn assert_translated(outcome: &Value, id: &str) {
     let event = &outcome["event"];
     assert_eq!(event["type"], "dev.pact.contact.translated", "{outcome}");
     assert_eq!(event["source"], "/pact/translation", "{outcome}");
-    assert_eq!(event["id"], id, "{outcome}");
+    assert_eq!(event["id"], translated_id(id), "{outcome}");
     assert_eq!(event["partitionkey"], "1-2", "{outcome}");
     assert_eq!(event["data"]["city"], "Minneapolis", "{outcome}");
     assert_eq!(event["data"]["state"], "MN", "{outcome}");
@@ -247,7 +254,7 @@ async fn in_sink_mode_translation_answers_202_and_invoke_says_accepted() {
 
     let received = sink.wait_for_requests(1, Duration::from_secs(5)).await;
     let event = received[0].event.clone().expect("a CloudEvent");
-    assert_eq!(event.id(), "invoke-sink-1");
+    assert_eq!(event.id(), translated_id("invoke-sink-1"));
     assert_eq!(event.ty(), "dev.pact.contact.translated");
 
     let run = invoke(&[&url]).await;

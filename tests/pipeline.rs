@@ -383,6 +383,104 @@ async fn events_delivered_twice_are_stored_once() {
 }
 
 // ---------------------------------------------------------------------------
+// 4b. Identity collisions: clients this project did not write reuse ids and
+//     keys, and every event is delivered twice. Two different contacts are
+//     always two rows; a retry is never a second row (DESIGN.md section 3).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colliding_ids_and_keys_from_other_clients_are_all_stored_once() {
+    bounded(async {
+        const N: usize = 300;
+        let dir = temp_dir();
+        let dev = Dev::start(dir.path(), None, &["--deliver-twice"]).await;
+        // Two phone fleets whose ids are the same strings for other people.
+        let fleet_a = contacts("shared", 0..N);
+        let mut fleet_b = contacts("shared", 0..N);
+        for contact in &mut fleet_b {
+            contact.mmid1 += 1_000_000;
+            contact.mmid2 += 1_000_000;
+        }
+        // Each fleet sends everything twice, as a client that lost the 202 would.
+        for fleet in [&fleet_a, &fleet_b, &fleet_a, &fleet_b] {
+            send_all(&dev.urls.producer, fleet).await;
+        }
+        let mut expected: Vec<String> = fleet_a
+            .iter()
+            .chain(&fleet_b)
+            .map(Contact::stored_id)
+            .collect();
+
+        // Two phones speaking CloudEvents, both numbering their events from
+        // 1, each event sent twice.
+        let client = reqwest::Client::new();
+        let derived = |source: &str, id: &str| {
+            uuid::Uuid::new_v5(
+                &pact_runtime::identity::NAMESPACE,
+                format!("{source}\n{id}").as_bytes(),
+            )
+            .to_string()
+        };
+        for (source, mmid1) in [("/phone/A", 7_000_001), ("/phone/B", 7_000_003)] {
+            // The producer's key for a CloudEvent is its derived id.
+            let contact = Contact {
+                id: derived(source, "1"),
+                mmid1,
+                mmid2: mmid1 + 1,
+                lat: 44.97,
+                lon: -93.26,
+                observed_at: fleet_a[0].observed_at.clone(),
+            };
+            for _ in 0..2 {
+                let response = client
+                    .post(format!("{}/", dev.urls.producer))
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", "1")
+                    .header("ce-source", source)
+                    .header("ce-type", "dev.pact.contact.untranslated")
+                    .header("content-type", "application/json")
+                    .body(
+                        json!({"mmid1": contact.mmid1, "mmid2": contact.mmid2, "lat": contact.lat,
+                               "lon": contact.lon, "observed_at": contact.observed_at})
+                        .to_string(),
+                    )
+                    .send()
+                    .await
+                    .expect("POST a CloudEvent");
+                assert_eq!(response.status(), 202, "{source}");
+            }
+            expected.push(contact.stored_id());
+        }
+
+        // Two other producers writing straight to the topic, same id, same
+        // contact: two events, so two rows.
+        for source in ["/other/producer-1", "/other/producer-2"] {
+            let response = client
+                .post(format!("{}/topics/{UNTRANSLATED}", dev.urls.eventing))
+                .header("ce-specversion", "1.0")
+                .header("ce-id", "same-id")
+                .header("ce-source", source)
+                .header("ce-type", "dev.pact.contact.untranslated")
+                .header("ce-partitionkey", "1-2")
+                .header("content-type", "application/json")
+                .body(
+                    json!({"mmid1": 1, "mmid2": 2, "lat": 44.97, "lon": -93.26,
+                           "observed_at": fleet_a[0].observed_at})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .expect("POST to the topic");
+            assert_eq!(response.status(), 202);
+            expected.push(derived(source, "same-id"));
+        }
+        assert_eq!(expected.len(), 2 * N + 4);
+        dev.assert_stored_ids(&expected).await;
+        dev.stop_with(Signal::SIGTERM).await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
 // 5. Poison events: dead-lettered at once with Knative's error extensions,
 //    while the good contacts around them flow.
 

@@ -278,8 +278,10 @@ pub struct Summary {
     pub sent: u64,
     /// Contacts the target accepted (2xx).
     pub accepted: u64,
-    /// Their ids (UUIDv7), for checking they were stored once. Kept up to a
-    /// million, and not on endless runs (`--duration 0` without `--contacts`).
+    /// Their event ids, for checking they were stored once: those the
+    /// producer's `POST /contacts` answered with, else the ids sent. Kept up
+    /// to a million, and not on endless runs (`--duration 0` without
+    /// `--contacts`).
     #[serde(skip)]
     pub accepted_ids: Vec<String>,
     /// Contacts the target refused (3xx, or 4xx other than 408/429).

@@ -338,10 +338,13 @@ impl Request {
     fn record(self, delivery: Delivery, tally: &mut Tally, keep_ids: bool) {
         let n = self.ids.len() as u64;
         match delivery {
-            Delivery::Accepted => {
+            Delivery::Accepted(ids) => {
                 tally.accepted += n;
-                if keep_ids && tally.accepted_ids.len() + self.ids.len() <= MAX_KEPT_IDS {
-                    tally.accepted_ids.extend(self.ids);
+                let ids = ids
+                    .filter(|ids| ids.len() == self.ids.len())
+                    .unwrap_or(self.ids);
+                if keep_ids && tally.accepted_ids.len() + ids.len() <= MAX_KEPT_IDS {
+                    tally.accepted_ids.extend(ids);
                 }
             }
             Delivery::Rejected(problem) => {
@@ -359,8 +362,10 @@ impl Request {
 /// What the target made of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Delivery {
-    /// 2xx.
-    Accepted,
+    /// 2xx, with the ids the producer's `POST /contacts` says it gave the
+    /// events (DESIGN.md section 3 derives them from ours); `None` for other
+    /// targets.
+    Accepted(Option<Vec<String>>),
     /// Refused for good (3xx, or a 4xx other than 408 and 429): the problem.
     Rejected(String),
     /// A 5xx that retrying would not cure, or every attempt failed.
@@ -398,6 +403,17 @@ fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Opti
     (at - now).to_std().ok()
 }
 
+/// The `accepted` ids of a `POST /contacts` answer.
+fn accepted_ids(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        accepted: Vec<String>,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()
+        .map(|a| a.accepted)
+}
+
 async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload) -> Delivery {
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
@@ -416,8 +432,12 @@ async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload
         match request.send().await {
             Ok(response) if response.status().is_success() => {
                 // Read the body so the connection is reused.
-                let _ = response.bytes().await;
-                return Delivery::Accepted;
+                let body = response.bytes().await.unwrap_or_default();
+                let ids = match payload {
+                    Payload::Contacts(_) => accepted_ids(&body),
+                    Payload::Event(_) => None,
+                };
+                return Delivery::Accepted(ids);
             }
             Ok(response) if retryable(response.status()) => {
                 if let Some(after) = retry_after(response.headers(), Utc::now()) {

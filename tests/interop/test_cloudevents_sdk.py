@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -46,6 +47,26 @@ CONTACT = {
 OBSERVED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 PROBLEM_JSON = "application/problem+json"
+SDK_SOURCE = "/sdk/interop"
+
+# DESIGN.md section 3: emitted ids are name-based UUIDs (v5) of the whole
+# input identity. Computed here with Python's uuid module from the names the
+# docs give (docs/functions.md), not with PACT's code.
+PACT_NAMESPACE = uuid.UUID("9d8bf4f9-de60-4a47-8e04-041dbb32ce4d")
+
+
+def event_key(source: str, event_id: str) -> str:
+    """The id of the event made from input `source` + `id`."""
+    return str(uuid.uuid5(PACT_NAMESPACE, f"{source}\n{event_id}"))
+
+
+def contact_id(key: str, contact: dict) -> str:
+    """The producer's id for `contact` sent under `key`, as sent: the time
+    only when the client gave one."""
+    fields = [key] + [str(contact[k]) if k.startswith("mmid") else repr(float(contact[k]))
+                      for k in ("mmid1", "mmid2", "lat", "lon")]
+    fields.append(contact.get("observed_at", ""))
+    return str(uuid.uuid5(PACT_NAMESPACE, "\n".join(fields)))
 
 FORMAT = JSONFormat()
 MODES: dict[str, Callable[[BaseCloudEvent, JSONFormat], HTTPMessage]] = {
@@ -63,7 +84,7 @@ def sdk_event(
     data: Any = None,
     *,
     event_type: str = UNTRANSLATED,
-    source: str = "/sdk/interop",
+    source: str = SDK_SOURCE,
     datacontenttype: str | None = "application/json",
     factory=CloudEvent,
     **extensions: Any,
@@ -101,11 +122,14 @@ def parse_captured(captured: Captured) -> BaseCloudEvent:
     return parse(captured.headers, captured.body)
 
 
-def assert_translated(event: BaseCloudEvent, event_id: str, contact: dict = CONTACT) -> None:
+def assert_translated(
+    event: BaseCloudEvent, input_id: str, contact: dict = CONTACT, source: str = SDK_SOURCE
+) -> None:
+    """`event` is the translation of the input `source` + `input_id`."""
     assert event.get_specversion() == "1.0"
     assert event.get_type() == TRANSLATED
     assert event.get_source() == TRANSLATION_SOURCE
-    assert event.get_id() == event_id
+    assert event.get_id() == event_key(source, input_id)
     assert event.get_datacontenttype() == "application/json"
     assert event.get_extension("partitionkey") == "1-2"
     assert event.get_time() == OBSERVED
@@ -171,7 +195,7 @@ def test_translation_carries_the_traceparent_extension(translation: Function, mo
     assert resp.status == 200, resp.body
     reply = parse_reply(resp)
     assert reply.get_extension("traceparent") == TRACEPARENT
-    assert reply.get_id() == f"sdk-trace-{mode}"
+    assert reply.get_id() == event_key(SDK_SOURCE, f"sdk-trace-{mode}")
 
 
 def test_translation_takes_the_traceparent_http_header(translation: Function):
@@ -237,7 +261,10 @@ def test_translation_answers_a_structured_batch_with_a_batch(translation: Functi
     items = json.loads(resp.body)
     assert isinstance(items, list) and len(items) == 2
     parsed = [FORMAT.read(None, json.dumps(item)) for item in items]
-    assert [e.get_id() for e in parsed] == ["sdk-batch-1", "sdk-batch-2"]
+    assert [e.get_id() for e in parsed] == [
+        event_key(SDK_SOURCE, "sdk-batch-1"),
+        event_key(SDK_SOURCE, "sdk-batch-2"),
+    ]
     assert_translated(parsed[0], "sdk-batch-1")
     assert parsed[1].get_extension("partitionkey") == "1-3"
     assert parsed[1].get_data()["mmid1"] == 3
@@ -262,7 +289,7 @@ def test_translation_reply_parses_with_the_legacy_v1_api(translation: Function):
     reply = v1_from_http(resp.headers, resp.body)
     assert reply["type"] == TRANSLATED
     assert reply["source"] == TRANSLATION_SOURCE
-    assert reply["id"] == "sdk-legacy-1"
+    assert reply["id"] == event_key("/sdk/legacy", "sdk-legacy-1")
     assert reply["partitionkey"] == "1-2"
     assert reply["traceparent"] == TRACEPARENT
     assert datetime.fromisoformat(reply["time"].replace("Z", "+00:00")) == OBSERVED
@@ -313,9 +340,8 @@ def test_producer_message_takes_the_idempotency_key(producer_to_sink: Function, 
     )
     assert resp.status == 202, resp.body
     (captured,) = sink.wait_for(1)
-    assert_untranslated(
-        parse_captured(captured), "phone-42-0001", {"mmid1": 1, "mmid2": 2, "lat": 44.98, "lon": -93.25}
-    )
+    contact = {"mmid1": 1, "mmid2": 2, "lat": 44.98, "lon": -93.25}
+    assert_untranslated(parse_captured(captured), contact_id("phone-42-0001", contact), contact)
 
 
 def test_producer_contacts_object_uses_the_idempotency_key(producer_to_sink: Function, sink: CaptureSink):
@@ -325,9 +351,10 @@ def test_producer_contacts_object_uses_the_idempotency_key(producer_to_sink: Fun
         json.dumps(CONTACT).encode(),
     )
     assert resp.status == 202, resp.body
-    assert json.loads(resp.body) == {"accepted": ["phone-7-0042"]}
+    expected = contact_id("phone-7-0042", CONTACT)
+    assert json.loads(resp.body) == {"accepted": [expected]}
     (captured,) = sink.wait_for(1)
-    assert_untranslated(parse_captured(captured), "phone-7-0042", CONTACT)
+    assert_untranslated(parse_captured(captured), expected, CONTACT)
 
 
 def test_producer_contacts_array_emits_one_event_each(producer_to_sink: Function, sink: CaptureSink):
@@ -339,23 +366,25 @@ def test_producer_contacts_array_emits_one_event_each(producer_to_sink: Function
         "/contacts", {"Content-Type": "application/json"}, json.dumps(contacts).encode()
     )
     assert resp.status == 202, resp.body
-    assert json.loads(resp.body) == {"accepted": ["batch-a", "batch-b"]}
+    a, b = contact_id("batch-a", CONTACT), contact_id("batch-b", contacts[1])
+    assert json.loads(resp.body) == {"accepted": [a, b]}
     captured = sink.wait_for(2)
     events = {e.get_id(): e for e in map(parse_captured, captured)}
-    assert set(events) == {"batch-a", "batch-b"}
-    assert_untranslated(events["batch-a"], "batch-a", CONTACT)
-    assert_untranslated(events["batch-b"], "batch-b", contacts[1])
-    assert events["batch-b"].get_extension("partitionkey") == "5-9"
+    assert set(events) == {a, b}
+    assert_untranslated(events[a], a, CONTACT)
+    assert_untranslated(events[b], b, contacts[1])
+    assert events[b].get_extension("partitionkey") == "5-9"
 
 
 @mode_param
-def test_producer_forwards_an_sdk_event_with_its_id(producer_to_sink: Function, sink: CaptureSink, mode: str):
+def test_producer_forwards_an_sdk_event_under_its_derived_id(producer_to_sink: Function, sink: CaptureSink, mode: str):
     event = sdk_event(f"phone-event-{mode}", source="/phone/42", traceparent=TRACEPARENT)
     resp = send(producer_to_sink, event, mode)
     assert resp.status == 202, resp.body
     (captured,) = sink.wait_for(1)
     forwarded = parse_captured(captured)
-    assert_untranslated(forwarded, f"phone-event-{mode}", CONTACT)
+    key = event_key("/phone/42", f"phone-event-{mode}")
+    assert_untranslated(forwarded, contact_id(key, CONTACT), CONTACT)
     assert forwarded.get_time() == OBSERVED
     assert forwarded.get_extension("traceparent") == TRACEPARENT
 
@@ -367,12 +396,12 @@ def test_producer_output_feeds_translation(start_function, sink: CaptureSink):
     resp = send(producer, sdk_event("chain-1"), "structured")
     assert resp.status == 200, resp.body
     untranslated = parse_reply(resp)
-    assert_untranslated(untranslated, "chain-1", CONTACT)
+    assert_untranslated(untranslated, contact_id(event_key(SDK_SOURCE, "chain-1"), CONTACT), CONTACT)
     # Re-encode with the SDK, as a Python relay between the two would.
     resp = send(translation, untranslated, "structured")
     assert resp.status == 202, resp.body
     (captured,) = sink.wait_for(1)
-    assert_translated(parse_captured(captured), "chain-1")
+    assert_translated(parse_captured(captured), untranslated.get_id(), source=PRODUCER_SOURCE)
 
 
 # ------------------------------------------------------------ K_CE_OVERRIDES
@@ -433,7 +462,9 @@ def test_a_bad_sdk_event_is_a_problem_and_reaches_no_sink(
     good = send(function, sdk_event("good-after-bad"), mode)
     assert good.status == 202, good.body
     (captured,) = sink.wait_for(1)
-    assert parse_captured(captured).get_id() == "good-after-bad"
+    key = event_key(SDK_SOURCE, "good-after-bad")
+    expected = key if function_name == "pact-translation" else contact_id(key, CONTACT)
+    assert parse_captured(captured).get_id() == expected
     assert len(sink.requests) == 1
 
 
@@ -457,12 +488,13 @@ def test_a_batch_with_one_bad_sdk_event_sends_nothing(start_function, sink: Capt
 # the same in binary and structured mode and to every spec-following SDK.
 
 
-def test_structured_id_with_a_percent_sign_survives(translation: Function):
-    # Structured id "order%201" comes back as ce-id: order%201 (not order%25201),
-    # which every spec-following consumer decodes to "order 1".
-    resp = send(translation, sdk_event("order%201"), "structured")
+@mode_param
+def test_an_id_with_a_percent_sign_means_the_same_in_both_modes(translation: Function, mode: str):
+    # The SDK sends id "order%201" as ce-id: order%25201 in binary mode; the
+    # function decodes it, so both modes derive the output id from "order%201".
+    resp = send(translation, sdk_event("order%201"), mode)
     assert resp.status == 200, resp.body
-    assert parse_reply(resp).get_id() == "order%201"
+    assert parse_reply(resp).get_id() == event_key(SDK_SOURCE, "order%201")
 
 
 def test_idempotency_key_with_a_percent_sign_survives(producer_to_sink: Function, sink: CaptureSink):
@@ -472,9 +504,10 @@ def test_idempotency_key_with_a_percent_sign_survives(producer_to_sink: Function
         json.dumps(CONTACT).encode(),
     )
     assert resp.status == 202, resp.body
-    assert json.loads(resp.body) == {"accepted": ["order%201"]}
+    expected = contact_id("order%201", CONTACT)
+    assert json.loads(resp.body) == {"accepted": [expected]}
     (captured,) = sink.wait_for(1)
-    assert parse_captured(captured).get_id() == "order%201"
+    assert parse_captured(captured).get_id() == expected
 
 
 def test_binary_and_structured_ids_are_validated_alike(translation: Function):
@@ -486,6 +519,7 @@ def test_binary_and_structured_ids_are_validated_alike(translation: Function):
     binary = send(translation, sdk_event(event_id), "binary")
     assert structured.status == 200, structured.body
     assert binary.status == structured.status, binary.body
+    assert parse_reply(binary).get_id() == parse_reply(structured).get_id() == event_key(SDK_SOURCE, event_id)
 
 
 def test_non_ascii_override_value_reaches_the_sdk_intact(start_function):

@@ -23,7 +23,7 @@ use chrono::Utc;
 use pact_runtime::config::{ConfigError, Env, EnvReader, RuntimeConfig};
 use pact_runtime::contact::BoundedText;
 use pact_runtime::database::{Database, DatabaseConfig, Schema, capped_whole_number};
-use pact_runtime::emit::event_id;
+use pact_runtime::identity::event_id;
 use pact_runtime::ingest::{Incoming, LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::contract_with_liveness;

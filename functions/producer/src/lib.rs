@@ -5,9 +5,15 @@
 //! - `POST /pact/producer?message=1,2,44.98,-93.25` (or as a form field): the
 //!   original demo's endpoint, kept as it was; answers 202.
 //! - `POST /contacts`: a JSON object or an array of up to 1000; answers 202
-//!   with the event ids. `Idempotency-Key` names the event of a single object,
-//!   an `id` field that of each item; otherwise a UUIDv7 is made.
+//!   with the event ids.
 //! - `POST /`: a CloudEvent of type `dev.pact.contact.untranslated`.
+//!
+//! Event ids follow DESIGN.md section 3: a contact sent with a key of the
+//! client's (`Idempotency-Key` for a single contact, an item's `id` field, an
+//! incoming CloudEvent's `source` + `id`) gets a UUIDv5 of that key together
+//! with the contact as sent ([`identity::of_contact`]), so a client's retry
+//! gives the same event and two clients who pick the same key both get
+//! theirs; a contact sent with no key gets a new UUIDv7.
 //!
 //! A request is all or nothing: when one contact is wrong, none is sent, and
 //! the problem document says which and why.
@@ -23,8 +29,11 @@ use chrono::Utc;
 use pact_runtime::cloudevents::{AttributesReader, Event};
 use pact_runtime::config::RuntimeConfig;
 use pact_runtime::contact::Contact;
-use pact_runtime::emit::{Emitted, Emitter, OutData, Outgoing, event_id};
-use pact_runtime::ingest::{LimitedBody, all_or_nothing, read_events};
+use pact_runtime::emit::{Emitted, Emitter, OutData, Outgoing};
+use pact_runtime::identity::{self, event_id};
+use pact_runtime::ingest::{
+    LimitedBody, MAX_EVENTS_PER_REQUEST, all_or_nothing, json_array, read_events,
+};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::{AlwaysReady, contract};
 use pact_runtime::trace::TraceParent;
@@ -37,8 +46,8 @@ pub const NAME: &str = "pact-producer";
 
 /// The `source` of every event this function emits.
 pub const SOURCE: &str = "/pact/producer";
-/// Most contacts one `POST /contacts` may carry.
-pub const MAX_CONTACTS_PER_REQUEST: usize = 1000;
+/// Most contacts one `POST /contacts` may carry: the runtime's one limit.
+pub const MAX_CONTACTS_PER_REQUEST: usize = MAX_EVENTS_PER_REQUEST;
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -100,16 +109,23 @@ async fn receive_message(
     LimitedBody(body): LimitedBody,
 ) -> Result<Response> {
     let message = message_field(uri.query(), &headers, &body)?;
-    let mut records = wire::csv_records(message.as_bytes())?;
-    if records.len() != 1 {
-        return Err(Error::malformed(
-            "message holds one contact: mmid1,mmid2,lat,lon[,observed_at]",
-        ));
+    let one_contact =
+        || Error::malformed("message holds one contact: mmid1,mmid2,lat,lon[,observed_at]");
+    let mut records = wire::csv_records(message.as_bytes(), 1).map_err(|e| match e {
+        Error::TooMany { .. } => one_contact(),
+        e => e,
+    })?;
+    if records.is_empty() {
+        return Err(one_contact());
     }
     state.metrics.received("csv");
-    let contact =
-        wire::untranslated_from_csv(&records.remove(0))?.into_contact(None, Utc::now())?;
-    let id = idempotency_key(&headers)?.unwrap_or_else(new_event_id);
+    let data = wire::untranslated_from_csv(&records.remove(0))?;
+    let time_given = data.gives_time();
+    let contact = data.into_contact(None, Utc::now())?;
+    let id = match idempotency_key(&headers)? {
+        Some(key) => identity::of_contact(&key, &contact, time_given),
+        None => new_event_id(),
+    };
     let event = state.untranslated_event(id.clone(), &contact, header_trace(&headers))?;
     match state.emitter.emit(vec![event]).await? {
         Emitted::Sent(_) => Ok((
@@ -171,25 +187,23 @@ async fn receive_contacts(
             )));
         }
     }
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| Error::malformed(format!("the body is not valid JSON: {e}")))?;
-    let (items, single) = match value {
-        serde_json::Value::Object(_) => (vec![value], true),
-        serde_json::Value::Array(items) if items.is_empty() => {
+    // An array is counted while it is parsed: 413 past the limit.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let (items, single) = if first == Some(&b'[') {
+        let items: Vec<serde_json::Value> = json_array(&body, "the body is not valid JSON")?;
+        if items.is_empty() {
             return Err(Error::malformed("the array holds no contacts"));
         }
-        serde_json::Value::Array(items) if items.len() > MAX_CONTACTS_PER_REQUEST => {
-            return Err(Error::TooMany {
-                count: items.len(),
-                limit: MAX_CONTACTS_PER_REQUEST,
-            });
-        }
-        serde_json::Value::Array(items) => (items, false),
-        _ => {
+        (items, false)
+    } else {
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| Error::malformed(format!("the body is not valid JSON: {e}")))?;
+        if !value.is_object() {
             return Err(Error::malformed(
                 "send a JSON object or an array of objects",
             ));
         }
+        (vec![value], true)
     };
     let key = idempotency_key(&headers)?;
     if key.is_some() && !single {
@@ -203,11 +217,16 @@ async fn receive_contacts(
     let events = all_or_nothing(items, |item| {
         state.metrics.received("json");
         let submission: Submission = wire::from_json_value(item)?;
-        let id = match submission.id {
-            Some(id) => event_id("id", &id)?,
-            None => key.clone().unwrap_or_else(new_event_id),
+        let key = match submission.id {
+            Some(id) => Some(event_id("id", &id)?),
+            None => key.clone(),
         };
+        let time_given = submission.data.gives_time();
         let contact = submission.data.into_contact(None, now)?;
+        let id = match key {
+            Some(key) => identity::of_contact(&key, &contact, time_given),
+            None => new_event_id(),
+        };
         state.untranslated_event(id, &contact, trace.clone())
     })?;
     let ids: Vec<String> = events.iter().map(|e| e.id().to_owned()).collect();
@@ -222,7 +241,7 @@ async fn receive_contacts(
 }
 
 /// `POST /`: CloudEvents from phones or the simulator, validated and forwarded
-/// with their own ids.
+/// under ids derived from theirs and their contacts.
 async fn receive_event(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -234,8 +253,14 @@ async fn receive_event(
         state
             .metrics
             .received(input.event_type.as_deref().unwrap_or(wire::UNTRANSLATED));
-        let contact = input.untranslated()?.into_contact(input.time, now)?;
-        state.untranslated_event(input.output_id()?, &contact, input.traceparent.clone())
+        let data = input.untranslated()?;
+        let time_given = data.gives_time() || input.time.is_some();
+        let contact = data.into_contact(input.time, now)?;
+        let id = match &input.identity {
+            Some(sender) => identity::of_contact(&sender.key()?, &contact, time_given),
+            None => new_event_id(),
+        };
+        state.untranslated_event(id, &contact, input.traceparent.clone())
     })?;
     Ok(state.emitter.emit(events).await?.into_event_response())
 }

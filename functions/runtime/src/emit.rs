@@ -31,8 +31,8 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// An event to emit, before the runtime adds `source` and the overrides.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// `id`: reused from the input where there is one, so a redelivered input
-    /// gives the identical output.
+    /// `id`: derived from the input's identity where there is one
+    /// ([`crate::identity`]), so a redelivered input gives the identical output.
     pub id: String,
     /// `type`.
     pub event_type: &'static str,
@@ -53,27 +53,6 @@ pub enum OutData {
     Json(Vec<u8>),
     /// `text/csv`: one line in the original demo's format.
     Csv(String),
-}
-
-/// Most characters in an event id PACT accepts from outside.
-pub const MAX_EVENT_ID_CHARS: usize = 128;
-
-/// Checks an event id given from outside (`Idempotency-Key`, an `id` field, an
-/// input event's id): 1 to [`MAX_EVENT_ID_CHARS`] characters, none of them
-/// control characters. Any other text travels, percent-encoded in binary mode.
-pub fn event_id(field: &str, raw: &str) -> Result<String> {
-    let id = raw.trim();
-    let chars = id.chars().count();
-    if chars == 0 || chars > MAX_EVENT_ID_CHARS {
-        return Err(Error::invalid(
-            field,
-            format!("must be 1 to {MAX_EVENT_ID_CHARS} characters long"),
-        ));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(Error::invalid(field, "must not contain control characters"));
-    }
-    Ok(id.to_owned())
 }
 
 /// What became of emitted events.

@@ -12,6 +12,9 @@ use http::StatusCode;
 
 use crate::problem::Problem;
 
+/// Most entries of a rejected batch listed in its problem document.
+pub const MAX_LISTED_ERRORS: usize = 20;
+
 /// Result with the runtime's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -28,11 +31,12 @@ pub enum Error {
         /// The limit in bytes.
         limit_bytes: usize,
     },
-    /// More items in one request than an endpoint takes.
-    #[error("the request holds {count} items; at most {limit} are accepted at once")]
+    /// More items in one request than an endpoint takes (counted while
+    /// parsing, so the total is not known).
+    #[error(
+        "the request holds more than {limit} events; at most {limit} are taken at once, send the rest in another request"
+    )]
     TooMany {
-        /// Items sent.
-        count: usize,
         /// Items accepted.
         limit: usize,
     },
@@ -48,7 +52,7 @@ pub enum Error {
         reason: String,
     },
     /// Several events of one request were rejected; none was processed.
-    #[error("{} of the events in this request are not acceptable; nothing was processed", .0.len())]
+    #[error("{} of the events in this request are not acceptable; nothing was processed{}", .0.len(), if .0.len() > MAX_LISTED_ERRORS { " (the first 20 are listed)" } else { "" })]
     Batch(Vec<(usize, Error)>),
     /// A dependency is unavailable (the sink after retries, a database).
     #[error("{detail}")]
@@ -145,10 +149,13 @@ impl Error {
         let mut problem = Problem::new(status, self.error_type(), self.to_string());
         match self {
             Self::Invalid { field, .. } => problem = problem.with_field(field),
+            // A bounded answer however bad the batch: the first few, and
+            // the count in the detail.
             Self::Batch(errors) => {
                 problem = problem.with_errors(
                     errors
                         .iter()
+                        .take(MAX_LISTED_ERRORS)
                         .map(|(index, e)| (*index, e.to_problem()))
                         .collect(),
                 )

@@ -12,11 +12,16 @@ use http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::error::{Error, Result};
+use crate::identity;
 use crate::trace::TraceParent;
 use crate::wire::{self, TranslatedData, UntranslatedData};
 
 /// The most a request body may hold (DESIGN section 4).
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// The most events one request may carry, in every form: a CloudEvents
+/// batch, CSV lines, a JSON array. Counted while parsing, so a body of tiny
+/// items is refused (413) before it costs memory or a delivery per item.
+pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
 const CE_JSON: &str = "application/cloudevents+json";
 const CE_BATCH_JSON: &str = "application/cloudevents-batch+json";
@@ -62,6 +67,15 @@ pub struct EventIdentity {
     pub id: String,
 }
 
+impl EventIdentity {
+    /// The id derived from the whole identity ([`identity::of_event`]), after
+    /// checking the `id` ([`identity::event_id`]).
+    pub fn key(&self) -> Result<String> {
+        let id = identity::event_id("id", &self.id)?;
+        Ok(identity::of_event(&self.source, &id))
+    }
+}
+
 /// The data of one incoming event, not yet interpreted.
 #[derive(Debug, Clone)]
 pub enum Payload {
@@ -100,12 +114,13 @@ impl Incoming {
         }
     }
 
-    /// The id of the event made from this one: its own id (checked by
-    /// [`crate::emit::event_id`]) so a redelivery gives the same output, or a
-    /// new UUIDv7 when it came without an identity.
+    /// The id of the event made from this one: derived from its `source` +
+    /// `id` ([`identity::of_event`]), so a redelivery gives the same output
+    /// and two senders' equal ids do not collide; a new UUIDv7 when it came
+    /// without an identity (the original CSV lines).
     pub fn output_id(&self) -> Result<String> {
         match &self.identity {
-            Some(identity) => crate::emit::event_id("id", &identity.id),
+            Some(identity) => Ok(identity.key()?),
             None => Ok(uuid::Uuid::now_v7().to_string()),
         }
     }
@@ -134,8 +149,7 @@ pub fn read_events(headers: &HeaderMap, body: Bytes, accepted: &[&str]) -> Resul
         .as_deref()
         .is_some_and(|ct| ct.starts_with(CE_BATCH_JSON))
     {
-        let events: Vec<Event> = serde_json::from_slice(&body)
-            .map_err(|e| Error::malformed(format!("not a valid CloudEvents JSON batch: {e}")))?;
+        let events: Vec<Event> = json_array(&body, "not a valid CloudEvents JSON batch")?;
         if events.is_empty() {
             return Err(Error::malformed("the batch holds no events"));
         }
@@ -158,8 +172,10 @@ pub fn read_events(headers: &HeaderMap, body: Bytes, accepted: &[&str]) -> Resul
         .collect()
 }
 
-/// A body that is not a CloudEvent: the original CSV lines (one event per
-/// line) or a JSON object or array of data.
+/// A body that is not a CloudEvent: the original CSV lines, one event per
+/// line. A plain JSON body is refused: it has no identity, so each retry of
+/// it would become another contact (DESIGN.md section 3 takes bare bodies
+/// only as the original demo's CSV lines).
 fn read_plain(
     content_type: Option<&str>,
     body: Bytes,
@@ -167,35 +183,86 @@ fn read_plain(
 ) -> Result<Vec<Incoming>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::malformed(
-            "the body is empty; send a CloudEvent, a JSON object or a CSV line",
+            "the body is empty; send a CloudEvent or the original CSV line",
         ));
     }
-    let plain = |payload| Incoming {
-        identity: None,
-        event_type: None,
-        time: None,
-        traceparent: traceparent.clone(),
-        payload,
-    };
+    const JSON_NEEDS_AN_EVENT: &str = "a JSON body must come as a CloudEvent (ce-* headers, or application/cloudevents+json), which gives it an identity; without one, only the original CSV lines are read (text/csv, text/plain)";
     match data_format(content_type, &body)? {
-        DataFormat::Csv => Ok(wire::csv_records(&body)?
+        DataFormat::Csv => Ok(wire::csv_records(&body, MAX_EVENTS_PER_REQUEST)?
             .into_iter()
-            .map(|r| plain(Payload::Csv(r)))
+            .map(|record| Incoming {
+                identity: None,
+                event_type: None,
+                time: None,
+                traceparent: traceparent.clone(),
+                payload: Payload::Csv(record),
+            })
             .collect()),
-        DataFormat::Json => {
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| Error::malformed(format!("the body is not valid JSON: {e}")))?;
-            match value {
-                serde_json::Value::Array(items) if !items.is_empty() => Ok(items
-                    .into_iter()
-                    .map(|v| plain(Payload::JsonValue(v)))
-                    .collect()),
-                serde_json::Value::Object(_) => Ok(vec![plain(Payload::JsonValue(value))]),
-                _ => Err(Error::malformed(
-                    "the JSON body must be an object or a non-empty array of objects",
-                )),
+        DataFormat::Json if content_type.is_some() => {
+            Err(Error::UnsupportedMediaType(JSON_NEEDS_AN_EVENT.into()))
+        }
+        DataFormat::Json => Err(Error::malformed(JSON_NEEDS_AN_EVENT)),
+    }
+}
+
+/// Parses a JSON array of at most [`MAX_EVENTS_PER_REQUEST`] items, counting
+/// while it parses: 413 as soon as one item too many shows up. `what` opens
+/// the detail of a syntax error.
+pub fn json_array<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<Vec<T>> {
+    use serde::de::DeserializeSeed;
+    let exceeded = std::cell::Cell::new(false);
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let parsed = BoundedArray {
+        limit: MAX_EVENTS_PER_REQUEST,
+        exceeded: &exceeded,
+        item: std::marker::PhantomData,
+    }
+    .deserialize(&mut reader)
+    .and_then(|items| reader.end().map(|()| items));
+    match parsed {
+        Ok(items) => Ok(items),
+        Err(_) if exceeded.get() => Err(Error::TooMany {
+            limit: MAX_EVENTS_PER_REQUEST,
+        }),
+        Err(e) => Err(Error::malformed(format!("{what}: {e}"))),
+    }
+}
+
+struct BoundedArray<'a, T> {
+    limit: usize,
+    exceeded: &'a std::cell::Cell<bool>,
+    item: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for BoundedArray<'_, T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for BoundedArray<'_, T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an array of at most {} items", self.limit)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut items = Vec::new();
+        while items.len() < self.limit {
+            match seq.next_element()? {
+                Some(item) => items.push(item),
+                None => return Ok(items),
             }
         }
+        // One more item of any shape is one too many; it is not kept.
+        if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            self.exceeded.set(true);
+            return Err(serde::de::Error::custom("too many items"));
+        }
+        Ok(items)
     }
 }
 
@@ -269,12 +336,13 @@ fn payload(content_type: Option<&str>, bytes: Bytes) -> Result<Payload> {
     match data_format(content_type, &bytes)? {
         DataFormat::Json => Ok(Payload::Json(bytes)),
         DataFormat::Csv => {
-            let mut records = wire::csv_records(&bytes)?;
-            if records.len() != 1 {
-                return Err(Error::malformed(format!(
-                    "an event carries one CSV line, this one has {}",
-                    records.len()
-                )));
+            let one_line = || Error::malformed("an event carries one CSV line, this one has more");
+            let mut records = wire::csv_records(&bytes, 1).map_err(|e| match e {
+                Error::TooMany { .. } => one_line(),
+                e => e,
+            })?;
+            if records.is_empty() {
+                return Err(Error::malformed("the event's CSV data holds no line"));
             }
             Ok(Payload::Csv(records.remove(0)))
         }
@@ -487,6 +555,104 @@ mod tests {
             events[0].traceparent.as_ref().map(TraceParent::as_str),
             Some(tp)
         );
+    }
+
+    #[test]
+    fn every_form_counts_events_while_parsing() {
+        let csv = |n: usize| Bytes::from("1,2,1,2\n".repeat(n));
+        let max = MAX_EVENTS_PER_REQUEST;
+        let text = headers(&[("content-type", "text/csv")]);
+        assert_eq!(
+            read_events(&text, csv(max), ACCEPT)
+                .expect("at the limit")
+                .len(),
+            max
+        );
+        assert!(matches!(
+            read_events(&text, csv(max + 1), ACCEPT),
+            Err(Error::TooMany { limit }) if limit == max
+        ));
+        // Blank lines are not events and do not count.
+        let blank = Bytes::from(format!("{}\n\n\n", "1,2,1,2\n".repeat(max)));
+        assert_eq!(
+            read_events(&text, blank, ACCEPT).expect("blanks").len(),
+            max
+        );
+
+        let one = r#"{"specversion":"1.0","id":"x","source":"/t","type":"dev.pact.contact.untranslated","data":{"mmid1":1,"mmid2":2,"lat":1,"lon":2}}"#;
+        let batch = |n: usize| Bytes::from(format!("[{}]", vec![one; n].join(",")));
+        let ct = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        assert_eq!(
+            read_events(&ct, batch(max), ACCEPT)
+                .expect("at the limit")
+                .len(),
+            max
+        );
+        assert!(matches!(
+            read_events(&ct, batch(max + 1), ACCEPT),
+            Err(Error::TooMany { .. })
+        ));
+        // Item max + 1 counts whatever its shape; a bad item within the
+        // limit is a syntax error.
+        let odd = Bytes::from(format!("[{},42]", vec![one; max].join(",")));
+        assert!(matches!(
+            read_events(&ct, odd, ACCEPT),
+            Err(Error::TooMany { .. })
+        ));
+        let bad = Bytes::from(format!("[{one},42]"));
+        assert!(matches!(
+            read_events(&ct, bad, ACCEPT),
+            Err(Error::Malformed(_))
+        ));
+        let trailing = Bytes::from(format!("[{one}] x"));
+        assert!(matches!(
+            read_events(&ct, trailing, ACCEPT),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_plain_json_body_is_not_read() {
+        let body = Bytes::from_static(br#"{"mmid1":1,"mmid2":2,"lat":1,"lon":2}"#);
+        let json = headers(&[("content-type", "application/json")]);
+        assert!(matches!(
+            read_events(&json, body.clone(), ACCEPT),
+            Err(Error::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            read_events(&HeaderMap::new(), body, ACCEPT),
+            Err(Error::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_event_carries_exactly_one_csv_line() {
+        let h = binary(wire::UNTRANSLATED, Some("text/csv"));
+        for body in ["1,2,3,4\n5,6,7,8", "\n\n"] {
+            assert!(
+                matches!(
+                    read_events(&h, Bytes::from(body), ACCEPT),
+                    Err(Error::Malformed(_))
+                ),
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_output_id_derives_from_source_and_id() {
+        let mut a = binary(wire::UNTRANSLATED, Some("text/csv"));
+        let mut b = a.clone();
+        a.insert("ce-source", HeaderValue::from_static("/phone/A"));
+        b.insert("ce-source", HeaderValue::from_static("/phone/B"));
+        let id = |h: &HeaderMap| {
+            read_events(h, Bytes::from_static(b"1,2,3,4"), ACCEPT).expect("valid")[0]
+                .output_id()
+                .expect("an id")
+        };
+        assert_eq!(id(&a), identity::of_event("/phone/A", "abc"));
+        assert_ne!(id(&a), id(&b));
+        assert_eq!(id(&a), id(&a));
     }
 
     proptest! {

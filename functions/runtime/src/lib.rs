@@ -14,6 +14,7 @@ pub mod contact;
 pub mod database;
 pub mod emit;
 pub mod error;
+pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod problem;

@@ -37,6 +37,14 @@ pub struct UntranslatedData {
 }
 
 impl UntranslatedData {
+    /// Whether the sender gave the contact's time (else it is taken from the
+    /// event's `time`, or stamped on arrival).
+    pub fn gives_time(&self) -> bool {
+        self.observed_at
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty())
+    }
+
     /// Validates into a [`Contact`]. `fallback_time` stands in for a missing
     /// `observed_at` (the CloudEvent `time`); `now` when there is neither.
     pub fn into_contact(
@@ -202,18 +210,26 @@ fn json_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> Error 
 }
 
 /// Reads CSV records (RFC 4180: quoted fields may hold commas, quotes and
-/// line breaks). Blank lines are skipped.
-pub fn csv_records(text: &[u8]) -> Result<Vec<csv::StringRecord>, Error> {
+/// line breaks). Blank lines are skipped. More than `limit` records is an
+/// [`Error::TooMany`], found while reading: the rest is never parsed.
+pub fn csv_records(text: &[u8], limit: usize) -> Result<Vec<csv::StringRecord>, Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text);
-    reader
-        .records()
-        .filter(|r| !matches!(r, Ok(record) if record.iter().all(str::is_empty)))
-        .map(|r| r.map_err(|e| Error::malformed(format!("not a valid CSV line: {e}"))))
-        .collect()
+    let mut records = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::malformed(format!("not a valid CSV line: {e}")))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if records.len() == limit {
+            return Err(Error::TooMany { limit });
+        }
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// The original untranslated line: `mmid1,mmid2,lat,lon` with an optional
@@ -323,7 +339,7 @@ mod tests {
     }
 
     fn one(text: &str) -> csv::StringRecord {
-        let mut records = csv_records(text.as_bytes()).expect("csv");
+        let mut records = csv_records(text.as_bytes(), 10).expect("csv");
         assert_eq!(records.len(), 1);
         records.remove(0)
     }
@@ -487,7 +503,7 @@ mod tests {
         fn parsers_never_panic_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = from_json::<UntranslatedData>(&bytes);
             let _ = from_json::<TranslatedData>(&bytes);
-            if let Ok(records) = csv_records(&bytes) {
+            if let Ok(records) = csv_records(&bytes, crate::ingest::MAX_EVENTS_PER_REQUEST) {
                 for record in &records {
                     let _ = untranslated_from_csv(record).map(|d| d.into_contact(None, now()));
                     let _ = translated_from_csv(record).map(|d| d.into_contact(None, now()));

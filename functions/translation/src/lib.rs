@@ -3,8 +3,10 @@
 //! `POST /` takes an untranslated contact in any accepted form (CloudEvent in
 //! any mode, KafkaSource envelope, the original CSV line) and emits a
 //! `dev.pact.contact.translated` event with the address of the contact's
-//! coordinates. The output reuses the input's `id`, so a redelivered input
-//! gives the identical output event and pact-contactlog stores it once.
+//! coordinates. The output's id is a UUIDv5 of the input's `source` + `id`
+//! (DESIGN.md section 3), so a redelivered input gives the identical output
+//! event, pact-contactlog stores it once, and two inputs that share an `id`
+//! under different sources both become rows.
 
 pub mod geocoder;
 

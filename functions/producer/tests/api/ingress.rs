@@ -4,7 +4,7 @@ use pact_runtime::cloudevents::AttributesReader;
 use pact_runtime::testing::Reply;
 use serde_json::{Value, json};
 
-use crate::helpers::{problem, spawn_reply_mode, spawn_with_sink};
+use crate::helpers::{contact_id, event_key, problem, spawn_reply_mode, spawn_with_sink};
 
 fn data(event: &pact_runtime::cloudevents::Event) -> Value {
     match event.data() {
@@ -120,7 +120,12 @@ async fn contacts_takes_an_object_with_an_idempotency_key() {
             .expect("request");
         assert_eq!(response.status(), 202);
         let body: Value = response.json().await.expect("json");
-        assert_eq!(body["accepted"], json!(["phone-7-contact-42"]));
+        let id = contact_id(
+            "phone-7-contact-42",
+            (1, 2, 44.9778, -93.265),
+            Some("2026-11-24T10:00:00Z"),
+        );
+        assert_eq!(body["accepted"], json!([id]));
     }
     let events = app.sink().accepted();
     assert_eq!(events.len(), 2);
@@ -156,7 +161,9 @@ async fn contacts_takes_an_array_with_ids() {
         .map(|e| e.id().to_owned())
         .collect();
     ids.sort();
-    let mut expected: Vec<String> = (1..=50).map(|i| format!("c{i}")).collect();
+    let mut expected: Vec<String> = (1..=50)
+        .map(|i| contact_id(&format!("c{i}"), (i, i + 1, 10.0, 20.0), None))
+        .collect();
     expected.sort();
     assert_eq!(ids, expected);
 }
@@ -244,7 +251,7 @@ async fn contacts_rejects_bad_requests_permanently() {
 }
 
 #[tokio::test]
-async fn a_cloudevent_is_forwarded_with_its_id_and_trace() {
+async fn a_cloudevent_is_forwarded_under_its_derived_id_with_its_trace() {
     let overrides = r#"{"extensions":{"cluster":"kind"}}"#;
     let app = spawn_with_sink(Reply::Status(202), &[("K_CE_OVERRIDES", overrides)]).await;
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -264,7 +271,9 @@ async fn a_cloudevent_is_forwarded_with_its_id_and_trace() {
         .expect("request");
     assert_eq!(response.status(), 202);
     let event = &app.sink().accepted()[0];
-    assert_eq!(event.id(), "phone-1-0001");
+    let key = event_key("/phones/1", "phone-1-0001");
+    let id = contact_id(&key, (5, 3, -33.9, 18.4), Some("2026-11-24T10:00:00Z"));
+    assert_eq!(event.id(), id);
     assert_eq!(event.source().to_string(), "/pact/producer");
     assert_eq!(
         event
@@ -307,7 +316,8 @@ async fn reply_mode_returns_the_event_in_binary_mode() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["ce-id"], "s-1");
+    let id = contact_id(&event_key("/sim", "s-1"), (1, 2, 1.5, 2.5), None);
+    assert_eq!(response.headers()["ce-id"], id.as_str());
     assert_eq!(
         response.headers()["ce-type"],
         "dev.pact.contact.untranslated"

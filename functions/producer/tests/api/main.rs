@@ -3,6 +3,7 @@
 
 mod contract;
 mod helpers;
+mod identity;
 mod ingress;
 mod shutdown;
 mod sink;

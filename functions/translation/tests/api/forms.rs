@@ -3,7 +3,7 @@
 use pact_runtime::cloudevents::AttributesReader;
 use serde_json::{Value, json};
 
-use crate::helpers::{json_data, reply_event, spawn};
+use crate::helpers::{derived_id, json_data, reply_event, spawn};
 
 const MINNEAPOLIS: (f64, f64) = (44.9778, -93.2650);
 
@@ -44,7 +44,11 @@ async fn binary_mode_json() {
         .expect("request");
     assert_eq!(response.status(), 200);
     let event = reply_event(response).await;
-    assert_eq!(event.id(), "evt-1", "the output reuses the input id");
+    assert_eq!(
+        event.id(),
+        derived_id("/pact/producer", "evt-1"),
+        "the output id derives from the input's source and id"
+    );
     assert_eq!(event.ty(), "dev.pact.contact.translated");
     assert_eq!(event.source().to_string(), "/pact/translation");
     assert_eq!(event.datacontenttype(), Some("application/json"));
@@ -82,7 +86,7 @@ async fn structured_mode() {
         .expect("request");
     assert_eq!(response.status(), 200);
     let event = reply_event(response).await;
-    assert_eq!(event.id(), "s-1");
+    assert_eq!(event.id(), derived_id("/sim", "s-1"));
     assert_minneapolis(&json_data(&event));
 }
 
@@ -113,9 +117,9 @@ async fn batched_mode_replies_with_a_batch() {
     );
     let events: Vec<Value> = response.json().await.expect("batch");
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["id"], "b-1");
+    assert_eq!(events[0]["id"], derived_id("/sim", "b-1"));
     assert_minneapolis(&events[0]["data"]);
-    assert_eq!(events[1]["id"], "b-2");
+    assert_eq!(events[1]["id"], derived_id("/sim", "b-2"));
     assert_eq!(events[1]["data"]["country"], "GB");
 }
 
@@ -143,7 +147,13 @@ async fn a_kafka_envelope_with_the_original_csv_line_and_no_content_type() {
         .expect("request");
     assert_eq!(response.status(), 200);
     let event = reply_event(response).await;
-    assert_eq!(event.id(), "partition:0/offset:42");
+    assert_eq!(
+        event.id(),
+        derived_id(
+            "/apis/v1/namespaces/pact/kafkasources/untranslated#pact-untranslated",
+            "partition:0/offset:42"
+        )
+    );
     let data = json_data(&event);
     assert_minneapolis(&data);
     // The record's time stands in for the missing observed_at.
@@ -212,11 +222,13 @@ async fn the_open_sea_translates_to_no_place() {
 #[tokio::test]
 async fn bad_input_is_a_permanent_error_naming_the_field() {
     let app = spawn(&[]).await;
-    let cases: [(&str, Option<&str>, u16, Option<&str>); 6] = [
+    let cases: [(&str, Option<&str>, u16, Option<&str>); 7] = [
         ("1,2,44.9", None, 400, None),
         ("1,2,44.9,-200", None, 422, Some("lon")),
         ("1,2,44.9,-93\n3,3,1,1\n", Some("text/csv"), 422, None),
-        ("{\"mmid1\":1}", Some("application/json"), 400, None),
+        // JSON needs a CloudEvent around it (an identity).
+        ("{\"mmid1\":1}", Some("application/json"), 415, None),
+        ("{\"mmid1\":1}", None, 400, None),
         ("<xml/>", Some("application/xml"), 415, None),
         ("", None, 400, None),
     ];

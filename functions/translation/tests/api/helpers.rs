@@ -105,3 +105,14 @@ pub async fn translate(
         .await
         .expect("request")
 }
+
+/// The id DESIGN.md section 3 gives the event made from input `source` + `id`:
+/// the UUIDv5 of `source`, a line feed, `id`, written out from the documented
+/// name rather than through the function's code.
+pub fn derived_id(source: &str, id: &str) -> String {
+    uuid::Uuid::new_v5(
+        &pact_runtime::identity::NAMESPACE,
+        format!("{source}\n{id}").as_bytes(),
+    )
+    .to_string()
+}

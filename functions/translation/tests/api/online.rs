@@ -13,7 +13,7 @@ use pact_translation::{Geocoder, Online, OnlineConfig, Provider};
 use rand::Rng;
 
 use crate::fake::{Answer, FakeProvider, nominatim_echo};
-use crate::helpers::{json_data, metric, reply_event, spawn, translate};
+use crate::helpers::{derived_id, json_data, metric, reply_event, spawn, translate};
 
 const JSON: &str = "application/json";
 
@@ -305,7 +305,7 @@ async fn a_thousand_concurrent_events_keep_their_own_ids_and_addresses() {
     for task in tasks {
         let (i, lat, lon, event) = task.await.expect("join");
         let data = json_data(&event);
-        assert_eq!(event.id(), format!("race-{i}"));
+        assert_eq!(event.id(), derived_id("/test", &format!("race-{i}")));
         assert_eq!(data["mmid1"], i + 1, "{data}");
         assert_eq!(data["mmid2"], i + 5000, "{data}");
         assert_eq!(data["lat"], lat);

@@ -7,7 +7,7 @@ use pact_runtime::contact::Coordinates;
 use pact_runtime::testing::Reply;
 use pact_translation::Offline;
 
-use crate::helpers::{json_data, spawn_with_sink};
+use crate::helpers::{derived_id, json_data, spawn_with_sink};
 
 #[tokio::test]
 async fn a_redelivered_input_gives_the_identical_output() {
@@ -31,6 +31,52 @@ async fn a_redelivered_input_gives_the_identical_output() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], events[1]);
     assert_eq!(json_data(&events[0])["city"], "Paris");
+}
+
+/// Two producers (or a KafkaSource on two topics) may send the same `id`: the
+/// outputs must differ, or contactlog would drop the second as a duplicate.
+#[tokio::test]
+async fn equal_ids_from_two_sources_give_two_identities() {
+    let app = spawn_with_sink(Reply::Status(202), &[]).await;
+    for source in [
+        "/apis/v1/namespaces/pact/kafkasources/a#topic-a",
+        "/apis/v1/namespaces/pact/kafkasources/b#topic-b",
+    ] {
+        let response = app
+            .client
+            .post(app.url())
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "partition:0/offset:7")
+            .header("ce-source", source)
+            .header("ce-type", "dev.knative.kafka.event")
+            .body("7,3,48.8566,2.3522")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 202);
+    }
+    let events = app.sink().accepted();
+    assert_eq!(events.len(), 2);
+    assert_ne!(events[0].id(), events[1].id());
+    assert_eq!(events[0].source(), events[1].source());
+}
+
+/// A JSON body with no CloudEvent attributes has no identity: each retry
+/// would become another row downstream, so it is refused (DESIGN.md
+/// section 3 reads bare bodies only as the original CSV lines).
+#[tokio::test]
+async fn a_bare_json_body_is_refused_and_nothing_is_sent() {
+    let app = spawn_with_sink(Reply::Status(202), &[]).await;
+    let response = app
+        .client
+        .post(app.url())
+        .header("content-type", "application/json")
+        .body(r#"{"mmid1":7,"mmid2":3,"lat":48.8566,"lon":2.3522}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 415);
+    assert!(app.sink().received().is_empty());
 }
 
 #[tokio::test]
@@ -76,7 +122,7 @@ async fn concurrent_requests_never_mix_ids_and_addresses() {
             .city
             .as_str()
             .to_owned();
-        expected.insert(format!("c{i}"), (mmid1, mmid2, city));
+        expected.insert(derived_id("/test", &format!("c{i}")), (mmid1, mmid2, city));
         let request = app
             .client
             .post(app.url())
