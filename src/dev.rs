@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Function;
-use crate::eventing::{DeliveryOrder, DeliverySpec, Eventing, Subscription};
+use crate::eventing::{DeliveryOrder, DeliverySpec, Eventing, Retention, Subscription};
 
 /// Topic of untranslated contacts (the original demo's name).
 pub const UNTRANSLATED_TOPIC: &str = "pact-untranslated";
@@ -72,35 +72,85 @@ pub struct Settings {
     #[arg(long, env = "PACT_DEV_DIR", default_value = ".pact-dev")]
     pub dir: PathBuf,
     /// First of five ports (0: ports the OS picks).
-    #[arg(long, env = "PACT_DEV_PORT", default_value_t = 8180)]
+    #[arg(long, env = "PACT_DEV_PORT", default_value_t = 8180,
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(u16::MAX - 4)))]
     pub port: u16,
-    /// Partitions of each topic (when it is created).
-    #[arg(long, default_value_t = 4)]
+    /// Partitions of each topic (when it is created), 1 to 64.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: u32,
     /// Delivery order of both subscriptions.
     #[arg(long, value_enum, default_value_t = DeliveryOrder::Unordered)]
     pub ordering: DeliveryOrder,
-    /// Events in flight per partition when unordered.
-    #[arg(long, default_value_t = 64)]
+    /// Events in flight per partition when unordered, 1 to 4096.
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub max_in_flight: usize,
-    /// Retries before an event goes to the dead-letter topic.
-    #[arg(long, default_value_t = 10)]
+    /// Retries before an event goes to the dead-letter topic, 0 to 100.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub retry: u32,
-    /// Delay before the first retry; doubles at each retry.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    /// Delay before the first retry; doubles at each retry (1ms to 1h).
+    #[arg(long, default_value = "200ms",
+          value_parser = duration_within(Duration::from_millis(1), HOUR))]
     pub backoff_delay: Duration,
-    /// Time limit of one delivery attempt.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    /// Time limit of one delivery attempt (1ms to 1h).
+    #[arg(long, default_value = "30s",
+          value_parser = duration_within(Duration::from_millis(1), HOUR))]
     pub delivery_timeout: Duration,
-    /// Largest record a topic takes, in bytes.
-    #[arg(long, default_value_t = 8 << 20)]
+    /// Largest record a topic takes, in bytes (1 to 256 MiB).
+    #[arg(long, default_value_t = 8 << 20,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256 << 20))]
     pub max_record_bytes: usize,
     /// Deliver every event twice (a test of idempotence).
     #[arg(long, env = "PACT_DEV_DELIVER_TWICE")]
     pub deliver_twice: bool,
-    /// Time between retention pings to pact-contactlog (the PingSource).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+    /// Time between retention pings to pact-contactlog (the PingSource; 1s
+    /// to 366d).
+    #[arg(long, default_value = "24h",
+          value_parser = duration_within(Duration::from_secs(1), 366 * DAY))]
     pub ping_every: Duration,
+    /// How long a record is kept once every subscriber committed past it
+    /// (Kafka's retention.ms; 0s to 3650d).
+    #[arg(long, default_value = "1h", value_parser = duration_within(Duration::ZERO, 3650 * DAY))]
+    pub retention: Duration,
+    /// How long a dead letter is kept (no subscriber reads them; 0s to 3650d).
+    #[arg(long, default_value = "7d", value_parser = duration_within(Duration::ZERO, 3650 * DAY))]
+    pub dead_letter_retention: Duration,
+    /// How often records past their retention are deleted (100ms to 1d).
+    #[arg(long, default_value = "1m",
+          value_parser = duration_within(Duration::from_millis(100), DAY))]
+    pub retention_check_interval: Duration,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration option (`200ms`, `1h`, `7d`) within `min..=max`, refused by
+/// clap otherwise: bounded values cannot overflow the arithmetic done on
+/// them later, and a zero period would panic a timer.
+fn duration_within(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+        if duration < min || duration > max {
+            return Err(format!("must be from {} to {}", short(min), short(max)));
+        }
+        Ok(duration)
+    }
+}
+
+/// A bound as it would be typed: `3650d`, not humantime's `9years 11months…`.
+fn short(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match (seconds, duration.subsec_nanos()) {
+        (0, 0) => "0s".to_owned(),
+        (s, 0) if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        (s, 0) if s % 3600 == 0 => format!("{}h", s / 3600),
+        (s, 0) if s % 60 == 0 => format!("{}m", s / 60),
+        (s, 0) => format!("{s}s"),
+        _ => format!("{}ms", duration.as_millis()),
+    }
 }
 
 impl Default for Settings {
@@ -116,7 +166,10 @@ impl Default for Settings {
             delivery_timeout: Duration::from_secs(30),
             max_record_bytes: 8 << 20,
             deliver_twice: false,
-            ping_every: Duration::from_secs(24 * 3600),
+            ping_every: DAY,
+            retention: HOUR,
+            dead_letter_retention: 7 * DAY,
+            retention_check_interval: Duration::from_secs(60),
         }
     }
 }
@@ -275,6 +328,13 @@ impl Pipeline {
                 .subscribe(subscription, delivery.clone(), client.clone())
                 .await?;
         }
+        // After the subscriptions: their groups hold what they have not
+        // committed.
+        eventing.retain(Retention {
+            default: settings.retention,
+            topics: HashMap::from([(DEAD_LETTER_TOPIC.to_owned(), settings.dead_letter_retention)]),
+            check_every: settings.retention_check_interval,
+        });
         let ping = tokio::spawn(ping_loop(
             client,
             format!("{}/", urls.contactlog),

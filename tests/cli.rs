@@ -86,3 +86,49 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+/// Every numeric and time option of `pact dev` out of its range: a clap
+/// usage error naming the option (exit 2), before anything starts, never a
+/// panic. `--dir` points nowhere usable, so a value wrongly accepted would
+/// fail differently.
+#[test]
+fn dev_options_out_of_range_are_usage_errors() {
+    let cases: [(&str, &str); 17] = [
+        ("--partitions", "0"),
+        ("--partitions", "65"),
+        ("--partitions", "-1"),
+        ("--port", "65535"),
+        ("--max-in-flight", "0"),
+        ("--max-in-flight", "100000"),
+        ("--retry", "101"),
+        ("--backoff-delay", "0s"),
+        ("--backoff-delay", "99999999999999999999s"),
+        ("--delivery-timeout", "2h"),
+        ("--max-record-bytes", "0"),
+        ("--max-record-bytes", "18446744073709551615"),
+        ("--ping-every", "0s"),
+        ("--ping-every", "500y"),
+        ("--retention", "1000000d"),
+        ("--dead-letter-retention", "soon"),
+        ("--retention-check-interval", "0s"),
+    ];
+    for (option, value) in cases {
+        // `--option=value`: `-1` on its own would read as a flag.
+        let output = pact(&[
+            "dev",
+            "--dir",
+            "/dev/null/pact",
+            &format!("{option}={value}"),
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
+        assert!(
+            stderr.contains("error: invalid value") && stderr.contains(option),
+            "{option} {value}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{option} {value}: {stderr}");
+    }
+    let output = pact(&["dev", "--retention", "1000000d"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must be from 0s to 3650d"), "{stderr}");
+}

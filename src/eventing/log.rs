@@ -6,16 +6,24 @@
 //! append is acknowledged only once it is on disk (`synchronous=FULL`) and a
 //! burst costs one fsync, not one per record. Readers use their own
 //! connections: WAL mode lets them read while the writer commits.
+//!
+//! Retention ([`Log::trim`]) deletes a prefix of a partition, as Kafka
+//! deletes old segments: only records every consumer group has committed
+//! past, and only old enough ones. The log start offset is stored, so the
+//! next offset never goes back, even when every record was deleted.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -60,10 +68,12 @@ pub enum AppendError {
     Unavailable(String),
 }
 
-/// What the writer task does: append a record, or commit offsets.
+/// What the writer task does: append a record, commit offsets, or delete
+/// what retention allows.
 enum Write {
     Append(Append),
     Commit(Commit),
+    Trim(Trim),
 }
 
 struct Append {
@@ -80,10 +90,28 @@ struct Commit {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// End offsets of one topic's partitions, watched by its dispatchers.
+struct Trim {
+    topic: Arc<str>,
+    retention: Duration,
+    groups: Vec<String>,
+    done: oneshot::Sender<Result<Trimmed, String>>,
+}
+
+/// What one [`Log::trim`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Records deleted.
+    pub deleted: u64,
+    /// Whether a partition had more to delete than one round takes.
+    pub more: bool,
+}
+
+/// Offsets of one topic's partitions: the end (next offset to be written),
+/// watched by its dispatchers, and the start (first offset still kept).
 struct Topic {
     partitions: u32,
     ends: Vec<watch::Sender<u64>>,
+    starts: Vec<AtomicU64>,
 }
 
 /// The topics, open.
@@ -96,6 +124,9 @@ pub struct Log {
 
 /// Records one commit takes at most.
 const MAX_BATCH: usize = 2048;
+/// Records one trim deletes per partition at most: a short transaction, so
+/// appends queued behind it wait little.
+const TRIM_MAX: u64 = 5000;
 
 impl Log {
     /// Opens (or creates) the log at `path` with these topics, each with
@@ -108,9 +139,13 @@ impl Log {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
-        let mut writer = SqliteConnection::connect_with(&options)
-            .await
-            .with_context(|| format!("cannot open the topic log {}", path.display()))?;
+        // Incremental: space freed by retention can be given back (only a
+        // new file can have it; an older one reuses its free pages).
+        let mut writer = SqliteConnection::connect_with(
+            &options.clone().auto_vacuum(SqliteAutoVacuum::Incremental),
+        )
+        .await
+        .with_context(|| format!("cannot open the topic log {}", path.display()))?;
         sqlx::raw_sql(SCHEMA).execute(&mut writer).await?;
         let mut open = HashMap::new();
         for &name in topics {
@@ -125,17 +160,40 @@ impl Log {
                     .fetch_one(&mut writer)
                     .await?;
             let mut ends = Vec::new();
+            let mut starts = Vec::new();
             for partition in 0..partitions {
-                let end: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(offset) + 1, 0) FROM records WHERE topic = ? AND partition = ?",
+                let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT MIN(offset), MAX(offset) FROM records WHERE topic = ? AND partition = ?",
                 )
                 .bind(name)
                 .bind(partition)
                 .fetch_one(&mut writer)
                 .await?;
-                ends.push(watch::Sender::new(u64::try_from(end).unwrap_or(0)));
+                let kept_from: Option<i64> = sqlx::query_scalar(
+                    "SELECT start_offset FROM log_starts WHERE topic = ? AND partition = ?",
+                )
+                .bind(name)
+                .bind(partition)
+                .fetch_optional(&mut writer)
+                .await?;
+                // Past the last record, and past every deleted one: offsets
+                // are never reused, even when retention emptied the partition.
+                let end = last
+                    .map_or(0, |last| last.saturating_add(1))
+                    .max(kept_from.unwrap_or(0));
+                let end = u64::try_from(end).unwrap_or(0);
+                let start = first.and_then(|f| u64::try_from(f).ok()).unwrap_or(end);
+                ends.push(watch::Sender::new(end));
+                starts.push(AtomicU64::new(start));
             }
-            open.insert(Arc::from(name), Topic { partitions, ends });
+            open.insert(
+                Arc::from(name),
+                Topic {
+                    partitions,
+                    ends,
+                    starts,
+                },
+            );
         }
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
@@ -205,6 +263,46 @@ impl Log {
             .unwrap_or_default()
     }
 
+    /// The start offsets (first offset kept) of a topic's partitions.
+    pub fn start_offsets(&self, topic: &str) -> Vec<u64> {
+        self.topics
+            .get(topic)
+            .map(|t| t.starts.iter().map(|s| s.load(Ordering::Acquire)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Deletes, from the start of each partition of `topic`, the records
+    /// appended more than `retention` ago that every consumer group has
+    /// committed past: the groups with offsets in the log and `groups` (the
+    /// ones reading now, which may have committed nothing yet). A topic no
+    /// group reads (the dead letters) is trimmed by age alone, as Kafka does.
+    /// One round deletes at most a few thousand records per partition;
+    /// [`Trimmed::more`] says when another round has more to do.
+    pub async fn trim(
+        &self,
+        topic: &str,
+        retention: Duration,
+        groups: &[String],
+    ) -> anyhow::Result<Trimmed> {
+        let (name, _) = self
+            .topics
+            .get_key_value(topic)
+            .ok_or_else(|| anyhow::anyhow!("no topic named {topic:?}"))?;
+        let (done, answer) = oneshot::channel();
+        let write = Write::Trim(Trim {
+            topic: name.clone(),
+            retention,
+            groups: groups.to_vec(),
+            done,
+        });
+        let closed = || anyhow::anyhow!("the log is shutting down");
+        self.writes.send(write).await.map_err(|_| closed())?;
+        answer
+            .await
+            .map_err(|_| closed())?
+            .map_err(|e| anyhow::anyhow!("cannot apply retention: {e}"))
+    }
+
     /// Up to `limit` records of a partition from offset `from` on.
     pub async fn read(
         &self,
@@ -219,7 +317,8 @@ impl Log {
         )
         .bind(topic)
         .bind(partition)
-        .bind(i64::try_from(from)?)
+        // Past i64::MAX there is nothing: read from there, not fail.
+        .bind(i64::try_from(from).unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(&self.readers)
         .await?;
@@ -313,6 +412,12 @@ CREATE TABLE IF NOT EXISTS offsets (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (consumer_group, topic, partition)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_starts (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    start_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
 ";
 
 /// The writer task: one transaction for everything queued, then the answers.
@@ -354,6 +459,7 @@ async fn write_loop(
             }
             Err(e) => tracing::error!(error = %e, "the topic log could not commit; answering 503"),
         }
+        let mut trims = Vec::new();
         for (write, place) in batch.drain(..).zip(placed) {
             let error = result.as_ref().err().map(ToString::to_string);
             match write {
@@ -365,7 +471,18 @@ async fn write_loop(
                 Write::Commit(commit) => {
                     let _ = commit.done.send(error.map_or(Ok(()), Err));
                 }
+                Write::Trim(trim) => trims.push(trim),
             }
+        }
+        // After the appends and commits of the same batch, each in its own
+        // transaction: they see the end offsets and commits just written.
+        for request in trims {
+            let topic = &topics[&request.topic];
+            let result = trim(&mut connection, &request, topic).await;
+            if let Err(e) = &result {
+                tracing::error!(topic = %request.topic, error = %e, "retention could not delete");
+            }
+            let _ = request.done.send(result.map_err(|e| e.to_string()));
         }
     }
     let _ = connection.close().await;
@@ -382,7 +499,7 @@ async fn store(
         .zip(placed)
         .filter_map(|(write, place)| match write {
             Write::Append(append) => Some((append, place)),
-            Write::Commit(_) => None,
+            Write::Commit(_) | Write::Trim(_) => None,
         })
         .collect();
     let mut tx = connection.begin().await?;
@@ -432,6 +549,101 @@ async fn store(
     Ok(())
 }
 
+/// Deletes the prefix of each partition that retention allows, in one
+/// transaction, and stores the new start offsets with it.
+async fn trim(
+    connection: &mut SqliteConnection,
+    request: &Trim,
+    topic: &Topic,
+) -> anyhow::Result<Trimmed> {
+    let name = &*request.topic;
+    let now = Utc::now().timestamp_millis();
+    let cutoff =
+        now.saturating_sub(i64::try_from(request.retention.as_millis()).unwrap_or(i64::MAX));
+    let mut tx = connection.begin().await?;
+    let mut groups: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT consumer_group FROM offsets WHERE topic = ?")
+            .bind(name)
+            .fetch_all(&mut *tx)
+            .await?;
+    groups.extend(request.groups.iter().cloned());
+    groups.sort();
+    groups.dedup();
+    let mut trimmed = Trimmed::default();
+    let mut moved = Vec::new();
+    for partition in 0..topic.partitions {
+        let end = *topic.ends[partition as usize].borrow();
+        let start = topic.starts[partition as usize].load(Ordering::Acquire);
+        // The lowest committed offset of every group; a group that never
+        // committed holds everything.
+        let mut floor = end;
+        for group in &groups {
+            let committed: Option<i64> = sqlx::query_scalar(
+                "SELECT next_offset FROM offsets WHERE consumer_group = ? AND topic = ? AND partition = ?",
+            )
+            .bind(group)
+            .bind(name)
+            .bind(partition)
+            .fetch_optional(&mut *tx)
+            .await?;
+            floor = floor.min(committed.and_then(|c| u64::try_from(c).ok()).unwrap_or(0));
+        }
+        let limit = start.saturating_add(TRIM_MAX);
+        let cap = floor.min(limit);
+        if cap <= start {
+            continue;
+        }
+        // The first record too young to go ends the deleted prefix.
+        let young: Option<i64> = sqlx::query_scalar(
+            "SELECT offset FROM records WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ?
+             AND appended_at > ? ORDER BY offset LIMIT 1",
+        )
+        .bind(name)
+        .bind(partition)
+        .bind(i64::try_from(start)?)
+        .bind(i64::try_from(cap)?)
+        .bind(cutoff)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let boundary = young.map_or(cap, |y| u64::try_from(y).unwrap_or(start));
+        if boundary <= start {
+            continue;
+        }
+        let deleted =
+            sqlx::query("DELETE FROM records WHERE topic = ? AND partition = ? AND offset < ?")
+                .bind(name)
+                .bind(partition)
+                .bind(i64::try_from(boundary)?)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query(
+            "INSERT INTO log_starts (topic, partition, start_offset) VALUES (?, ?, ?)
+             ON CONFLICT (topic, partition) DO UPDATE SET start_offset = excluded.start_offset",
+        )
+        .bind(name)
+        .bind(partition)
+        .bind(i64::try_from(boundary)?)
+        .execute(&mut *tx)
+        .await?;
+        trimmed.deleted += deleted;
+        trimmed.more |= young.is_none() && cap == limit && limit < floor;
+        moved.push((partition, boundary));
+    }
+    tx.commit().await?;
+    for (partition, boundary) in moved {
+        topic.starts[partition as usize].store(boundary, Ordering::Release);
+    }
+    if trimmed.deleted > 0 {
+        // Gives the freed pages back to the file system where the file
+        // allows it (a no-op otherwise).
+        let _ = sqlx::query("PRAGMA incremental_vacuum")
+            .execute(&mut *connection)
+            .await;
+    }
+    Ok(trimmed)
+}
+
 /// Rows per INSERT statement (8 parameters each; SQLite takes 32766).
 const INSERT_ROWS: usize = 256;
 
@@ -477,6 +689,125 @@ fn murmur2(data: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn open(dir: &tempfile::TempDir) -> Log {
+        Log::open(&dir.path().join("topics.db"), &["t", "dead"], 1)
+            .await
+            .expect("open the log")
+    }
+
+    /// Appends `n` records at once (one group commit); their offsets.
+    async fn append(log: &Log, topic: &str, n: usize) -> Vec<u64> {
+        let appends = (0..n).map(|i| {
+            log.append(
+                topic,
+                None,
+                Value::Raw {
+                    bytes: Bytes::from(format!("record {i}")),
+                    content_type: None,
+                },
+            )
+        });
+        let mut offsets: Vec<u64> = futures_util::future::join_all(appends)
+            .await
+            .into_iter()
+            .map(|placed| placed.expect("appended").1)
+            .collect();
+        offsets.sort_unstable();
+        offsets
+    }
+
+    async fn offsets_kept(log: &Log, topic: &str) -> Vec<u64> {
+        let records = log.read(topic, 0, 0, 10_000).await.expect("read");
+        records.iter().map(|r| r.offset).collect()
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_only_old_records_every_group_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open(&dir).await;
+        append(&log, "t", 10).await;
+        log.commit("a", "t", vec![6]).await.expect("commit");
+        log.commit("b", "t", vec![8]).await.expect("commit");
+
+        let young = log.trim("t", Duration::from_secs(3600), &[]).await;
+        assert_eq!(young.expect("trim").deleted, 0, "not old enough yet");
+        assert_eq!(offsets_kept(&log, "t").await.len(), 10);
+
+        // A group reading now that committed nothing holds everything.
+        let held = log.trim("t", Duration::ZERO, &["new".into()]).await;
+        assert_eq!(held.expect("trim").deleted, 0);
+
+        let trimmed = log.trim("t", Duration::ZERO, &[]).await.expect("trim");
+        assert_eq!(trimmed.deleted, 6, "below group a's committed offset only");
+        assert_eq!(offsets_kept(&log, "t").await, (6..10).collect::<Vec<_>>());
+        assert_eq!(log.start_offsets("t"), vec![6]);
+        assert_eq!(log.end_offsets("t"), vec![10]);
+        // Group a's records 6..8 stay until it commits them.
+        let again = log.trim("t", Duration::ZERO, &["a".into()]).await;
+        assert_eq!(again.expect("trim").deleted, 0);
+    }
+
+    #[tokio::test]
+    async fn offsets_go_on_after_every_record_was_deleted_and_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let log = open(&dir).await;
+            assert_eq!(append(&log, "t", 5).await, vec![0, 1, 2, 3, 4]);
+            log.commit("a", "t", vec![5]).await.expect("commit");
+            let trimmed = log.trim("t", Duration::ZERO, &[]).await.expect("trim");
+            assert_eq!(trimmed.deleted, 5);
+            assert!(offsets_kept(&log, "t").await.is_empty());
+            assert_eq!(log.start_offsets("t"), vec![5]);
+        }
+        let log = open(&dir).await;
+        assert_eq!(
+            log.end_offsets("t"),
+            vec![5],
+            "the next offset is not reused"
+        );
+        assert_eq!(log.start_offsets("t"), vec![5]);
+        assert_eq!(append(&log, "t", 2).await, vec![5, 6]);
+        assert_eq!(log.committed("a", "t").await.expect("committed"), vec![5]);
+    }
+
+    #[tokio::test]
+    async fn a_topic_no_group_reads_is_trimmed_by_age_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open(&dir).await;
+        append(&log, "dead", 3).await;
+        let young = log.trim("dead", Duration::from_secs(3600), &[]).await;
+        assert_eq!(young.expect("trim").deleted, 0);
+        let old = log.trim("dead", Duration::ZERO, &[]).await.expect("trim");
+        assert_eq!(old.deleted, 3);
+        assert_eq!(log.start_offsets("dead"), vec![3]);
+    }
+
+    #[tokio::test]
+    async fn a_long_backlog_is_deleted_in_rounds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = open(&dir).await;
+        let n = TRIM_MAX as usize + 10;
+        append(&log, "t", n).await;
+        log.commit("a", "t", vec![n as u64]).await.expect("commit");
+        let first = log.trim("t", Duration::ZERO, &[]).await.expect("trim");
+        assert_eq!(
+            first,
+            Trimmed {
+                deleted: TRIM_MAX,
+                more: true
+            }
+        );
+        let second = log.trim("t", Duration::ZERO, &[]).await.expect("trim");
+        assert_eq!(
+            second,
+            Trimmed {
+                deleted: 10,
+                more: false
+            }
+        );
+        assert_eq!(log.start_offsets("t"), vec![n as u64]);
+    }
 
     #[test]
     fn murmur2_matches_kafka() {

@@ -11,6 +11,8 @@
 //! - Each [`Subscription`] delivers a topic to a subscriber like a
 //!   KafkaSource ([`dispatch`]): binary mode over HTTP, ordered or
 //!   unordered, retries with exponential backoff, then the dead-letter topic.
+//! - [`Retention`] deletes old records every consumer group committed past,
+//!   as Kafka's `retention.ms` deletes old segments; offsets never go back.
 //! - `GET /topics` shows offsets, lag and counters; `GET
 //!   /topics/{topic}/records` reads a topic (the dead letters, say).
 //!
@@ -20,8 +22,10 @@ pub mod dispatch;
 mod http;
 pub mod log;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::task::JoinHandle;
@@ -54,10 +58,29 @@ pub struct Status {
 pub struct TopicStatus {
     /// Its name.
     pub name: String,
+    /// The first offset still kept in each partition (the log start offset:
+    /// retention deleted everything below it).
+    pub start_offsets: Vec<u64>,
     /// The next offset of each partition.
     pub end_offsets: Vec<u64>,
     /// Records ever written (the sum of the end offsets).
     pub records: u64,
+    /// Records kept now (end minus start offsets).
+    pub retained: u64,
+}
+
+/// How long records are kept, as Kafka's `retention.ms`: a record is
+/// deleted once it is older than its topic's retention and every consumer
+/// group committed past it, never before.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Retention of every topic not in `topics`.
+    pub default: Duration,
+    /// Retention of particular topics (the dead letters, kept longer).
+    pub topics: HashMap<String, Duration>,
+    /// How often old records are looked for (Kafka's
+    /// `log.retention.check.interval.ms`).
+    pub check_every: Duration,
 }
 
 impl Eventing {
@@ -100,6 +123,18 @@ impl Eventing {
         Ok(())
     }
 
+    /// Starts deleting what `retention` allows, every `check_every`, until
+    /// the deliveries stop. Called after [`Eventing::subscribe`]: a group
+    /// that has committed nothing yet holds its topic only once subscribed.
+    pub fn retain(&mut self, retention: Retention) {
+        self.tasks.push(tokio::spawn(retention_loop(
+            self.log.clone(),
+            self.dispatchers.clone(),
+            retention,
+            self.stop.child_token(),
+        )));
+    }
+
     /// Offsets, lag and counters of every topic and subscription.
     pub fn status(&self) -> Status {
         status(&self.log, &self.dispatchers)
@@ -115,14 +150,71 @@ impl Eventing {
     }
 }
 
+/// Trims every topic each `check_every`, in rounds until a topic has
+/// nothing more to delete.
+async fn retention_loop(
+    log: Log,
+    dispatchers: Arc<RwLock<Vec<Dispatcher>>>,
+    retention: Retention,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(retention.check_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        for topic in log.topic_names() {
+            let keep = retention
+                .topics
+                .get(&topic)
+                .copied()
+                .unwrap_or(retention.default);
+            // Groups reading now count even before their first commit.
+            let groups: Vec<String> = dispatchers
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|d| d.status(&log))
+                .filter(|s| s.topic == topic)
+                .map(|s| s.group)
+                .collect();
+            loop {
+                match log.trim(&topic, keep, &groups).await {
+                    Ok(trimmed) => {
+                        if trimmed.deleted > 0 {
+                            tracing::debug!(%topic, deleted = trimmed.deleted, "retention deleted old records");
+                        }
+                        if !trimmed.more || stop.is_cancelled() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(%topic, error = %e, "retention skipped");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn status(log: &Log, dispatchers: &RwLock<Vec<Dispatcher>>) -> Status {
     let topics = log
         .topic_names()
         .into_iter()
         .map(|name| {
             let end_offsets = log.end_offsets(&name);
+            let start_offsets = log.start_offsets(&name);
             TopicStatus {
                 records: end_offsets.iter().sum(),
+                retained: end_offsets
+                    .iter()
+                    .zip(&start_offsets)
+                    .map(|(end, start)| end.saturating_sub(*start))
+                    .sum(),
+                start_offsets,
                 end_offsets,
                 name,
             }
@@ -137,5 +229,174 @@ fn status(log: &Log, dispatchers: &RwLock<Vec<Dispatcher>>) -> Status {
     Status {
         topics,
         subscriptions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    /// Serves `router` on a free loopback port; its base URL.
+    async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    /// A subscriber answering `status` to every event; counts them.
+    async fn subscriber(status: StatusCode) -> (reqwest::Url, Arc<AtomicUsize>) {
+        let received = Arc::new(AtomicUsize::new(0));
+        let counter = received.clone();
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move { status }
+            }),
+        );
+        let url = format!("{}/", serve(router).await).parse().expect("url");
+        (url, received)
+    }
+
+    /// The stand-in on `dir`, topic `in` (2 partitions) delivered to
+    /// `subscriber`, with `retention` checked every 50 ms; its URL.
+    async fn stand_in(
+        dir: &Path,
+        subscriber: reqwest::Url,
+        retention: Duration,
+    ) -> (Eventing, String) {
+        let mut eventing = Eventing::open(&dir.join("topics.db"), &["in", "dead"], 2)
+            .await
+            .expect("open");
+        let subscription = Subscription {
+            group: "g".into(),
+            topic: "in".into(),
+            subscriber,
+            ordering: DeliveryOrder::Unordered,
+            dead_letter_topic: "dead".into(),
+        };
+        let delivery = DeliverySpec {
+            retry: 100,
+            backoff_delay: Duration::from_secs(3600),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 8,
+            deliver_twice: false,
+        };
+        eventing
+            .subscribe(subscription, delivery, reqwest::Client::new())
+            .await
+            .expect("subscribe");
+        eventing.retain(Retention {
+            default: retention,
+            topics: HashMap::from([("dead".to_owned(), Duration::from_secs(3600))]),
+            check_every: Duration::from_millis(50),
+        });
+        let url = serve(eventing.router(1 << 20)).await;
+        (eventing, url)
+    }
+
+    async fn send(url: &str, n: usize) {
+        let client = reqwest::Client::new();
+        for i in 0..n {
+            let response = client
+                .post(format!("{url}/topics/in/records?key=k{i}"))
+                .body(format!("record {i}"))
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+        }
+    }
+
+    async fn topic(url: &str, name: &str) -> serde_json::Value {
+        let status: serde_json::Value = reqwest::get(format!("{url}/topics"))
+            .await
+            .expect("GET /topics")
+            .json()
+            .await
+            .expect("JSON");
+        status["topics"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no topic {name} in {status}"))
+    }
+
+    #[tokio::test]
+    async fn delivered_records_are_deleted_and_offsets_go_on_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (to, received) = subscriber(StatusCode::OK).await;
+        let (mut eventing, url) = stand_in(dir.path(), to.clone(), Duration::ZERO).await;
+        send(&url, 10).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let ends = loop {
+            let t = topic(&url, "in").await;
+            if t["retained"] == 0 && t["records"] == 10 {
+                assert_eq!(t["start_offsets"], t["end_offsets"], "{t}");
+                break t["end_offsets"].clone();
+            }
+            assert!(Instant::now() < deadline, "not deleted: {t}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(received.load(Ordering::SeqCst), 10);
+        let read: serde_json::Value = reqwest::get(format!("{url}/topics/in/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(read, serde_json::json!([]));
+        eventing.stop_delivery().await;
+        drop(eventing);
+
+        // Restarted: the offsets go on past the deleted records.
+        let (mut eventing, url) = stand_in(dir.path(), to, Duration::from_secs(3600)).await;
+        let t = topic(&url, "in").await;
+        assert_eq!(t["end_offsets"], ends, "{t}");
+        assert_eq!(t["start_offsets"], ends, "{t}");
+        send(&url, 4).await;
+        let read: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/in/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(read.len(), 4);
+        for record in read {
+            let partition = record["partition"].as_u64().expect("partition") as usize;
+            assert!(
+                record["offset"].as_u64() >= ends[partition].as_u64(),
+                "{record}"
+            );
+        }
+        eventing.stop_delivery().await;
+    }
+
+    #[tokio::test]
+    async fn records_not_committed_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Always 503: each record waits an hour for its retry, uncommitted.
+        let (to, received) = subscriber(StatusCode::SERVICE_UNAVAILABLE).await;
+        let (mut eventing, url) = stand_in(dir.path(), to, Duration::ZERO).await;
+        send(&url, 6).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while received.load(Ordering::SeqCst) < 6 {
+            assert!(Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Several retention rounds.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let t = topic(&url, "in").await;
+        assert_eq!(t["retained"], 6, "{t}");
+        assert_eq!(t["start_offsets"], serde_json::json!([0, 0]), "{t}");
+        eventing.stop_delivery().await;
     }
 }
