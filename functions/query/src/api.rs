@@ -14,12 +14,12 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::cursor::{CURSOR, Scope};
+use crate::cursor::{self, CURSOR, Scope};
 use crate::error::{Error, Result};
 use crate::model::{ContactRecord, ContactsPage, Exposure, ExposuresPage, MetContact, Stats};
 use crate::openapi::ErrorResponses;
@@ -43,7 +43,10 @@ pub struct PageQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000, default = 100)]
     limit: Option<String>,
     /// The previous page's `next_cursor` (also in its `Link` header),
-    /// unchanged, with the same other parameters.
+    /// unchanged, with the same other parameters (`limit` included). A
+    /// cursor only continues the query it was given for: one from another
+    /// query, altered or made up is a 400. An `/exposures` cursor is good
+    /// for 15 minutes.
     #[param(value_type = Option<String>)]
     cursor: Option<String>,
 }
@@ -178,12 +181,19 @@ pub async fn find_by_state(
     let filter: StateQuery = query.read()?;
     let state = params::state(filter.state.as_deref())?;
     let paging = Paging::read(query)?;
-    let scope = Scope::new("findcontactbystate", &[&state]);
+    let scope = Scope::new("findcontactbystate", &[&state, &paging.limit.to_string()]);
     let after = match &paging.cursor {
-        Some(cursor) => scope.decode::<1>(cursor)?[0],
+        Some(cursor) => cursor::row_id(scope, cursor)?,
         None => 0,
     };
-    let mut rows = store::by_state(app.database()?, &state, after, paging.limit).await?;
+    let mut rows = app
+        .read(store::by_state(
+            app.database()?,
+            &state,
+            after,
+            paging.limit,
+        ))
+        .await?;
     let next = paging.split(&mut rows, |last| scope.encode(&[last.id]));
     Ok(with_next_link(
         Json(rows).into_response(),
@@ -215,12 +225,22 @@ pub async fn find_by_country(
     let filter: CountryQuery = query.read()?;
     let country = params::country(filter.country.as_deref())?;
     let paging = Paging::read(query)?;
-    let scope = Scope::new("findcontactbycountry", &[country.as_str()]);
+    let scope = Scope::new(
+        "findcontactbycountry",
+        &[country.as_str(), &paging.limit.to_string()],
+    );
     let after = match &paging.cursor {
-        Some(cursor) => scope.decode::<1>(cursor)?[0],
+        Some(cursor) => cursor::row_id(scope, cursor)?,
         None => 0,
     };
-    let mut rows = store::by_country(app.database()?, country, after, paging.limit).await?;
+    let mut rows = app
+        .read(store::by_country(
+            app.database()?,
+            country,
+            after,
+            paging.limit,
+        ))
+        .await?;
     let next = paging.split(&mut rows, |last| scope.encode(&[last.id]));
     Ok(with_next_link(
         Json(rows).into_response(),
@@ -274,25 +294,26 @@ pub async fn contacts(
             &person.get().to_string(),
             micros(since).as_deref().unwrap_or(""),
             micros(until).as_deref().unwrap_or(""),
+            &paging.limit.to_string(),
         ],
     );
+    let from = since.unwrap_or_else(store::beginning);
+    let to = until.unwrap_or_else(store::end);
+    // The cursor's position is checked to lie in [from, to): the query
+    // starts from it, so it must not reach before `since`.
     let after = match &paging.cursor {
-        Some(cursor) => {
-            let [at, id] = scope.decode::<2>(cursor)?;
-            let at = DateTime::from_timestamp_micros(at)
-                .ok_or_else(|| Error::parameter(CURSOR, "is not a cursor this API gave out"))?;
-            After((at, id))
-        }
-        None => After((since.unwrap_or_else(store::beginning), 0)),
+        Some(cursor) => After(cursor::contact_position(scope, cursor, from, to)?),
+        None => After((from, 0)),
     };
-    let mut items = store::contacts_of(
-        app.database()?,
-        person,
-        until.unwrap_or_else(store::end),
-        after,
-        paging.limit,
-    )
-    .await?;
+    let mut items = app
+        .read(store::contacts_of(
+            app.database()?,
+            person,
+            to,
+            after,
+            paging.limit,
+        ))
+        .await?;
     let next = paging.split(&mut items, |last: &MetContact| {
         scope.encode(&[last.contact.observed_at.timestamp_micros(), last.contact.id])
     });
@@ -315,10 +336,10 @@ pub async fn contacts(
 ///
 /// The window is the last `days` days counted back from now (the time of
 /// the request for the first page; later pages keep that start, carried in
-/// the cursor, so the pages of one answer fit together). A path need not be
-/// in time order: everyone linked through contacts in the window is listed,
-/// as a tracer would list them, and `contact.observed_at` tells when the
-/// link happened.
+/// the cursor, so the pages of one answer fit together; a cursor is good for
+/// 15 minutes). A path need not be in time order: everyone linked through
+/// contacts in the window is listed, as a tracer would list them, and
+/// `contact.observed_at` tells when the link happened.
 #[utoipa::path(
     get,
     path = "/exposures/{mmid}",
@@ -364,20 +385,32 @@ pub async fn exposures(
             &person.get().to_string(),
             &days.to_string(),
             &depth.to_string(),
+            &paging.limit.to_string(),
         ],
     );
+    let now = Utc::now();
     let (since, after) = match &paging.cursor {
         Some(cursor) => {
-            let [since, hops, reached] = scope.decode::<3>(cursor)?;
-            let broken = || Error::parameter(CURSOR, "is not a cursor this API gave out");
-            let since = DateTime::from_timestamp_micros(since).ok_or_else(broken)?;
-            let hops = u32::try_from(hops).map_err(|_| broken())?;
-            (since, After((hops, reached)))
+            let at = cursor::exposure_position(scope, cursor, now, days, depth)?;
+            (at.since, After((at.hops, at.person)))
         }
-        None => (Utc::now() - TimeDelta::days(i64::from(days)), After((0, 0))),
+        None => {
+            // `days` is at most 30: this cannot fail.
+            let since = cursor::window_start(now, days)
+                .ok_or_else(|| Error::parameter("days", "reaches before the first time"))?;
+            (since, After((0, 0)))
+        }
     };
-    let mut reached =
-        store::exposures(app.database()?, person, since, depth, after, paging.limit).await?;
+    let mut reached = app
+        .read(store::exposures(
+            app.database()?,
+            person,
+            since,
+            depth,
+            after,
+            paging.limit,
+        ))
+        .await?;
     let next = paging.split(&mut reached, |last| {
         scope.encode(&[since.timestamp_micros(), i64::from(last.hops), last.person])
     });
@@ -417,5 +450,5 @@ pub async fn exposures(
 )]
 pub async fn stats(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Stats>> {
     QueryString::check(raw.as_deref(), &[])?;
-    Ok(Json(store::stats(app.database()?).await?))
+    Ok(Json(app.read(store::stats(app.database()?)).await?))
 }

@@ -9,6 +9,7 @@
 //! warnings or `Debug` output: they print as `***`.
 
 use std::fmt;
+use std::time::Duration;
 
 use pact_runtime::config::{BadVar, ConfigError, Env, EnvReader, RuntimeConfig};
 use pact_runtime::database::DatabaseConfig;
@@ -22,6 +23,16 @@ pub const PACT_QUERY_TOKENS: &str = "PACT_QUERY_TOKENS";
 /// `none` serves contact data without authentication; `bearer` (the meaning
 /// whenever tokens are set) requires a token. Unset with no tokens: refuse.
 pub const PACT_QUERY_AUTH: &str = "PACT_QUERY_AUTH";
+
+/// Milliseconds a data endpoint waits for the database before answering 504
+/// with `Retry-After`; default [`DEFAULT_READ_TIMEOUT_MS`].
+pub const PACT_QUERY_READ_TIMEOUT_MS: &str = "PACT_QUERY_READ_TIMEOUT_MS";
+/// Default of [`PACT_QUERY_READ_TIMEOUT_MS`]: about 100 times the slowest
+/// p99 measured (docs/performance.md), well under the request timeout.
+pub const DEFAULT_READ_TIMEOUT_MS: u64 = 5_000;
+/// Largest [`PACT_QUERY_READ_TIMEOUT_MS`]: longer waits are the request
+/// timeout's business.
+pub const MAX_READ_TIMEOUT_MS: u64 = 300_000;
 
 /// Longest token accepted, in bytes. Tokens are compared in a fixed-size
 /// buffer of this length, so the time a comparison takes reveals nothing
@@ -40,6 +51,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Who may read the data endpoints.
     pub auth: Auth,
+    /// How long one request waits for the database's answer.
+    pub read_timeout: Duration,
 }
 
 impl Config {
@@ -50,6 +63,18 @@ impl Config {
         let runtime = RuntimeConfig::read(&mut reader);
         let database = DatabaseConfig::read(&mut reader);
         let (auth, mut auth_warnings) = Auth::read(&mut reader);
+        let read_timeout_ms = reader
+            .parse_with(
+                PACT_QUERY_READ_TIMEOUT_MS,
+                &format!("milliseconds, 1 to {MAX_READ_TIMEOUT_MS}"),
+                |v| {
+                    v.trim()
+                        .parse()
+                        .ok()
+                        .filter(|ms| (1..=MAX_READ_TIMEOUT_MS).contains(ms))
+                },
+            )
+            .unwrap_or(DEFAULT_READ_TIMEOUT_MS);
         let mut warnings = reader.finish()?;
         warnings.append(&mut auth_warnings);
         // `read` reports every `None` to the reader, so `finish` has failed
@@ -66,6 +91,7 @@ impl Config {
                 runtime,
                 database,
                 auth,
+                read_timeout: Duration::from_millis(read_timeout_ms),
             },
             warnings,
         ))
@@ -344,6 +370,27 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("without authentication"))
         );
+    }
+
+    #[test]
+    fn the_read_timeout_is_bounded() {
+        let open = (PACT_QUERY_AUTH, "none");
+        let (config, _) = Config::from_env(&env(&[open])).expect("default");
+        assert_eq!(
+            config.read_timeout,
+            Duration::from_millis(DEFAULT_READ_TIMEOUT_MS)
+        );
+        let (config, _) =
+            Config::from_env(&env(&[open, (PACT_QUERY_READ_TIMEOUT_MS, "250")])).expect("set");
+        assert_eq!(config.read_timeout, Duration::from_millis(250));
+        for bad in ["0", "-1", "300001", "18446744073709551616", "5s"] {
+            let err =
+                Config::from_env(&env(&[open, (PACT_QUERY_READ_TIMEOUT_MS, bad)])).expect_err(bad);
+            assert!(
+                err.to_string().contains(PACT_QUERY_READ_TIMEOUT_MS),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -86,9 +86,21 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     /// Connection trouble (the database down, restarting, out of
-    /// connections, a busy SQLite file) is a 503 the client may retry; any
+    /// connections, a busy SQLite file, a lock not granted in time) is a 503
+    /// the client may retry; a statement the server stopped at its
+    /// `statement_timeout` is a 504 like pact-query's own read timeout; any
     /// other database error is a bug (500).
     fn from(e: sqlx::Error) -> Self {
+        // PostgreSQL 57014 query_canceled: the pool's statement_timeout.
+        if let sqlx::Error::Database(db) = &e
+            && db.code().as_deref() == Some("57014")
+        {
+            return Self::Runtime(pact_runtime::Error::UpstreamTimeout(
+                "the database stopped a read that ran past its time limit; retry shortly, or \
+                 ask for a smaller window"
+                    .into(),
+            ));
+        }
         let transient = match &e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -97,10 +109,14 @@ impl From<sqlx::Error> for Error {
             | sqlx::Error::WorkerCrashed => true,
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
                 // PostgreSQL: 08 connection exception, 53300 too many
-                // connections, 57P01-57P03 shutdown/crash/cannot connect now.
+                // connections, 55P03 lock_timeout (another session holds
+                // the table), 57P01-57P03 shutdown/crash/cannot connect now.
                 // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
                 code.starts_with("08")
-                    || matches!(&*code, "53300" | "57P01" | "57P02" | "57P03" | "5" | "6")
+                    || matches!(
+                        &*code,
+                        "53300" | "55P03" | "57P01" | "57P02" | "57P03" | "5" | "6"
+                    )
             }),
             _ => false,
         };
@@ -164,6 +180,48 @@ mod tests {
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         let problem = pact_runtime::Error::malformed(e.to_string()).to_problem();
         assert_eq!(problem.detail(), "depth: at most 3");
+    }
+
+    /// A database error with only a code, as the driver reports one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn server_side_time_limits_are_retried_later() {
+        let status = |code| Error::from(sqlx::Error::Database(Box::new(Coded(code)))).status();
+        assert_eq!(status("57014"), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(status("55P03"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status("5"), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status("42P01"), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

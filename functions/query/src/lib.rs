@@ -15,8 +15,9 @@
 //! Pages hold `limit` rows (default 100, at most 1000) in a stable order and
 //! continue with an opaque `cursor`. Data endpoints need `Authorization:
 //! Bearer <token>` unless open access was stated (`PACT_QUERY_AUTH=none`).
-//! Bad parameters are a 400 problem naming the parameter; a database that is
-//! down is a 503 with `Retry-After`.
+//! Bad parameters (a made-up or foreign cursor too) are a 400 problem naming
+//! the parameter; a database that is down is a 503 with `Retry-After`, one
+//! slower than `PACT_QUERY_READ_TIMEOUT_MS` a 504 with `Retry-After`.
 
 pub mod api;
 pub mod auth;
@@ -77,6 +78,26 @@ impl AppState {
             Err(Error::unavailable(
                 "the database schema is not ready yet; retry shortly",
             ))
+        }
+    }
+
+    /// Waits for a store call at most [`Config::read_timeout`]: past it, a
+    /// 504 with `Retry-After` instead of a request held until the runtime's
+    /// timeout. (Dropping the call releases the request; the server-side
+    /// limit is the pool's `statement_timeout` on PostgreSQL.)
+    async fn read<T>(
+        &self,
+        query: impl Future<Output = std::result::Result<T, sqlx::Error>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.config.read_timeout, query).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(Error::Runtime(pact_runtime::Error::UpstreamTimeout(
+                format!(
+                    "the database did not answer within {} ms; retry shortly, or ask for a \
+                     smaller window",
+                    self.config.read_timeout.as_millis()
+                ),
+            ))),
         }
     }
 

@@ -48,7 +48,7 @@ pub struct ProblemDoc {
 #[derive(IntoResponses)]
 #[allow(dead_code)] // Only its description is used.
 pub enum ErrorResponses {
-    /// A parameter is missing, unknown, given twice or not acceptable; `field` names it.
+    /// A parameter is missing, unknown, given twice or not acceptable (a cursor of another query, altered, made up or expired too); `field` names it.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(ProblemDoc),
     /// No bearer token, or not an accepted one.
@@ -65,6 +65,13 @@ pub enum ErrorResponses {
         headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
     )]
     Unavailable(ProblemDoc),
+    /// The database did not answer within `PACT_QUERY_READ_TIMEOUT_MS`; retry after `Retry-After` seconds, or ask for less.
+    #[response(
+        status = 504,
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    Timeout(ProblemDoc),
 }
 
 /// The document's frame: title, tags, shared schemas, the bearer scheme.

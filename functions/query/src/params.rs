@@ -18,6 +18,7 @@ use utoipa::IntoParams;
 use utoipa::openapi::path::ParameterIn;
 
 use crate::error::{Error, Result};
+use crate::store;
 
 /// Rows per page when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -125,13 +126,21 @@ pub fn person(raw: &str) -> Result<PersonId> {
         })
 }
 
-/// An optional RFC 3339 time such as `2026-11-24T10:00:00Z`.
+/// An optional RFC 3339 time such as `2026-11-24T10:00:00Z`, clamped to
+/// [`store::beginning`]..=[`store::end`]: an offset can carry a four-digit
+/// year into year 0 or 10000, which SQLite's text form would misorder; no
+/// row lies outside, so clamping changes no answer.
 pub fn time(name: &'static str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>> {
     let Some(raw) = given(raw) else {
         return Ok(None);
     };
     DateTime::parse_from_rfc3339(raw)
-        .map(|t| Some(t.with_timezone(&Utc)))
+        .map(|t| {
+            Some(
+                t.with_timezone(&Utc)
+                    .clamp(store::beginning(), store::end()),
+            )
+        })
         .map_err(|e| {
             let hint = if raw.contains(' ') {
                 " (a + in a URL means a space: write the offset as Z, or encode + as %2B)"
@@ -282,6 +291,11 @@ mod tests {
             t.map(|t| t.to_rfc3339()).as_deref(),
             Some("2026-11-24T09:00:00+00:00")
         );
+        // Offsets past the years RFC 3339 can write are clamped, not carried over.
+        let first = time("since", Some("0000-01-01T00:00:00+23:59")).expect("valid");
+        assert_eq!(first, Some(store::beginning()));
+        let last = time("until", Some("9999-12-31T23:59:59-23:59")).expect("valid");
+        assert_eq!(last, Some(store::end()));
         let err = time("since", Some("2026-11-24T10:00:00 01:00")).expect_err("space");
         assert!(err.to_string().contains("%2B"), "{err}");
         assert_eq!(time("until", Some("")).expect("empty"), None);

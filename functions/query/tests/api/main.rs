@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod config;
 mod contacts;
+mod cursors;
 mod exposures;
 mod openapi;
 mod original;

@@ -51,6 +51,16 @@ async fn check_bad_parameters_are_400_naming_them(db: Database) {
         ),
         ("/contacts/1?since=yesterday".into(), "since"),
         ("/contacts/1?until=2026-11-24".into(), "until"),
+        ("/exposures/1?days=99999999999999999999".into(), "days"),
+        ("/exposures/1?days=4294967310".into(), "days"),
+        ("/exposures/1?depth=4294967297".into(), "depth"),
+        ("/exposures/1?limit=-1".into(), "limit"),
+        ("/contacts/1?limit=18446744073709551617".into(), "limit"),
+        ("/contacts/1?since=10000-01-01T00:00:00Z".into(), "since"),
+        (
+            "/contacts/1?until=2026-11-24T10:00:00%2B99:00".into(),
+            "until",
+        ),
         ("/contacts/1?limit=0".into(), "limit"),
         ("/contacts/1?limit=1001".into(), "limit"),
         ("/findcontactbystate?state=MN&limit=many".into(), "limit"),
@@ -107,6 +117,16 @@ async fn check_bad_parameters_are_400_naming_them(db: Database) {
     let response = app
         .get(&format!("/contacts/1?limit=1&cursor={cursor}"))
         .await;
+    assert_eq!(response.status(), 200);
+    // Times an offset carries past year 1 or 9999 are clamped, not
+    // overflowed or misordered (SQLite compares times as text).
+    let whole = app
+        .json("/contacts/1?since=0000-01-01T00:00:00%2B23:59&until=9999-12-31T23:59:59-23:59")
+        .await;
+    assert_eq!(whole["items"].as_array().map(Vec::len), Some(2), "{whole}");
+    assert_eq!(whole["until"], "9999-12-31T23:59:59.999999Z");
+    // The caps themselves are accepted.
+    let response = app.get("/exposures/1?days=30&depth=3&limit=1000").await;
     assert_eq!(response.status(), 200);
     // An empty optional parameter means "not given".
     let response = app.get("/exposures/1?days=&depth=&limit=&cursor=").await;
