@@ -117,11 +117,12 @@ async fn the_defaults_send_a_valid_contact_to_translation_and_print_the_reply() 
     // What a person reads: like `kn func invoke`.
     let run = invoke(&[&url, "--id", "invoke-text-1"]).await;
     assert_eq!(run.code, 0, "{run:?}");
+    let id_line = format!("  id: {}\n", translated_id("invoke-text-1"));
     for expected in [
         "HTTP 200 OK\n",
         "Context Attributes,\n",
         "  type: dev.pact.contact.translated\n",
-        "  id: invoke-text-1\n",
+        id_line.as_str(),
         "Extensions,\n  partitionkey: 1-2\n",
         "Data,\n  {\n    \"mmid1\": 1,\n    \"mmid2\": 2,\n",
         "    \"city\": \"Minneapolis\",\n",

@@ -1,135 +1,13 @@
 """Fixtures for the interoperability tests: the real function binaries, each
-on a free port with its own environment, and a capture sink for K_SINK.
-
-The binaries come from $PACT_BIN_DIR (default <repo>/target/debug); build
-them first with `cargo build --workspace --bins`.
-"""
+on a free port with its own environment (tests/support/pact_functions.py),
+and a capture sink for K_SINK."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import tempfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
-
+import pact_functions
 import pytest
+from pact_functions import Function
 from pact_http import Captured, CaptureSink, Response, free_port, request  # noqa: F401 - re-exported
-
-REPO = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(os.environ.get("PACT_BIN_DIR") or REPO / "target" / "debug")
-
-# How long a function may take to answer /healthz after it was started.
-STARTUP_DEADLINE_S = float(os.environ.get("PACT_INTEROP_STARTUP_S", "15"))
-# How long a function may take to exit after SIGTERM.
-SHUTDOWN_DEADLINE_S = 10.0
-
-
-@dataclass
-class Function:
-    """A running function binary."""
-
-    name: str
-    port: int
-    proc: subprocess.Popen
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def post(self, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Response:
-        return request("POST", self.url + path, headers, body)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError as e:
-            return f"<could not read the log: {e}>"
-
-
-# Variables of the test runner's environment that would change how the
-# functions behave; each test states what it wants instead.
-_SCRUBBED_PREFIXES = ("K_", "PACT_")
-
-
-def _start(name: str, env: dict[str, str], log_dir: Path) -> Function:
-    binary = BIN_DIR / name
-    if not binary.is_file() or not os.access(binary, os.X_OK):
-        pytest.fail(
-            f"{binary} is missing: run `cargo build --workspace --bins` first "
-            f"(or point PACT_BIN_DIR at the binaries)",
-            pytrace=False,
-        )
-    port = free_port()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    full_env.update({"PORT": str(port), "PACT_LOG_FORMAT": "text", "NO_COLOR": "1"})
-    full_env.update(env)
-    log_path = log_dir / f"{name}-{port}.log"
-    log = open(log_path, "wb")
-    try:
-        proc = subprocess.Popen(
-            [str(binary)],
-            env=full_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
-    function = Function(name=name, port=port, proc=proc, log_path=log_path)
-
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last_error = "no attempt yet"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"{name} exited with code {proc.returncode} before answering /healthz "
-                f"(env {env}); its output:\n{function.log()}",
-                pytrace=False,
-            )
-        try:
-            resp = request("GET", function.url + "/healthz", timeout=1.0)
-            if resp.status == 200 and resp.body.strip() == b"ok":
-                return function
-            last_error = f"answered {resp.status} {resp.body[:200]!r}"
-        except OSError as e:
-            last_error = repr(e)
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    pytest.fail(
-        f"{name} did not answer GET /healthz with 200 ok within {STARTUP_DEADLINE_S} s "
-        f"(last: {last_error}); its output:\n{function.log()}",
-        pytrace=False,
-    )
-
-
-def _stop(function: Function) -> None:
-    proc = function.proc
-    if proc.poll() is not None:
-        pytest.fail(
-            f"{function.name} died during the test with code {proc.returncode}; "
-            f"its output:\n{function.log()}",
-            pytrace=False,
-        )
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=SHUTDOWN_DEADLINE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(
-            f"{function.name} did not exit within {SHUTDOWN_DEADLINE_S} s of SIGTERM; "
-            f"its output:\n{function.log()}",
-            pytrace=False,
-        )
-    assert code == 0, (
-        f"{function.name} exited with code {code} after SIGTERM (expected 0); "
-        f"its output:\n{function.log()}"
-    )
 
 
 @pytest.fixture
@@ -141,7 +19,7 @@ def start_function(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("logs")
 
     def start(name: str, **env: str) -> Function:
-        function = _start(name, env, log_dir)
+        function = pact_functions.start(name, env, log_dir)
         started.append(function)
         return function
 
@@ -150,7 +28,7 @@ def start_function(tmp_path_factory):
     errors = []
     for function in reversed(started):
         try:
-            _stop(function)
+            pact_functions.stop(function)
         except BaseException as e:  # noqa: BLE001 - stop the others first
             errors.append(e)
     if errors:

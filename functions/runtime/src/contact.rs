@@ -112,7 +112,9 @@ impl Coordinates {
     }
 }
 
-/// When the contact happened: not more than [`MAX_CLOCK_SKEW`] in the future.
+/// When the contact happened: not more than [`MAX_CLOCK_SKEW`] in the future,
+/// and not before 1970 (a phone clock that lost its time, or a hostile
+/// value such as year 0, which no query window would ever hold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObservedAt(DateTime<Utc>);
 
@@ -130,6 +132,12 @@ impl ObservedAt {
 
     /// Checks a time that is already parsed (a CloudEvent `time`).
     pub fn new(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Self, Error> {
+        if at < DateTime::UNIX_EPOCH {
+            return Err(Error::invalid(
+                "observed_at",
+                "is before 1970-01-01T00:00:00Z; a contact needs a time from a set clock",
+            ));
+        }
         if at > now + MAX_CLOCK_SKEW {
             return Err(Error::invalid(
                 "observed_at",
@@ -301,5 +309,17 @@ mod tests {
         assert!(ObservedAt::parse("2026-11-24 10:00", now()).is_err());
         let zoned = ObservedAt::parse("2026-11-24T04:00:00-06:00", now()).expect("valid");
         assert_eq!(zoned.to_string(), "2026-11-24T10:00:00Z");
+    }
+
+    #[test]
+    fn observed_at_is_not_before_1970() {
+        assert!(ObservedAt::parse("1970-01-01T00:00:00Z", now()).is_ok());
+        for bad in ["1969-12-31T23:59:59Z", "0000-01-01T00:00:00Z"] {
+            let e = ObservedAt::parse(bad, now()).expect_err(bad);
+            assert!(
+                matches!(e, Error::Invalid { ref field, .. } if field == "observed_at"),
+                "{bad}"
+            );
+        }
     }
 }

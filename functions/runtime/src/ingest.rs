@@ -188,16 +188,26 @@ fn read_plain(
     }
     const JSON_NEEDS_AN_EVENT: &str = "a JSON body must come as a CloudEvent (ce-* headers, or application/cloudevents+json), which gives it an identity; without one, only the original CSV lines are read (text/csv, text/plain)";
     match data_format(content_type, &body)? {
-        DataFormat::Csv => Ok(wire::csv_records(&body, MAX_EVENTS_PER_REQUEST)?
-            .into_iter()
-            .map(|record| Incoming {
-                identity: None,
-                event_type: None,
-                time: None,
-                traceparent: traceparent.clone(),
-                payload: Payload::Csv(record),
-            })
-            .collect()),
+        DataFormat::Csv => {
+            let records = wire::csv_records(&body, MAX_EVENTS_PER_REQUEST)?;
+            // Lines of empty fields only (",,,") are no contact: a request
+            // that carries none is refused, never answered 2xx for nothing.
+            if records.is_empty() {
+                return Err(Error::malformed(
+                    "the body holds no CSV line with data; send mmid1,mmid2,lat,lon[,observed_at]",
+                ));
+            }
+            Ok(records
+                .into_iter()
+                .map(|record| Incoming {
+                    identity: None,
+                    event_type: None,
+                    time: None,
+                    traceparent: traceparent.clone(),
+                    payload: Payload::Csv(record),
+                })
+                .collect())
+        }
         DataFormat::Json if content_type.is_some() => {
             Err(Error::UnsupportedMediaType(JSON_NEEDS_AN_EVENT.into()))
         }
@@ -609,6 +619,20 @@ mod tests {
             read_events(&ct, trailing, ACCEPT),
             Err(Error::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_body_of_empty_csv_fields_is_refused() {
+        // Found by tests/fuzz.rs: "," was zero events, answered 2xx.
+        for body in [",", ",,,\n,,", "\"\",\"\""] {
+            assert!(
+                matches!(
+                    read_events(&HeaderMap::new(), Bytes::from(body), ACCEPT),
+                    Err(Error::Malformed(_))
+                ),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,109 @@
+"""The four functions as real processes for the hostile-input suite, started
+once per module: pact-producer and pact-translation delivering to a capture
+sink, pact-contactlog and pact-query on one SQLite file, every server with
+short header-read and idle timeouts so slow clients are cut off quickly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pact_functions
+import pytest
+from pact_functions import Function
+from pact_http import CaptureSink, request
+
+TOKEN = "hostile-suite-token-0123456789"
+SLOW_CLIENTS = {"PACT_HEADER_READ_TIMEOUT_MS": "500", "PACT_IDLE_TIMEOUT_S": "1"}
+
+
+@dataclass
+class Pipeline:
+    sink: CaptureSink
+    functions: dict[str, Function]
+    database: Path
+
+    def rows(self) -> int:
+        with sqlite3.connect(self.database) as db:
+            return db.execute("SELECT count(*) FROM contactlist").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("logs")
+    database = tmp_path_factory.mktemp("db") / "pact.db"
+    url = f"sqlite://{database}"
+    sink = CaptureSink()
+    common = {**SLOW_CLIENTS, "PACT_EMIT_ATTEMPTS": "1"}
+    specs = {
+        "producer": ("pact-producer", {"K_SINK": sink.url}),
+        "translation": ("pact-translation", {"K_SINK": sink.url}),
+        "contactlog": ("pact-contactlog", {"DATABASE_URL": url}),
+        "query": ("pact-query", {"DATABASE_URL": url, "PACT_QUERY_TOKENS": TOKEN}),
+    }
+    started: dict[str, Function] = {}
+    try:
+        for key, (binary, env) in specs.items():
+            started[key] = pact_functions.start(binary, {**common, **env}, log_dir)
+            if key == "contactlog":
+                # pact-query reads the schema pact-contactlog migrates.
+                wait_ready(started[key])
+        wait_ready(started["query"])
+        yield Pipeline(sink=sink, functions=started, database=database)
+    finally:
+        for function in reversed(list(started.values())):
+            pact_functions.stop(function)
+        sink.close()
+
+
+def wait_ready(function: Function) -> None:
+    import time
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if request("GET", function.url + "/readyz", timeout=1.0).status == 200:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{function.name} is not ready; its output:\n{function.log()}", pytrace=False)
+
+
+@dataclass
+class Dev:
+    urls: dict[str, str]
+    proc: subprocess.Popen
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    """`pact dev --port 0 --json`: the whole pipeline with the eventing
+    stand-in, whose KafkaSink endpoint (`POST /topics/{topic}`) takes hostile
+    input here."""
+    directory = tmp_path_factory.mktemp("dev")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K_", "PACT_"))}
+    log = open(directory / "dev.log", "wb")
+    proc = subprocess.Popen(
+        [str(pact_functions.BIN_DIR / "pact"), "dev", "--dir", str(directory), "--port", "0", "--json"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+    )
+    log.close()
+    try:
+        line = proc.stdout.readline()
+        ready = json.loads(line) if line else {}
+        if ready.get("event") != "ready":
+            pytest.fail(f"pact dev did not start: {line!r}\n{(directory / 'dev.log').read_text()}", pytrace=False)
+        yield Dev(urls=ready["urls"], proc=proc)
+        assert proc.poll() is None, "pact dev died during the suite"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stdin.close()
