@@ -393,8 +393,7 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                     break;
                 }
                 let backoff = delivery.backoff_delay.saturating_mul(1 << attempt.min(20));
-                let wait =
-                    retry_after.map_or(backoff, |after| after.min(RETRY_AFTER_MAX).max(backoff));
+                let wait = retry_after.map_or(backoff, |after| after.max(backoff));
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => return false,
@@ -434,12 +433,7 @@ async fn send(shared: &Shared, event: &Event) -> Attempt {
         }
     };
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = pact_runtime::retry::retry_after(response.headers(), RETRY_AFTER_MAX);
     // Read the body: the connection is reused, and an error body is the
     // dead letter's `knativeerrordata`.
     let body = response.bytes().await.unwrap_or_default();

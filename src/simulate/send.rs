@@ -15,6 +15,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{Event, EventBuilder, EventBuilderV10};
 use pact_runtime::binary::for_binary_mode;
+use pact_runtime::retry::retry_after;
 use pact_runtime::wire::{UNTRANSLATED, UntranslatedData};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -387,22 +388,6 @@ fn backoff(retry: u32) -> Duration {
     half + rand::rng().random_range(Duration::ZERO..=half)
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
-    (at - now).to_std().ok()
-}
-
 /// The `accepted` ids of a `POST /contacts` answer.
 fn accepted_ids(body: &[u8]) -> Option<Vec<String>> {
     #[derive(serde::Deserialize)]
@@ -440,8 +425,8 @@ async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload
                 return Delivery::Accepted(ids);
             }
             Ok(response) if retryable(response.status()) => {
-                if let Some(after) = retry_after(response.headers(), Utc::now()) {
-                    wait = wait.max(after.min(MAX_RETRY_AFTER));
+                if let Some(after) = retry_after(response.headers(), MAX_RETRY_AFTER) {
+                    wait = wait.max(after);
                 }
                 last = problem(response).await;
             }
@@ -601,24 +586,6 @@ mod tests {
             let wait = backoff(retry);
             assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
         }
-    }
-
-    #[test]
-    fn reads_retry_after_as_seconds_or_a_date() {
-        let now = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
-            .expect("date")
-            .with_timezone(&Utc);
-        let mut headers = reqwest::header::HeaderMap::new();
-        assert_eq!(retry_after(&headers, now), None);
-        headers.insert("retry-after", "3".parse().expect("value"));
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(3)));
-        headers.insert(
-            "retry-after",
-            "Tue, 24 Nov 2026 10:00:07 GMT".parse().expect("value"),
-        );
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
-        headers.insert("retry-after", "soon".parse().expect("value"));
-        assert_eq!(retry_after(&headers, now), None);
     }
 
     #[test]

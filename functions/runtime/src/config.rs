@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -39,6 +40,13 @@ pub const PACT_EMIT_ATTEMPTS: &str = "PACT_EMIT_ATTEMPTS";
 pub const PACT_EMIT_TIMEOUT_MS: &str = "PACT_EMIT_TIMEOUT_MS";
 /// First retry delay toward `K_SINK`, milliseconds; doubles per attempt, with jitter.
 pub const PACT_EMIT_BACKOFF_MS: &str = "PACT_EMIT_BACKOFF_MS";
+/// Milliseconds a client has to send a whole request head, from its first byte
+/// (or from the connection's opening).
+pub const PACT_HEADER_READ_TIMEOUT_MS: &str = "PACT_HEADER_READ_TIMEOUT_MS";
+/// Seconds a keep-alive connection may wait for its next request.
+pub const PACT_IDLE_TIMEOUT_S: &str = "PACT_IDLE_TIMEOUT_S";
+/// Open connections at most; beyond it new ones wait to be accepted.
+pub const PACT_MAX_CONNECTIONS: &str = "PACT_MAX_CONNECTIONS";
 
 /// Default for [`PORT`]: Knative's.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -52,6 +60,28 @@ pub const DEFAULT_EMIT_ATTEMPTS: u32 = 4;
 pub const DEFAULT_EMIT_TIMEOUT_MS: u64 = 2_000;
 /// Default for [`PACT_EMIT_BACKOFF_MS`].
 pub const DEFAULT_EMIT_BACKOFF_MS: u64 = 50;
+/// Default for [`PACT_HEADER_READ_TIMEOUT_MS`]: a request head is one packet
+/// from queue-proxy; 10 s is generous for any honest client and short for a
+/// slow-header attack.
+pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+/// Default for [`PACT_IDLE_TIMEOUT_S`]: above the 90 s after which Knative's
+/// queue-proxy drops its own idle connections (Go's `IdleConnTimeout`), so the
+/// proxy closes first and never sends a request on a connection we are
+/// closing.
+pub const DEFAULT_IDLE_TIMEOUT_S: u64 = 120;
+/// Default for [`PACT_MAX_CONNECTIONS`]: queue-proxy keeps up to 1,000 idle
+/// connections to its container (with `containerConcurrency` 0), so it never
+/// has to wait; the cap bounds memory against clients that bypass it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1_000;
+
+/// Largest [`PACT_SHUTDOWN_GRACE_S`] and [`PACT_REQUEST_TIMEOUT_S`]: an hour.
+/// Larger numbers are mistakes, and some overflow the clock.
+pub const MAX_SECONDS: u64 = 3_600;
+/// Largest [`PACT_EMIT_TIMEOUT_MS`], [`PACT_EMIT_BACKOFF_MS`] and
+/// [`PACT_HEADER_READ_TIMEOUT_MS`]: ten minutes.
+pub const MAX_MILLIS: u64 = 600_000;
+/// Largest [`PACT_MAX_CONNECTIONS`].
+pub const MAX_CONNECTIONS: usize = 100_000;
 
 /// Where configuration comes from: the process environment, or a map in tests.
 pub trait Env {
@@ -169,6 +199,40 @@ impl<'a, E: Env + ?Sized> EnvReader<'a, E> {
         }
     }
 
+    /// A duration given as a whole number of seconds within `range`, or
+    /// `default` when unset. Anything else (a fraction, a sign, a number too
+    /// large for the clock) is reported as a bad value, never clamped.
+    pub fn seconds(
+        &mut self,
+        name: &'static str,
+        default: Duration,
+        range: RangeInclusive<u64>,
+    ) -> Duration {
+        let expected = format!(
+            "a whole number of seconds from {} to {}",
+            range.start(),
+            range.end()
+        );
+        self.parse_with(name, &expected, |v| whole_number_in(v, &range))
+            .map_or(default, Duration::from_secs)
+    }
+
+    /// Like [`EnvReader::seconds`], in milliseconds.
+    pub fn millis(
+        &mut self,
+        name: &'static str,
+        default: Duration,
+        range: RangeInclusive<u64>,
+    ) -> Duration {
+        let expected = format!(
+            "a whole number of milliseconds from {} to {}",
+            range.start(),
+            range.end()
+        );
+        self.parse_with(name, &expected, |v| whole_number_in(v, &range))
+            .map_or(default, Duration::from_millis)
+    }
+
     /// Records a bad value found by the caller.
     pub fn reject(&mut self, name: &'static str, value: String, expected: impl Into<String>) {
         self.bad.push(BadVar {
@@ -196,6 +260,15 @@ impl<'a, E: Env + ?Sized> EnvReader<'a, E> {
             .map(|n| format!("{n} is set but this function does not read it"))
             .collect())
     }
+}
+
+/// Digits only (no sign), within `range`.
+fn whole_number_in(raw: &str, range: &RangeInclusive<u64>) -> Option<u64> {
+    let raw = raw.trim();
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok().filter(|n| range.contains(n))
 }
 
 /// Log output format.
@@ -234,6 +307,28 @@ impl Default for EmitPolicy {
     }
 }
 
+/// How the server treats connections (see [`crate::server::serve_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time to send a whole request head, from its first byte, or from the
+    /// opening of the connection for the first request.
+    pub header_read_timeout: Duration,
+    /// Time a connection with no request in flight waits for the next one.
+    pub idle_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_S),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
 /// What every function reads: the Knative function contract.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
@@ -259,6 +354,8 @@ pub struct RuntimeConfig {
     pub request_timeout: Duration,
     /// Retries toward `K_SINK`.
     pub emit: EmitPolicy,
+    /// Header-read and idle timeouts, and the connection cap.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for RuntimeConfig {
@@ -275,6 +372,7 @@ impl Default for RuntimeConfig {
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_S),
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
             emit: EmitPolicy::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -319,35 +417,53 @@ impl RuntimeConfig {
                     .map(|_| v.to_owned())
             },
         );
-        let seconds = "a whole number of seconds";
-        let shutdown_grace = Duration::from_secs(r.parse_or(
+        // Every time value is bounded here, so no later `Instant + Duration`
+        // can overflow whatever the environment says.
+        let shutdown_grace = r.seconds(
             PACT_SHUTDOWN_GRACE_S,
-            DEFAULT_SHUTDOWN_GRACE_S,
-            seconds,
-        ));
-        let request_timeout = r
-            .parse_with(
-                PACT_REQUEST_TIMEOUT_S,
-                "a whole number of seconds, at least 1",
-                |v| v.trim().parse().ok().filter(|&s: &u64| s >= 1),
-            )
-            .map_or(
-                Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
-                Duration::from_secs,
-            );
+            Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_S),
+            0..=MAX_SECONDS,
+        );
+        let request_timeout = r.seconds(
+            PACT_REQUEST_TIMEOUT_S,
+            Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+            1..=MAX_SECONDS,
+        );
         let attempts = r
             .parse_with(PACT_EMIT_ATTEMPTS, "a whole number from 1 to 20", |v| {
                 v.trim().parse().ok().filter(|n| (1..=20).contains(n))
             })
             .unwrap_or(DEFAULT_EMIT_ATTEMPTS);
-        let millis = "a whole number of milliseconds, at least 1";
-        let positive = |v: &str| v.trim().parse().ok().filter(|&ms: &u64| ms >= 1);
-        let attempt_timeout = r
-            .parse_with(PACT_EMIT_TIMEOUT_MS, millis, positive)
-            .unwrap_or(DEFAULT_EMIT_TIMEOUT_MS);
-        let backoff = r
-            .parse_with(PACT_EMIT_BACKOFF_MS, millis, positive)
-            .unwrap_or(DEFAULT_EMIT_BACKOFF_MS);
+        let attempt_timeout = r.millis(
+            PACT_EMIT_TIMEOUT_MS,
+            Duration::from_millis(DEFAULT_EMIT_TIMEOUT_MS),
+            1..=MAX_MILLIS,
+        );
+        let backoff = r.millis(
+            PACT_EMIT_BACKOFF_MS,
+            Duration::from_millis(DEFAULT_EMIT_BACKOFF_MS),
+            1..=MAX_MILLIS,
+        );
+        let header_read_timeout = r.millis(
+            PACT_HEADER_READ_TIMEOUT_MS,
+            Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
+            1..=MAX_MILLIS,
+        );
+        let idle_timeout = r.seconds(
+            PACT_IDLE_TIMEOUT_S,
+            Duration::from_secs(DEFAULT_IDLE_TIMEOUT_S),
+            1..=MAX_SECONDS,
+        );
+        let max_connections = r
+            .parse_with(
+                PACT_MAX_CONNECTIONS,
+                &format!("a whole number from 1 to {MAX_CONNECTIONS}"),
+                |v| {
+                    whole_number_in(v, &(1..=MAX_CONNECTIONS as u64))
+                        .and_then(|n| usize::try_from(n).ok())
+                },
+            )
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
         Self {
             port,
             listen,
@@ -361,8 +477,13 @@ impl RuntimeConfig {
             request_timeout,
             emit: EmitPolicy {
                 attempts,
-                attempt_timeout: Duration::from_millis(attempt_timeout),
-                backoff: Duration::from_millis(backoff),
+                attempt_timeout,
+                backoff,
+            },
+            connections: ConnectionLimits {
+                header_read_timeout,
+                idle_timeout,
+                max_connections,
             },
         }
     }
@@ -501,6 +622,79 @@ mod tests {
             text.contains("PACT_LOG_FORMAT=\"xml\": json or text"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn reads_the_connection_limits() {
+        let (config, _) = RuntimeConfig::from_env(&env(&[])).expect("valid");
+        assert_eq!(
+            config.connections.header_read_timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(config.connections.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.connections.max_connections, 1_000);
+        let (config, _) = RuntimeConfig::from_env(&env(&[
+            (PACT_HEADER_READ_TIMEOUT_MS, "250"),
+            (PACT_IDLE_TIMEOUT_S, "5"),
+            (PACT_MAX_CONNECTIONS, "2"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                header_read_timeout: Duration::from_millis(250),
+                idle_timeout: Duration::from_secs(5),
+                max_connections: 2,
+            }
+        );
+    }
+
+    /// Numbers that would overflow `Instant + Duration` (or are simply
+    /// absurd) stop start-up with the accepted range, never a panic later.
+    #[test]
+    fn absurd_time_values_are_refused_with_their_range() {
+        let huge = "18446744073709551615";
+        let names = [
+            PACT_SHUTDOWN_GRACE_S,
+            PACT_REQUEST_TIMEOUT_S,
+            PACT_EMIT_TIMEOUT_MS,
+            PACT_EMIT_BACKOFF_MS,
+            PACT_HEADER_READ_TIMEOUT_MS,
+            PACT_IDLE_TIMEOUT_S,
+            PACT_MAX_CONNECTIONS,
+        ];
+        for value in [
+            huge,
+            "99999999999999999999999",
+            "-1",
+            "1.5",
+            "+5",
+            "3601000",
+        ] {
+            let pairs: Vec<_> = names.iter().map(|&n| (n, value)).collect();
+            let err = RuntimeConfig::from_env(&env(&pairs)).expect_err(value);
+            let bad: Vec<_> = err.0.iter().map(|b| b.name).collect();
+            assert_eq!(bad, names, "{value}");
+        }
+        let text = RuntimeConfig::from_env(&env(&[(PACT_SHUTDOWN_GRACE_S, huge)]))
+            .expect_err("too long")
+            .to_string();
+        assert!(
+            text.contains("a whole number of seconds from 0 to 3600"),
+            "{text}"
+        );
+        // The edges are accepted.
+        let (config, _) = RuntimeConfig::from_env(&env(&[
+            (PACT_SHUTDOWN_GRACE_S, "0"),
+            (PACT_REQUEST_TIMEOUT_S, "3600"),
+            (PACT_EMIT_TIMEOUT_MS, "600000"),
+            (PACT_MAX_CONNECTIONS, "100000"),
+        ]))
+        .expect("valid");
+        assert_eq!(config.shutdown_grace, Duration::ZERO);
+        assert_eq!(config.request_timeout, Duration::from_secs(3600));
+        assert_eq!(config.emit.attempt_timeout, Duration::from_secs(600));
+        assert_eq!(config.connections.max_connections, 100_000);
     }
 
     #[test]

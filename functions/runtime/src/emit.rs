@@ -21,6 +21,7 @@ use crate::binary::for_binary_mode;
 use crate::config::{EmitPolicy, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{ErrorLabels, Metrics};
+use crate::retry::retry_after;
 use crate::trace::TraceParent;
 
 /// How long a caller should wait after the sink failed every attempt.
@@ -204,10 +205,14 @@ impl Emitter {
         let traceparent = event.extension("traceparent").map(|v| v.to_string());
         let attempts = sink.policy.attempts.max(1);
         let mut last_problem = String::new();
+        // The sink's own `Retry-After`, honoured up to one backoff step so
+        // the worst case of the retries stays what the policy says.
+        let mut asked = None;
         for attempt in 1..=attempts {
             if attempt > 1 {
                 self.metrics.emit_retries.inc();
-                tokio::time::sleep(backoff(sink.policy.backoff, attempt - 1)).await;
+                let wait = backoff(sink.policy.backoff, attempt - 1);
+                tokio::time::sleep(wait.max(asked.take().unwrap_or_default())).await;
             }
             let mut request = client
                 .post(sink.url.clone())
@@ -226,6 +231,7 @@ impl Emitter {
                     return Ok(());
                 }
                 Ok(response) if is_retryable(response.status()) => {
+                    asked = retry_after(response.headers(), EmitPolicy::MAX_BACKOFF);
                     last_problem = format!("answered {}", response.status());
                 }
                 Ok(response) => {
@@ -288,7 +294,7 @@ fn backoff(base: Duration, retry: u32) -> Duration {
         .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
         .min(EmitPolicy::MAX_BACKOFF);
     let half = step / 2;
-    half + rand::rng().random_range(Duration::ZERO..=half)
+    half.saturating_add(rand::rng().random_range(Duration::ZERO..=half))
 }
 
 #[cfg(test)]
@@ -305,6 +311,55 @@ mod tests {
                 .min(EmitPolicy::MAX_BACKOFF);
             assert!(step >= full / 2 && step <= full, "retry {retry}: {step:?}");
         }
+    }
+
+    /// A sink's `Retry-After` is honoured, but only up to one backoff step:
+    /// a hostile number neither panics nor stalls the delivery.
+    #[tokio::test]
+    async fn a_sinks_retry_after_is_honoured_up_to_a_backoff_step() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sink = axum::Router::new().route(
+            "/",
+            axum::routing::post({
+                let calls = calls.clone();
+                move || async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let forever = [(header::RETRY_AFTER, "18446744073709551615")];
+                        (StatusCode::SERVICE_UNAVAILABLE, forever).into_response()
+                    } else {
+                        StatusCode::ACCEPTED.into_response()
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test port");
+        let url = format!("http://{}/", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, sink).await });
+        let config = RuntimeConfig {
+            sink: Some(url.parse().expect("url")),
+            ..RuntimeConfig::default()
+        };
+        let emitter = Emitter::new("/pact/test", &config, Metrics::new().freeze());
+        let event = emitter
+            .build(Outgoing {
+                id: "1".into(),
+                event_type: crate::wire::UNTRANSLATED,
+                time: Utc::now(),
+                partition_key: None,
+                traceparent: None,
+                data: OutData::Csv("1,2,3,4".into()),
+            })
+            .expect("valid");
+        let started = std::time::Instant::now();
+        let emitted = emitter.emit(vec![event]).await.expect("delivered");
+        let took = started.elapsed();
+        assert!(matches!(emitted, Emitted::Sent(1)), "{emitted:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
     }
 
     #[test]

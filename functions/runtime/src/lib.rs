@@ -9,6 +9,7 @@
 
 pub mod binary;
 pub mod config;
+mod connection;
 pub mod contact;
 #[cfg(feature = "database")]
 pub mod database;
@@ -18,6 +19,7 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod problem;
+pub mod retry;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -2,7 +2,7 @@
 //! middleware around a function's routes, graceful shutdown, and `start`,
 //! which every function's `main` calls.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,12 +14,11 @@ use axum::http::{Request, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::RuntimeConfig;
+use crate::config::{ConnectionLimits, RuntimeConfig};
 use crate::error::Error;
 use crate::metrics::{Metrics, serve_metrics, track_requests};
 use crate::problem::Problem;
@@ -211,44 +210,32 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Serves `app` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish for at most `grace`.
+/// in-flight requests finish for at most `grace`; the connection limits are
+/// the defaults ([`serve_with`] takes them from the configuration).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    // Small responses go out at once (no Nagle delay on keep-alive connections).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled_tx.send(());
-        })
-        .into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        // Signal first: once it fired, the drain below owns the server future.
-        biased;
-        _ = signalled_rx => {}
-        result = &mut server => return result,
-    }
-    tracing::info!(
-        grace_s = grace.as_secs(),
-        "shutting down, draining in-flight requests"
-    );
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                "grace period over with requests still in flight; they were not acknowledged"
-            );
-            Ok(())
-        }
-    }
+    serve_with(listener, app, shutdown, grace, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with these connection limits: a request head must arrive
+/// within `header_read_timeout` of its first byte (or of the connection's
+/// opening), a keep-alive connection waits `idle_timeout` for its next
+/// request, and at most `max_connections` are open; at the cap no more are
+/// accepted until one closes (they wait in the listen backlog). HTTP/1.1 and
+/// HTTP/2 with prior knowledge, as `axum::serve`.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    crate::connection::run(listener, app, shutdown, grace, limits).await;
+    Ok(())
 }
 
 /// The whole life of a function process after its configuration is read:
@@ -281,7 +268,14 @@ pub async fn start(
         revision = config.revision.as_deref().unwrap_or_default(),
         "listening"
     );
-    match serve(listener, app, shutdown_signal(), config.shutdown_grace).await {
+    let served = serve_with(
+        listener,
+        app,
+        shutdown_signal(),
+        config.shutdown_grace,
+        config.connections,
+    );
+    match served.await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

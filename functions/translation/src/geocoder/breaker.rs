@@ -1,6 +1,10 @@
 //! A small circuit breaker: after `threshold` consecutive failures the
 //! provider is not called for `open_for`; then one probe is let through,
 //! and its result closes the circuit or opens it again.
+//!
+//! Every wait is capped at [`MAX_OPEN`] and added with `checked_add`: a
+//! provider's `Retry-After` is hostile input, and one of 2^64 - 1 seconds
+//! once overflowed `Instant + Duration` here and panicked every request.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,6 +22,16 @@ enum State {
     Probing {
         until: Instant,
     },
+}
+
+/// The longest the circuit stays open, whatever the settings or a provider
+/// ask: then one probe goes out (the offline geocoder answers meanwhile).
+pub const MAX_OPEN: Duration = Duration::from_secs(3_600);
+
+/// `now + wait`, with `wait` capped; never a panic. A time beyond the clock
+/// cannot happen after the cap; if it did, the answer is "now" (one probe).
+fn after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait.min(MAX_OPEN)).unwrap_or(now)
 }
 
 /// Stops calling a failing provider for a while.
@@ -61,10 +75,12 @@ impl Breaker {
         let mut state = self.state();
         match *state {
             State::Closed { .. } => Ok(()),
-            State::Open { until } | State::Probing { until } if now < until => Err(until - now),
+            State::Open { until } | State::Probing { until } if now < until => {
+                Err(until.saturating_duration_since(now))
+            }
             State::Open { .. } | State::Probing { .. } => {
                 *state = State::Probing {
-                    until: now + self.open_for,
+                    until: after(now, self.open_for),
                 };
                 Ok(())
             }
@@ -83,26 +99,33 @@ impl Breaker {
     }
 
     /// The provider failed; `at_least` is how long it asked us to wait
-    /// (`Retry-After` of a 429).
+    /// (`Retry-After` of a 429). The circuit opens for the longer of that and
+    /// `open_for`, at most [`MAX_OPEN`].
     pub fn failure(&self, at_least: Option<Duration>) -> Transition {
         let now = Instant::now();
-        let open_for = self.open_for.max(at_least.unwrap_or_default());
         let mut state = self.state();
         match *state {
-            State::Closed { failures } if failures + 1 < self.threshold => {
+            State::Closed { failures } if failures.saturating_add(1) < self.threshold => {
                 *state = State::Closed {
-                    failures: failures + 1,
+                    failures: failures.saturating_add(1),
                 };
                 Transition::None
             }
             State::Open { .. } => Transition::None,
             _ => {
                 *state = State::Open {
-                    until: now + open_for,
+                    until: after(now, self.open_for(at_least)),
                 };
                 Transition::Opened
             }
         }
+    }
+
+    /// How long a failure with this `Retry-After` opens the circuit.
+    pub fn open_for(&self, at_least: Option<Duration>) -> Duration {
+        self.open_for
+            .max(at_least.unwrap_or_default())
+            .min(MAX_OPEN)
     }
 }
 
@@ -125,6 +148,29 @@ mod tests {
         assert_eq!(b.failure(None), Transition::Opened);
         let wait = b.admit().expect_err("open");
         assert!(wait > Duration::from_secs(59), "{wait:?}");
+    }
+
+    #[test]
+    fn hostile_waits_are_capped_never_a_panic() {
+        let b = Breaker::new(1, Duration::MAX);
+        assert_eq!(b.failure(Some(Duration::MAX)), Transition::Opened);
+        let wait = b.admit().expect_err("open");
+        assert!(
+            wait <= MAX_OPEN && wait > MAX_OPEN - Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert_eq!(b.open_for(Some(Duration::MAX)), MAX_OPEN);
+
+        let b = Breaker::new(1, Duration::ZERO);
+        assert_eq!(
+            b.failure(Some(Duration::from_secs(u64::MAX))),
+            Transition::Opened
+        );
+        assert!(b.admit().expect_err("open") <= MAX_OPEN);
+        let b = Breaker::new(u32::MAX, Duration::ZERO);
+        for _ in 0..3 {
+            assert_eq!(b.failure(None), Transition::None);
+        }
     }
 
     #[test]

@@ -15,12 +15,13 @@ use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use moka::future::Cache;
 use pact_runtime::contact::{Address, BoundedText, Coordinates, GeocoderName};
+use pact_runtime::retry::retry_after;
 use pact_runtime::{Error, Result};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use reqwest::{StatusCode, Url, header};
+use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
 use super::breaker::{Breaker, Transition};
@@ -30,6 +31,10 @@ use super::{Geocoder, Offline, Resolved};
 
 /// A provider answer is small; anything larger is not one.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
+/// The longest `Retry-After` of a provider honoured: the circuit opens for
+/// at most this long, then one probe asks again (the fallback answers
+/// meanwhile), however long the provider asked for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Labels of the geocoder metrics.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,7 +107,12 @@ impl Online {
         let name = BoundedText::parse("geocoder", config.provider.name()).unwrap_or_default();
         let cache = Cache::builder()
             .max_capacity(config.cache_size)
-            .time_to_live(config.cache_ttl)
+            // The cache panics on lifetimes over 1,000 years; settings cap it lower.
+            .time_to_live(
+                config
+                    .cache_ttl
+                    .min(Duration::from_secs(super::settings::MAX_CACHE_TTL_S)),
+            )
             .build();
         let limiter = RateLimiter::direct(Quota::per_second(config.rate));
         let breaker = Breaker::new(config.breaker_failures, config.breaker_open);
@@ -129,6 +139,8 @@ impl Online {
         }
         let client = reqwest::Client::builder()
             .user_agent(self.config.user_agent())
+            // A 3xx is a failure (`Failure::Redirected`), never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(self.config.timeout)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -155,7 +167,9 @@ impl Online {
     /// timeouts and connection failures while the budget and the retry
     /// allowance last.
     async fn fetch(&self, at: Coordinates) -> std::result::Result<Answer, Failure> {
-        let deadline = Instant::now() + self.config.timeout;
+        let started = Instant::now();
+        // The settings cap the timeout; an unbounded one is no deadline-panic.
+        let deadline = started.checked_add(self.config.timeout).unwrap_or(started);
         let mut retries = self.config.retries;
         loop {
             self.breaker
@@ -194,11 +208,8 @@ impl Online {
                 tracing::warn!(
                     geocoder = self.config.provider.name(),
                     outcome,
-                    open_ms = self
-                        .config
-                        .breaker_open
-                        .max(hint.unwrap_or_default())
-                        .as_millis() as u64,
+                    open_ms =
+                        u64::try_from(self.breaker.open_for(hint).as_millis()).unwrap_or(u64::MAX),
                     "geocoder keeps failing; circuit opened, not calling it for a while"
                 );
             }
@@ -226,13 +237,13 @@ impl Online {
         })?;
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok())
-                .map(Duration::from_secs);
+            let retry_after = retry_after(response.headers(), MAX_RETRY_AFTER);
             return Err(Failure::RateLimited { retry_after });
+        }
+        if status.is_redirection() {
+            return Err(Failure::Redirected {
+                status: status.as_u16(),
+            });
         }
         if status.is_server_error() {
             return Err(Failure::Server {

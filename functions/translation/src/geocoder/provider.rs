@@ -132,6 +132,15 @@ pub enum Failure {
     /// A 2xx whose body is not the provider's format.
     #[error("the geocoder's answer could not be read")]
     BadResponse,
+    /// A 3xx. Redirects are not followed: they could send the request, with
+    /// the contact's coordinates, to a host nobody configured.
+    #[error(
+        "the geocoder answered with a redirect (HTTP {status}), which is not followed; check PACT_GEOCODER_URL"
+    )]
+    Redirected {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The circuit breaker is open after repeated failures.
     #[error("the geocoder is not called for a while after repeated failures")]
     CircuitOpen {
@@ -151,6 +160,7 @@ impl Failure {
             Self::Server { .. } => "server_error",
             Self::Rejected { .. } => "rejected",
             Self::BadResponse => "bad_response",
+            Self::Redirected { .. } => "redirected",
             Self::CircuitOpen { .. } => "circuit_open",
         }
     }

@@ -34,6 +34,14 @@ pub const DEFAULT_CACHE_PRECISION: u8 = 4;
 pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
 /// Default for [`PACT_GEOCODER_BREAKER_OPEN_MS`].
 pub const DEFAULT_BREAKER_OPEN_MS: u64 = 30_000;
+/// Largest [`PACT_GEOCODER_TIMEOUT_MS`]: a minute, already twice the default
+/// request timeout.
+pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Largest [`PACT_GEOCODER_CACHE_TTL_S`]: 30 days (the cache refuses
+/// lifetimes beyond 1,000 years with a panic).
+pub const MAX_CACHE_TTL_S: u64 = 30 * 86_400;
+/// Largest [`PACT_GEOCODER_BREAKER_OPEN_MS`]: the breaker's own cap.
+pub const MAX_BREAKER_OPEN_MS: u64 = 3_600_000;
 
 /// A value that never prints: `***` in `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -166,12 +174,8 @@ impl OnlineConfig {
                 "an e-mail address or URL is required for the public Nominatim service, whose usage policy asks for a contact in the User-Agent",
             );
         }
-        let millis = "a whole number of milliseconds, at least 1";
-        c.timeout = r
-            .parse_with(PACT_GEOCODER_TIMEOUT_MS, millis, |v| {
-                v.trim().parse().ok().filter(|&ms: &u64| ms >= 1)
-            })
-            .map_or(c.timeout, Duration::from_millis);
+        // Time values are bounded, so no `Instant + Duration` can overflow.
+        c.timeout = r.millis(PACT_GEOCODER_TIMEOUT_MS, c.timeout, 1..=MAX_TIMEOUT_MS);
         c.retries = r
             .parse_with(PACT_GEOCODER_RETRIES, "a whole number from 0 to 5", |v| {
                 v.trim().parse().ok().filter(|n| *n <= 5)
@@ -198,13 +202,7 @@ impl OnlineConfig {
             c.cache_size,
             "a whole number of entries (0: no cache)",
         );
-        c.cache_ttl = r
-            .parse_with(
-                PACT_GEOCODER_CACHE_TTL_S,
-                "a whole number of seconds, at least 1",
-                |v| v.trim().parse().ok().filter(|&s: &u64| s >= 1),
-            )
-            .map_or(c.cache_ttl, Duration::from_secs);
+        c.cache_ttl = r.seconds(PACT_GEOCODER_CACHE_TTL_S, c.cache_ttl, 1..=MAX_CACHE_TTL_S);
         c.precision = r
             .parse_with(
                 PACT_GEOCODER_CACHE_PRECISION,
@@ -219,11 +217,11 @@ impl OnlineConfig {
                 |v| v.trim().parse().ok().filter(|n| (1..=1000).contains(n)),
             )
             .unwrap_or(c.breaker_failures);
-        c.breaker_open = r
-            .parse_with(PACT_GEOCODER_BREAKER_OPEN_MS, millis, |v| {
-                v.trim().parse().ok().filter(|&ms: &u64| ms >= 1)
-            })
-            .map_or(c.breaker_open, Duration::from_millis);
+        c.breaker_open = r.millis(
+            PACT_GEOCODER_BREAKER_OPEN_MS,
+            c.breaker_open,
+            1..=MAX_BREAKER_OPEN_MS,
+        );
         c.fallback = r
             .parse_with(PACT_GEOCODER_FALLBACK, "offline or none", |v| {
                 match v.trim().to_ascii_lowercase().as_str() {
@@ -335,6 +333,39 @@ mod tests {
         let c = read(&[("PACT_GEOCODER_KEY", "s3cr3t")], Provider::Mapquest).expect("valid");
         assert_eq!(c.key.as_ref().map(Secret::expose), Some("s3cr3t"));
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn time_values_are_bounded() {
+        let huge = "18446744073709551615";
+        let err = read(
+            &[
+                ("PACT_GEOCODER_TIMEOUT_MS", huge),
+                ("PACT_GEOCODER_CACHE_TTL_S", huge),
+                ("PACT_GEOCODER_BREAKER_OPEN_MS", "3600001"),
+            ],
+            Provider::Photon,
+        )
+        .expect_err("too long");
+        for expected in [
+            "PACT_GEOCODER_TIMEOUT_MS=\"18446744073709551615\": a whole number of milliseconds from 1 to 60000",
+            "PACT_GEOCODER_CACHE_TTL_S=\"18446744073709551615\": a whole number of seconds from 1 to 2592000",
+            "PACT_GEOCODER_BREAKER_OPEN_MS=\"3600001\"",
+        ] {
+            assert!(err.contains(expected), "{expected} in {err}");
+        }
+        let c = read(
+            &[
+                ("PACT_GEOCODER_TIMEOUT_MS", "60000"),
+                ("PACT_GEOCODER_CACHE_TTL_S", "2592000"),
+                ("PACT_GEOCODER_BREAKER_OPEN_MS", "3600000"),
+            ],
+            Provider::Photon,
+        )
+        .expect("the largest values");
+        assert_eq!(c.timeout, Duration::from_secs(60));
+        assert_eq!(c.cache_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(c.breaker_open, Duration::from_secs(3_600));
     }
 
     #[test]

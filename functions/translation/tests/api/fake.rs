@@ -24,6 +24,7 @@ pub struct Answer {
     pub body: String,
     pub delay: Duration,
     pub retry_after: Option<&'static str>,
+    pub location: Option<String>,
 }
 
 impl Answer {
@@ -39,7 +40,15 @@ impl Answer {
             body,
             delay: Duration::ZERO,
             retry_after: None,
+            location: None,
         }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Self {
+        let mut answer = Self::body(status, "text/plain", String::new());
+        answer.location = Some(location.to_owned());
+        answer
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
@@ -149,6 +158,11 @@ async fn answer(
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, after.parse().expect("header"));
+    }
+    if let Some(location) = answer.location {
+        response
+            .headers_mut()
+            .insert(header::LOCATION, location.parse().expect("header"));
     }
     response
 }

@@ -3,6 +3,7 @@
 mod fake;
 mod forms;
 mod helpers;
+mod hostile_provider;
 mod online;
 mod pipeline;
 mod providers;
