@@ -52,6 +52,10 @@ for f in eventing-kafka-controller.yaml eventing-kafka-source.yaml eventing-kafk
   kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker "$f")"
 done
 kubectl -n knative-eventing wait deploy --all --for=condition=Available --timeout=10m
+# Sender authentication (docs/security.md): the sources send OIDC tokens, which
+# pact-translation and pact-contactlog require (PACT_SENDER_AUTH=oidc).
+kubectl -n knative-eventing patch configmap/config-features --type merge \
+  -p '{"data":{"authentication-oidc":"enabled"}}'
 
 step "Strimzi $STRIMZI_VERSION watching namespace $NS"
 kubectl apply -f "$ROOT/knative/base/namespace.yaml"

@@ -13,6 +13,7 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
 """
 import copy
 import functools
+import hashlib
 import re
 
 import pytest
@@ -41,6 +42,8 @@ def render(overlay):
 #  - functions/runtime/src/database.rs: the database settings, read by the
 #    functions whose crate uses the runtime's `database` module (found by grep:
 #    today pact-contactlog and pact-query);
+#  - functions/runtime/src/sender_auth.rs: sender authentication and the emit
+#    token, read by the functions whose crate uses `sender_auth::` (found by grep);
 #  - functions/<name>/src/**/*.rs: that function's own settings.
 SETTING = re.compile(r'pub const ([A-Z][A-Z0-9_]*): &str = "([A-Z][A-Z0-9_]*)";')
 
@@ -67,6 +70,8 @@ def settings_read_by(function):
     names |= _settings_in(sources)
     if any(re.search(r"\bdatabase::", p.read_text()) for p in sources):
         names |= _settings_in([runtime / "database.rs"])
+    if any(re.search(r"\bsender_auth::", p.read_text()) for p in sources):
+        names |= _settings_in([runtime / "sender_auth.rs"])
     return frozenset(names)
 
 
@@ -243,6 +248,62 @@ def problems(docs):
         if kind == "ContainerSource":
             for c in _containers(d):
                 out += _env_problems(me, c, settings_read_by("pact"))
+    out += _sender_auth_problems(docs)
+    return out
+
+
+# -------------------------------------------- sender authentication (OIDC)
+
+def _child_name(parent, suffix):
+    """knative.dev/pkg kmeta.ChildName: parent+suffix, hashed when over 63 chars."""
+    longest, head = 63, 63 - 32
+    if len(parent) <= longest - len(suffix):
+        return parent + suffix
+    digest = hashlib.md5(parent.encode()).hexdigest()
+    if head - len(suffix) <= 0:
+        whole = hashlib.md5((parent + suffix).encode()).hexdigest()
+        ret = parent[:head] + whole
+        if longest - len(ret) > 0:
+            ret += suffix[:longest - len(ret)]
+        return ret.rstrip("-.")
+    return parent[:head - len(suffix)] + digest + suffix
+
+
+def oidc_subject(doc):
+    """The `sub` of a source's tokens: its OIDC service account, named by
+    eventing's auth.GetOIDCServiceAccountNameForResource."""
+    group = doc["apiVersion"].split("/")[0]
+    sa = _child_name(_name(doc), f"-oidc-{group}-{doc['kind']}").lower()
+    return f"system:serviceaccount:{doc['metadata'].get('namespace')}:{sa}"
+
+
+def _sender_auth_problems(docs):
+    """A function with PACT_SENDER_AUTH=oidc takes only tokens for its
+    PACT_OIDC_AUDIENCE from the subjects in PACT_OIDC_SUBJECTS: every source
+    whose sink is that function must ask for that audience (spec.sink.audience)
+    and be one of those subjects, or all its events are refused."""
+    out = []
+    guarded = {}
+    for d in docs:
+        if d.get("kind") == "Service" and d.get("apiVersion") == "serving.knative.dev/v1":
+            for c in _containers(d):
+                env = {e["name"]: e.get("value") for e in c.get("env") or []}
+                if env.get("PACT_SENDER_AUTH") == "oidc":
+                    subjects = {s.strip() for s in (env.get("PACT_OIDC_SUBJECTS") or "").split(",") if s.strip()}
+                    guarded[_name(d)] = (env.get("PACT_OIDC_AUDIENCE"), subjects)
+    for d in docs:
+        sink = (d.get("spec") or {}).get("sink")
+        if d.get("kind") == "SinkBinding" or not isinstance(sink, dict):
+            continue
+        ref = sink.get("ref") or {}
+        if ref.get("apiVersion") != "serving.knative.dev/v1" or ref.get("name") not in guarded:
+            continue
+        me = f"{d['kind']}/{_name(d)}"
+        audience, subjects = guarded[ref["name"]]
+        if sink.get("audience") != audience:
+            out.append(f"{me}: spec.sink.audience {sink.get('audience')!r} is not ksvc/{ref['name']}'s PACT_OIDC_AUDIENCE {audience!r}")
+        if oidc_subject(d) not in subjects:
+            out.append(f"{me}: its OIDC subject {oidc_subject(d)} is not in ksvc/{ref['name']}'s PACT_OIDC_SUBJECTS")
     return out
 
 
@@ -478,6 +539,20 @@ def _unauthenticated_sink(docs):
     del _find(docs, "KafkaSink", "pact-deadletter")["spec"]["auth"]
 
 
+def _wrong_sink_audience(docs):
+    _find(docs, "PingSource", "pact-retention")["spec"]["sink"]["audience"] = "serving.knative.dev/service/pact/pact-translation"
+
+
+def _no_sink_audience(docs):
+    del _find(docs, "KafkaSource", "pact-untranslated")["spec"]["sink"]["audience"]
+
+
+def _subject_missing(docs):
+    env = _containers(_ksvc(docs, "pact-contactlog"))[0]["env"]
+    e = next(e for e in env if e["name"] == "PACT_OIDC_SUBJECTS")
+    e["value"] = e["value"].split(",")[0]
+
+
 def _plain_listener(docs):
     _find(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["tls"] = False
 
@@ -499,6 +574,9 @@ CONSISTENCY_BREAKS = {
     "password literal in DATABASE_URL": (_password_literal, "password literal"),
     "ordered KafkaSource": (_ordered_source, "ordering must be unordered"),
     "public contactlog": (_public_contactlog, "must be cluster-local"),
+    "sink audience is not the function's PACT_OIDC_AUDIENCE": (_wrong_sink_audience, "spec.sink.audience 'serving.knative.dev/service/pact/pact-translation' is not ksvc/pact-contactlog's"),
+    "source without sink audience": (_no_sink_audience, "spec.sink.audience None is not ksvc/pact-translation's"),
+    "source not in PACT_OIDC_SUBJECTS": (_subject_missing, "pact-retention-oidc-sources.knative.dev-pingsource is not in ksvc/pact-contactlog's PACT_OIDC_SUBJECTS"),
 }
 
 
@@ -510,3 +588,17 @@ def test_consistency_check_bites(case):
     mutate(docs)
     found = problems(docs)
     assert any(expected in p for p in found), found
+
+
+def test_oidc_subjects_follow_eventing_naming():
+    # Names as eventing's kmeta.ChildName makes them: parent + suffix while
+    # that fits 63 characters; past it, with a suffix this long (> 31), the
+    # parent's first 31 characters + md5(parent + suffix), no suffix at all.
+    assert _child_name("pact-retention", "-oidc-sources.knative.dev-pingsource") == \
+        "pact-retention-oidc-sources.knative.dev-pingsource"
+    parent = "a-very-long-kafkasource-name-for-the-pipeline"
+    long = _child_name(parent, "-oidc-sources.knative.dev-kafkasource")
+    assert long == parent[:31] + hashlib.md5((parent + "-oidc-sources.knative.dev-kafkasource").encode()).hexdigest()
+    docs = render("base")
+    assert oidc_subject(_find(docs, "KafkaSource", "pact-translated")) == \
+        "system:serviceaccount:pact:pact-translated-oidc-sources.knative.dev-kafkasource"

@@ -26,6 +26,7 @@ use pact_runtime::database::{Database, DatabaseConfig, Schema, capped_whole_numb
 use pact_runtime::identity::event_id;
 use pact_runtime::ingest::{Incoming, LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
+use pact_runtime::sender_auth::{SenderAuth, protect};
 use pact_runtime::server::contract_with_liveness;
 use pact_runtime::wire;
 use pact_runtime::{Error, Result};
@@ -87,6 +88,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// `DATABASE_URL`, `PACT_DB_MAX_CONNECTIONS`.
     pub database: DatabaseConfig,
+    /// `PACT_SENDER_AUTH` and `PACT_OIDC_*`: who may `POST /`.
+    pub sender_auth: SenderAuth,
     /// `PACT_RETENTION_DAYS`.
     pub retention_days: u32,
     /// `PACT_COMMIT_MAX_ROWS` (1 = one commit per request).
@@ -105,6 +108,7 @@ impl Config {
         let mut r = EnvReader::new(env);
         let runtime = RuntimeConfig::read(&mut r);
         let database = DatabaseConfig::read(&mut r);
+        let sender_auth = SenderAuth::read(&mut r);
         let retention_days = r
             .parse_with(
                 PACT_RETENTION_DAYS,
@@ -143,6 +147,7 @@ impl Config {
             Self {
                 runtime,
                 database,
+                sender_auth,
                 retention_days,
                 commit_max_rows,
                 commit_queue,
@@ -217,7 +222,11 @@ pub fn app(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let readiness = state.schema.clone();
     let liveness = state.writer.liveness(config.stall);
-    let routes = Router::new().route("/", post(receive)).with_state(state);
+    // Only the event route checks the sender; probes and metrics stay open.
+    let routes = protect(
+        Router::new().route("/", post(receive)).with_state(state),
+        &config.sender_auth,
+    );
     contract_with_liveness(routes, &config.runtime, metrics, readiness, liveness)
 }
 

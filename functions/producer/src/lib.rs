@@ -60,8 +60,19 @@ pub struct AppState {
 impl AppState {
     /// Builds the state from the configuration.
     pub fn new(config: RuntimeConfig) -> Self {
+        Self::with_emit_token_file(config, None)
+    }
+
+    /// [`AppState::new`] that sends the token in `emit_token_file`
+    /// (`PACT_EMIT_TOKEN_FILE`) as bearer to `K_SINK`.
+    pub fn with_emit_token_file(
+        config: RuntimeConfig,
+        emit_token_file: Option<std::path::PathBuf>,
+    ) -> Self {
         let metrics = Metrics::new().freeze();
-        let emitter = Arc::new(Emitter::new(SOURCE, &config, metrics.clone()));
+        let emitter = Arc::new(
+            Emitter::new(SOURCE, &config, metrics.clone()).with_token_file(emit_token_file),
+        );
         Self {
             config: Arc::new(config),
             emitter,
@@ -293,12 +304,19 @@ fn new_event_id() -> String {
 /// SIGTERM. What the `pact-producer` binary and `pact function producer` run.
 pub fn run() -> std::process::ExitCode {
     use pact_runtime::server::{block_on, config_failed, start};
-    let (config, warnings) = match RuntimeConfig::from_env(&pact_runtime::config::ProcessEnv) {
-        Ok(read) => read,
+    let env = pact_runtime::config::ProcessEnv;
+    let mut reader = pact_runtime::config::EnvReader::new(&env);
+    let config = RuntimeConfig::read(&mut reader);
+    let emit_token_file = pact_runtime::sender_auth::read_emit_token_file(&mut reader);
+    let warnings = match reader.finish() {
+        Ok(warnings) => warnings,
         Err(e) => return config_failed(NAME, &e),
     };
     block_on(NAME, async move {
-        let app = app(AppState::new(config.clone()));
+        let app = app(AppState::with_emit_token_file(
+            config.clone(),
+            emit_token_file,
+        ));
         start(NAME, &config, &warnings, app).await
     })
 }

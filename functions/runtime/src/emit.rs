@@ -22,6 +22,7 @@ use crate::config::{EmitPolicy, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{ErrorLabels, Metrics};
 use crate::retry::retry_after;
+use crate::sender_auth::EmitToken;
 use crate::trace::TraceParent;
 
 /// How long a caller should wait after the sink failed every attempt.
@@ -131,6 +132,8 @@ pub struct Emitter {
     overrides: Vec<(String, String)>,
     sink: Option<Sink>,
     metrics: Arc<Metrics>,
+    // The SinkBinding's OIDC token, for sinks that require one.
+    token: Option<EmitToken>,
 }
 
 #[derive(Debug)]
@@ -154,7 +157,14 @@ impl Emitter {
                 client: OnceLock::new(),
             }),
             metrics,
+            token: None,
         }
+    }
+
+    /// Sends the token in `path` (when the file exists) as bearer to `K_SINK`.
+    pub fn with_token_file(mut self, path: Option<std::path::PathBuf>) -> Self {
+        self.token = path.map(EmitToken::new);
+        self
     }
 
     /// Builds the CloudEvent, with `K_CE_OVERRIDES` applied last (they win,
@@ -219,6 +229,11 @@ impl Emitter {
                 .timeout(sink.policy.attempt_timeout);
             if let Some(trace) = &traceparent {
                 request = request.header("traceparent", trace);
+            }
+            if let Some(token) = &self.token
+                && let Some(bearer) = token.current().await
+            {
+                request = request.bearer_auth(bearer);
             }
             let request = request
                 .event(for_binary_mode(event.clone()))

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod problem;
 pub mod retry;
+pub mod sender_auth;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]

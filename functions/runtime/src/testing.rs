@@ -13,6 +13,8 @@ use axum::routing::post;
 use cloudevents::Event;
 use tokio::sync::Notify;
 
+pub mod oidc;
+
 /// How the sink answers one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {

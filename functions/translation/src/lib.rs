@@ -23,6 +23,7 @@ use pact_runtime::contact::TranslatedContact;
 use pact_runtime::emit::{Emitter, OutData, Outgoing};
 use pact_runtime::ingest::{LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
+use pact_runtime::sender_auth::{SenderAuth, protect, read_emit_token_file};
 use pact_runtime::server::{AlwaysReady, contract};
 use pact_runtime::wire::{self, TranslatedData};
 use pact_runtime::{Error, Result};
@@ -93,6 +94,10 @@ pub struct Config {
     pub geocoder: GeocoderKind,
     /// `PACT_OUTPUT_FORMAT`.
     pub output: OutputFormat,
+    /// `PACT_SENDER_AUTH` and `PACT_OIDC_*`: who may `POST /`.
+    pub sender_auth: SenderAuth,
+    /// `PACT_EMIT_TOKEN_FILE`: the bearer token sent to `K_SINK`.
+    pub emit_token_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -129,12 +134,16 @@ impl Config {
                 }
             })
             .unwrap_or_default();
+        let sender_auth = SenderAuth::read(&mut r);
+        let emit_token_file = read_emit_token_file(&mut r);
         let warnings = r.finish()?;
         Ok((
             Self {
                 runtime,
                 geocoder,
                 output,
+                sender_auth,
+                emit_token_file,
             },
             warnings,
         ))
@@ -166,7 +175,10 @@ impl<G: Geocoder> AppState<G> {
         let mut metrics = Metrics::new();
         geocoder.register_metrics(metrics.registry_mut());
         let metrics = metrics.freeze();
-        let emitter = Arc::new(Emitter::new(SOURCE, &config.runtime, metrics.clone()));
+        let emitter = Arc::new(
+            Emitter::new(SOURCE, &config.runtime, metrics.clone())
+                .with_token_file(config.emit_token_file.clone()),
+        );
         Self {
             config: Arc::new(config),
             emitter,
@@ -180,9 +192,13 @@ impl<G: Geocoder> AppState<G> {
 pub fn app<G: Geocoder>(state: AppState<G>) -> Router {
     let config = state.config.clone();
     let metrics = state.metrics.clone();
-    let routes = Router::new()
-        .route("/", post(translate::<G>))
-        .with_state(state);
+    // Only the event route checks the sender; probes and metrics stay open.
+    let routes = protect(
+        Router::new()
+            .route("/", post(translate::<G>))
+            .with_state(state),
+        &config.sender_auth,
+    );
     contract(routes, &config.runtime, metrics, AlwaysReady)
 }
 

@@ -4,5 +4,6 @@
 mod helpers;
 mod outages;
 mod processes;
+mod sender_auth;
 mod store;
 mod timeouts;

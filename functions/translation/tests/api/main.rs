@@ -8,3 +8,4 @@ mod online;
 mod pipeline;
 mod providers;
 mod secrets;
+mod sender_auth;
