@@ -100,9 +100,11 @@ pub struct Settings {
     #[arg(long, default_value_t = 8 << 20,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256 << 20))]
     pub max_record_bytes: usize,
-    /// Deliver every event twice (a test of idempotence).
-    #[arg(long, env = "PACT_DEV_DELIVER_TWICE")]
-    pub deliver_twice: bool,
+    /// Deliver every event this many times (1 to 10; above 1, a test of
+    /// idempotence: the contact log must still hold each contact once).
+    #[arg(long, env = "PACT_DEV_DELIVERIES", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub deliveries: u32,
     /// Time between retention pings to pact-contactlog (the PingSource; 1s
     /// to 366d).
     #[arg(long, default_value = "24h",
@@ -165,7 +167,7 @@ impl Default for Settings {
             backoff_delay: Duration::from_millis(200),
             delivery_timeout: Duration::from_secs(30),
             max_record_bytes: 8 << 20,
-            deliver_twice: false,
+            deliveries: 1,
             ping_every: DAY,
             retention: HOUR,
             dead_letter_retention: 7 * DAY,
@@ -311,7 +313,7 @@ impl Pipeline {
             backoff_delay: settings.backoff_delay,
             timeout: settings.delivery_timeout,
             max_in_flight: settings.max_in_flight,
-            deliver_twice: settings.deliver_twice,
+            deliveries: settings.deliveries,
         };
         for (topic, function, subscriber) in [
             (TRANSLATED_TOPIC, "pact-contactlog", &urls.contactlog),

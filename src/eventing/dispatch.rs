@@ -69,9 +69,9 @@ pub struct DeliverySpec {
     pub timeout: Duration,
     /// Events in flight per partition when `unordered`.
     pub max_in_flight: usize,
-    /// Deliver every event twice (a test setting: subscribers must be
-    /// idempotent).
-    pub deliver_twice: bool,
+    /// Times each event is delivered once it was taken, 1 normally (a test
+    /// setting above that: subscribers must be idempotent).
+    pub deliveries: u32,
 }
 
 /// The longest `Retry-After` honoured, as Knative's `retryAfterMax`.
@@ -374,7 +374,7 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                     .counters
                     .delivered
                     .fetch_add(1, AtomicOrdering::Relaxed);
-                if delivery.deliver_twice {
+                for _ in 1..delivery.deliveries {
                     let _ = send(shared, &event).await;
                 }
                 return true;

@@ -288,7 +288,7 @@ mod tests {
             backoff_delay: Duration::from_secs(3600),
             timeout: Duration::from_secs(5),
             max_in_flight: 8,
-            deliver_twice: false,
+            deliveries: 1,
         };
         eventing
             .subscribe(subscription, delivery, reqwest::Client::new())
