@@ -22,7 +22,7 @@ use axum::{Json, response::IntoResponse, response::Response};
 use chrono::Utc;
 use pact_runtime::config::{ConfigError, Env, EnvReader, RuntimeConfig};
 use pact_runtime::contact::BoundedText;
-use pact_runtime::database::{Database, DatabaseConfig, Schema, capped_whole_number};
+use pact_runtime::database::{Database, DatabaseConfig, Schema};
 use pact_runtime::identity::event_id;
 use pact_runtime::ingest::{Incoming, LimitedBody, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
@@ -128,20 +128,16 @@ impl Config {
                 v.trim().parse().ok().filter(|n| (1..=100_000).contains(n))
             })
             .unwrap_or(DEFAULT_COMMIT_QUEUE);
-        let commit_timeout_ms = r
-            .parse_with(
-                PACT_DB_COMMIT_TIMEOUT_MS,
-                "a whole number of milliseconds, at least 1",
-                |v| capped_whole_number(v, MAX_DB_COMMIT_TIMEOUT_MS),
-            )
-            .unwrap_or(DEFAULT_DB_COMMIT_TIMEOUT_MS);
-        let stall_s = r
-            .parse_with(
-                PACT_DB_STALL_S,
-                "a whole number of seconds, at least 1",
-                |v| capped_whole_number(v, MAX_DB_STALL_S),
-            )
-            .unwrap_or(DEFAULT_DB_STALL_S);
+        let commit_timeout = r.millis(
+            PACT_DB_COMMIT_TIMEOUT_MS,
+            Duration::from_millis(DEFAULT_DB_COMMIT_TIMEOUT_MS),
+            1..=MAX_DB_COMMIT_TIMEOUT_MS,
+        );
+        let stall = r.seconds(
+            PACT_DB_STALL_S,
+            Duration::from_secs(DEFAULT_DB_STALL_S),
+            1..=MAX_DB_STALL_S,
+        );
         let warnings = r.finish()?;
         Ok((
             Self {
@@ -151,8 +147,8 @@ impl Config {
                 retention_days,
                 commit_max_rows,
                 commit_queue,
-                commit_timeout: Duration::from_millis(commit_timeout_ms),
-                stall: Duration::from_secs(stall_s),
+                commit_timeout,
+                stall,
             },
             warnings,
         ))
@@ -385,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn commit_limits_have_defaults_and_caps() {
+    fn commit_limits_have_defaults_and_ranges() {
         let config = read(&[]).expect("valid");
         assert_eq!(
             config.commit_timeout,
@@ -396,20 +392,30 @@ mod tests {
             read(&[(PACT_DB_COMMIT_TIMEOUT_MS, "250"), (PACT_DB_STALL_S, " 5 ")]).expect("valid");
         assert_eq!(config.commit_timeout, Duration::from_millis(250));
         assert_eq!(config.stall, Duration::from_secs(5));
-        // Huge values, even beyond u64, are capped: never an overflow later.
         let config = read(&[
-            (PACT_DB_COMMIT_TIMEOUT_MS, "18446744073709551615"),
-            (PACT_DB_STALL_S, "999999999999999999999999999"),
+            (PACT_DB_COMMIT_TIMEOUT_MS, "600000"),
+            (PACT_DB_STALL_S, "86400"),
         ])
-        .expect("valid");
+        .expect("the largest values");
         assert_eq!(
             config.commit_timeout,
             Duration::from_millis(MAX_DB_COMMIT_TIMEOUT_MS)
         );
         assert_eq!(config.stall, Duration::from_secs(MAX_DB_STALL_S));
-        let error = read(&[(PACT_DB_COMMIT_TIMEOUT_MS, "0"), (PACT_DB_STALL_S, "1m")])
+        // Past the range, even past u64, or not a whole number: a bad value
+        // naming the variable, never an overflow later.
+        for (timeout, stall) in [
+            ("0", "1m"),
+            ("600001", "86401"),
+            ("18446744073709551615", "999999999999999999999999999"),
+        ] {
+            let error = read(&[
+                (PACT_DB_COMMIT_TIMEOUT_MS, timeout),
+                (PACT_DB_STALL_S, stall),
+            ])
             .expect_err("invalid");
-        let names: Vec<_> = error.0.iter().map(|bad| bad.name).collect();
-        assert_eq!(names, [PACT_DB_COMMIT_TIMEOUT_MS, PACT_DB_STALL_S]);
+            let names: Vec<_> = error.0.iter().map(|bad| bad.name).collect();
+            assert_eq!(names, [PACT_DB_COMMIT_TIMEOUT_MS, PACT_DB_STALL_S]);
+        }
     }
 }

@@ -63,18 +63,11 @@ impl Config {
         let runtime = RuntimeConfig::read(&mut reader);
         let database = DatabaseConfig::read(&mut reader);
         let (auth, mut auth_warnings) = Auth::read(&mut reader);
-        let read_timeout_ms = reader
-            .parse_with(
-                PACT_QUERY_READ_TIMEOUT_MS,
-                &format!("milliseconds, 1 to {MAX_READ_TIMEOUT_MS}"),
-                |v| {
-                    v.trim()
-                        .parse()
-                        .ok()
-                        .filter(|ms| (1..=MAX_READ_TIMEOUT_MS).contains(ms))
-                },
-            )
-            .unwrap_or(DEFAULT_READ_TIMEOUT_MS);
+        let read_timeout = reader.millis(
+            PACT_QUERY_READ_TIMEOUT_MS,
+            Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
+            1..=MAX_READ_TIMEOUT_MS,
+        );
         let mut warnings = reader.finish()?;
         warnings.append(&mut auth_warnings);
         // `read` reports every `None` to the reader, so `finish` has failed
@@ -91,7 +84,7 @@ impl Config {
                 runtime,
                 database,
                 auth,
-                read_timeout: Duration::from_millis(read_timeout_ms),
+                read_timeout,
             },
             warnings,
         ))

@@ -208,13 +208,7 @@ impl<'a, E: Env + ?Sized> EnvReader<'a, E> {
         default: Duration,
         range: RangeInclusive<u64>,
     ) -> Duration {
-        let expected = format!(
-            "a whole number of seconds from {} to {}",
-            range.start(),
-            range.end()
-        );
-        self.parse_with(name, &expected, |v| whole_number_in(v, &range))
-            .map_or(default, Duration::from_secs)
+        self.duration(name, default, range, "seconds", Duration::from_secs)
     }
 
     /// Like [`EnvReader::seconds`], in milliseconds.
@@ -224,13 +218,24 @@ impl<'a, E: Env + ?Sized> EnvReader<'a, E> {
         default: Duration,
         range: RangeInclusive<u64>,
     ) -> Duration {
+        self.duration(name, default, range, "milliseconds", Duration::from_millis)
+    }
+
+    fn duration(
+        &mut self,
+        name: &'static str,
+        default: Duration,
+        range: RangeInclusive<u64>,
+        unit: &str,
+        from: fn(u64) -> Duration,
+    ) -> Duration {
         let expected = format!(
-            "a whole number of milliseconds from {} to {}",
+            "a whole number of {unit} from {} to {}",
             range.start(),
             range.end()
         );
         self.parse_with(name, &expected, |v| whole_number_in(v, &range))
-            .map_or(default, Duration::from_millis)
+            .map_or(default, from)
     }
 
     /// Records a bad value found by the caller.

@@ -189,19 +189,6 @@ fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
         .busy_timeout(Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS))
 }
 
-/// Reads a whole number of at least 1; beyond `max` (even beyond `u64`)
-/// it is `max`, so a huge setting can never overflow a time computation.
-/// `None` for anything else.
-pub fn capped_whole_number(raw: &str, max: u64) -> Option<u64> {
-    let raw = raw.trim();
-    match raw.parse::<u64>() {
-        Ok(n) if n >= 1 => Some(n.min(max)),
-        Ok(_) => None,
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(max),
-        Err(_) => None,
-    }
-}
-
 impl DatabaseConfig {
     /// Reads `DATABASE_URL`, `PACT_DB_MAX_CONNECTIONS` and
     /// `PACT_DB_STATEMENT_TIMEOUT_MS`.
@@ -227,17 +214,17 @@ impl DatabaseConfig {
                 |v| v.trim().parse().ok().filter(|n| (1..=100).contains(n)),
             )
             .unwrap_or(DEFAULT_DB_MAX_CONNECTIONS);
-        let statement_timeout_ms = r
-            .parse_with(
-                PACT_DB_STATEMENT_TIMEOUT_MS,
-                "a whole number of milliseconds, at least 1",
-                |v| capped_whole_number(v, MAX_DB_STATEMENT_TIMEOUT_MS),
-            )
-            .unwrap_or(DEFAULT_DB_STATEMENT_TIMEOUT_MS);
+        // Out of range is a bad value, as for every time setting: a huge
+        // number can never reach a time computation.
+        let statement_timeout = r.millis(
+            PACT_DB_STATEMENT_TIMEOUT_MS,
+            Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS),
+            1..=MAX_DB_STATEMENT_TIMEOUT_MS,
+        );
         Self {
             url: url
                 .unwrap_or_else(DatabaseUrl::embedded_default)
-                .with_statement_timeout(Duration::from_millis(statement_timeout_ms)),
+                .with_statement_timeout(statement_timeout),
             max_connections,
         }
     }
@@ -478,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn the_statement_limit_is_read_and_capped() {
+    fn the_statement_limit_is_read_within_its_range() {
         let limit = |value| {
             read(&[(PACT_DB_STATEMENT_TIMEOUT_MS, value)]).map(|c| c.url.statement_timeout())
         };
@@ -487,10 +474,21 @@ mod tests {
             Duration::from_millis(DEFAULT_DB_STATEMENT_TIMEOUT_MS)
         );
         assert_eq!(limit(" 250 "), Ok(Duration::from_millis(250)));
-        let max = Ok(Duration::from_millis(MAX_DB_STATEMENT_TIMEOUT_MS));
-        assert_eq!(limit("18446744073709551615"), max);
-        assert_eq!(limit("99999999999999999999999999"), max, "beyond u64");
-        for bad in ["0", "-1", "1.5", "5s", "ten"] {
+        assert_eq!(
+            limit("600000"),
+            Ok(Duration::from_millis(MAX_DB_STATEMENT_TIMEOUT_MS))
+        );
+        // Past the range, even past u64: a bad value, never a clock overflow.
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "5s",
+            "ten",
+            "600001",
+            "18446744073709551615",
+            "99999999999999999999999999",
+        ] {
             let error = limit(bad).expect_err(bad);
             assert!(error.contains(PACT_DB_STATEMENT_TIMEOUT_MS), "{error}");
         }
