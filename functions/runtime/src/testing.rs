@@ -55,6 +55,23 @@ pub struct CaptureSink {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// Serves a test server's `app` with plain `axum::serve` until the returned
+/// sender is dropped.
+pub(crate) fn serve_until_dropped(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    stop
+}
+
 impl CaptureSink {
     /// Starts a sink that answers `fallback` once its script is used up.
     pub async fn start(fallback: Reply) -> Self {
@@ -67,14 +84,7 @@ impl CaptureSink {
         let app = Router::new()
             .route("/", post(record))
             .with_state(shared.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stop = serve_until_dropped(listener, app);
         Self {
             url,
             shared,

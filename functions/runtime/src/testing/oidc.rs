@@ -75,14 +75,7 @@ impl TestIssuer {
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/openid/v1/jwks", get(keys))
             .with_state(shared.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let stop = super::serve_until_dropped(listener, app);
         Self {
             issuer,
             rsa,
