@@ -26,10 +26,20 @@ binary_of() {
   esac
 }
 
-packages=()
-for f in "${functions[@]}"; do packages+=(-p "$(binary_of "$f")"); done
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --release --locked --target "$target" "${packages[@]}" --bins
+# The functions and the CLI are built apart, as the Dockerfile builds each
+# image on its own: cargo unifies features within one build, and the CLI's
+# (kube, plotters, more of sqlx and reqwest) would otherwise grow the functions.
+function_packages=()
+cli_packages=()
+for f in "${functions[@]}"; do
+  if [ "$f" = cli ]; then cli_packages+=(-p pact); else function_packages+=(-p "$(binary_of "$f")"); fi
+done
+for packages in "${function_packages[*]}" "${cli_packages[*]}"; do
+  [ -n "$packages" ] || continue
+  # shellcheck disable=SC2086 # the -p flags, split on purpose
+  RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --locked --target "$target" $packages --bins
+done
 
 rm -rf dist
 mkdir dist

@@ -31,6 +31,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary, to
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from conftest import GRACE_S, IMAGES, PODMAN_ENV, REPO, image_ref, podman
+from pact_ids import contact_id, event_key
 
 FORMAT = JSONFormat()
 CONTACT = {"mmid1": 2, "mmid2": 1, "lat": 44.9778, "lon": -93.265, "observed_at": "2026-11-24T10:00:00Z"}
@@ -142,7 +143,7 @@ def test_translation_replies_with_the_translated_event(run):
         assert resp.status == 200, (resp.status, resp.body, translation.logs())
         event = parse(resp.headers, resp.body)
         assert event.get_type() == "dev.pact.contact.translated"
-        assert event.get_id() == f"image-{mode}"
+        assert event.get_id() == event_key("/tests/images", f"image-{mode}")
         assert_minneapolis(event.get_data())
 
 
@@ -160,7 +161,10 @@ def test_producer_to_translation_to_sink(run, sink):
         assert event.get_type() == "dev.pact.contact.translated"
         got[(event.get_data()["mmid1"], event.get_data()["mmid2"])] = event
     assert set(got) == {(2, 1), (7, 8)}, got
-    assert got[(2, 1)].get_id() == "image-chain"
+    # Derived ids (DESIGN.md section 3): the producer's from the phone's event
+    # and the contact, the translation's from the producer's.
+    producer_id = contact_id(event_key("/tests/images", "image-chain"), CONTACT)
+    assert got[(2, 1)].get_id() == event_key("/pact/producer", producer_id)
     for event in got.values():
         assert event.get_data()["city"] == "Minneapolis"
 

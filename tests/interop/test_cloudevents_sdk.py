@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +26,7 @@ from cloudevents.core.bindings.http import (
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v03.event import CloudEvent as CloudEventV03
 from cloudevents.core.v1.event import CloudEvent
+from pact_ids import contact_id, event_key
 
 if TYPE_CHECKING:
     from conftest import Captured, CaptureSink, Function, Response
@@ -48,25 +48,6 @@ OBSERVED = datetime(2026, 11, 24, 10, 0, 0, tzinfo=timezone.utc)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 PROBLEM_JSON = "application/problem+json"
 SDK_SOURCE = "/sdk/interop"
-
-# DESIGN.md section 3: emitted ids are name-based UUIDs (v5) of the whole
-# input identity. Computed here with Python's uuid module from the names the
-# docs give (docs/functions.md), not with PACT's code.
-PACT_NAMESPACE = uuid.UUID("9d8bf4f9-de60-4a47-8e04-041dbb32ce4d")
-
-
-def event_key(source: str, event_id: str) -> str:
-    """The id of the event made from input `source` + `id`."""
-    return str(uuid.uuid5(PACT_NAMESPACE, f"{source}\n{event_id}"))
-
-
-def contact_id(key: str, contact: dict) -> str:
-    """The producer's id for `contact` sent under `key`, as sent: the time
-    only when the client gave one."""
-    fields = [key] + [str(contact[k]) if k.startswith("mmid") else repr(float(contact[k]))
-                      for k in ("mmid1", "mmid2", "lat", "lon")]
-    fields.append(contact.get("observed_at", ""))
-    return str(uuid.uuid5(PACT_NAMESPACE, "\n".join(fields)))
 
 FORMAT = JSONFormat()
 MODES: dict[str, Callable[[BaseCloudEvent, JSONFormat], HTTPMessage]] = {
