@@ -466,18 +466,11 @@ async fn colliding_ids_and_keys_from_other_clients_are_all_stored_once() {
 
         // Two phones speaking CloudEvents, both numbering their events from
         // 1, each event sent twice.
-        let derived = |source: &str, id: &str| {
-            uuid::Uuid::new_v5(
-                &pact_runtime::identity::NAMESPACE,
-                format!("{source}\n{id}").as_bytes(),
-            )
-            .to_string()
-        };
         let producer = format!("{}/", dev.urls.producer);
         for (source, mmid1) in [("/phone/A", 7_000_001), ("/phone/B", 7_000_003)] {
             // The producer's key for a CloudEvent is its derived id.
             let contact = Contact {
-                id: derived(source, "1"),
+                id: harness::derived_id(source, "1"),
                 mmid1,
                 mmid2: mmid1 + 1,
                 lat: 44.97,
@@ -499,7 +492,7 @@ async fn colliding_ids_and_keys_from_other_clients_are_all_stored_once() {
                           "observed_at": fleet_a[0].observed_at});
         for source in ["/other/producer-1", "/other/producer-2"] {
             post_event(&topic, source, "same-id", data.to_string().into_bytes()).await;
-            expected.push(derived(source, "same-id"));
+            expected.push(harness::derived_id(source, "same-id"));
         }
         assert_eq!(expected.len(), 2 * N + 4);
         dev.assert_stored_ids(&expected).await;

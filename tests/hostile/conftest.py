@@ -10,6 +10,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def pipeline(tmp_path_factory):
 
 
 def wait_ready(function: Function) -> None:
-    import time
-
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if request("GET", function.url + "/readyz", timeout=1.0).status == 200:

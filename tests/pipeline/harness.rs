@@ -566,7 +566,13 @@ impl Contact {
 
 /// The `event_id` pact-translation gives the producer's event `id`.
 pub fn stored_id(producer_event_id: &str) -> String {
-    let name = format!("/pact/producer\n{producer_event_id}");
+    derived_id("/pact/producer", producer_event_id)
+}
+
+/// The id DESIGN.md section 3 derives from input `source` + `id`: the UUIDv5
+/// of `source`, a line feed, `id`, written out from the documented name.
+pub fn derived_id(source: &str, id: &str) -> String {
+    let name = format!("{source}\n{id}");
     uuid::Uuid::new_v5(&pact_runtime::identity::NAMESPACE, name.as_bytes()).to_string()
 }
 

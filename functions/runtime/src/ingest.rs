@@ -120,7 +120,7 @@ impl Incoming {
     /// without an identity (the original CSV lines).
     pub fn output_id(&self) -> Result<String> {
         match &self.identity {
-            Some(identity) => Ok(identity.key()?),
+            Some(identity) => identity.key(),
             None => Ok(uuid::Uuid::now_v7().to_string()),
         }
     }
