@@ -10,19 +10,31 @@ Run:  python3 -m pytest tests/tekton     (needs kubectl, PyYAML, jsonschema, and
 3. consistency (see `problems()`): every task referenced exists, every param,
    result and workspace used is declared and every required one is given, the
    images built are the ones knative/ deploys, the deploy RBAC covers every
-   kind the overlays contain, Secrets are created by a command in docs/ci-cd.md;
-4. negative cases: broken variants must be caught.
+   kind the overlays contain, every Secret bound is created by tekton/ or a
+   command in the guides (docs/ci-cd.md, docs/deploy.md);
+4. rules of the cluster a schema cannot express (issue 16), each a small
+   function returning problems: every image the pipeline runs is pullable by
+   name (`image_rule_problems`), every TaskRun pod, and the pods that run at
+   once, fit in half a kind node (`budget_problems`), the example run pushes
+   where both its pods and kind's containerd find the registry
+   (`registry_problems`), pact-deploy pins the images it is given, registry
+   port and all (`deploy_substitution_problems`);
+5. negative cases: broken variants must be caught.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
+import shutil
 import subprocess
 
 import pytest
 import yaml
-from k8s import ROOT, kustomize, load_all, schema_errors
+from cluster_rules import KIND_NODE, PUBLIC_REGISTRIES, fits, image_problems, pod_requests
+from k8s import KUBECTL, ROOT, kustomize, load_all, schema_errors
 
 TEKTON = ROOT / "tekton"
 HERE = ROOT / "tests/tekton"
@@ -43,7 +55,58 @@ GIT_CLONE = {
     "workspaces": {"output": False, "ssh-directory": True, "basic-auth": True,
                    "ssl-ca-directory": True},  # name -> optional
     "results": {"commit", "url", "committer-date"},
+    # Its one step, `clone`, runs image $(params.gitInitImage) and declares
+    # no computeResources; no stepTemplate, no sidecar (same file, at both
+    # commits below).
+    "spec": {"steps": [{"name": "clone", "image": "$(params.gitInitImage)", "script": "#!/usr/bin/env sh"}]},
+    # Its params that name an image, with their defaults, at each catalog
+    # commit this test knows (task/git-clone/0.9/git-clone.yaml, spec.params).
+    # 02e1498e: the gcr.io image, 403 since Tekton left gcr.io
+    # (tektoncd/pipeline#8870); c9818f3d ("Switch container images from gcr.io
+    # to ghcr.io"): the ghcr.io copy of the same image (tektoncd/plumbing
+    # tekton/resources/images/copy-all-skopeo.yaml made the copies).
+    "image_params": {
+        "02e1498e31296ba0e5c00fcb48b07cc5e5fe3113": {
+            "gitInitImage": "gcr.io/tekton-releases/github.com/tektoncd/pipeline/cmd/git-init:v0.40.2"},
+        "c9818f3dcecde0bc48b88749675eb13f0d314707": {
+            "gitInitImage": "ghcr.io/tektoncd/github.com/tektoncd/pipeline/cmd/git-init:v0.40.2"},
+    },
 }
+
+# What one TaskRun pod may ask for: half a kind node (cluster_rules.KIND_NODE).
+# The other half is PACT's own while the pipeline runs: Kafka and its
+# controllers, Knative, PostgreSQL, the functions scaled up (tests/manifests
+# holds them to their share). TaskRuns that run at once share this half, as
+# they share the node: Tekton's affinity assistant puts every pod that mounts
+# the run's workspace PVC on one node (coschedule: workspaces, the default).
+TASKRUN_BUDGET = {k: v // 2 for k, v in KIND_NODE.items()}
+
+# Tekton Pipelines v1.15.0 builds a TaskRun pod as follows (pkg/pod/pod.go
+# Builder.Build): each step becomes a container with the computeResources it
+# declares, merged with the stepTemplate (a strategic merge: the step's keys
+# win); sidecars are containers too (enable-kubernetes-sidecar is off by
+# default). No request is zeroed or moved any more (removed in v0.28,
+# tektoncd/pipeline ff860dfa), so the scheduler reserves the sum over the
+# steps although they run one at a time. Task-level computeResources exist
+# only on a TaskRun or a PipelineRun's taskRunSpecs (pkg/internal/
+# computeresources/tasklevel), not on a Task.
+# Tekton adds init containers that declare no resources: prepare (always),
+# place-scripts (a step or sidecar with a script), working-dir-initializer
+# (a workingDir under /workspace); config-defaults'
+# default-container-resource-requirements could give them some, and is
+# unset by default (config/config-defaults.yaml).
+TEKTON_INIT_CONTAINERS = [{"name": "prepare"}, {"name": "place-scripts"}, {"name": "working-dir-initializer"}]
+# The affinity assistant: one placeholder pod per PipelineRun and workspace,
+# on the node where the run's pods go (pkg/reconciler/pipelinerun/
+# affinity_assistant.go: requests = limits = 50m CPU, 100Mi).
+AFFINITY_ASSISTANT = {"name": "affinity-assistant", "resources": {"requests": {"cpu": "50m", "memory": "100Mi"}}}
+
+# Registry hosts that both a pod (buildah pushing) and a kind node's
+# containerd (pulling) reach as kind's local registry (scripts/kind-up.sh,
+# kind's "Local Registry" guide): inside a pod localhost:5001 is the pod
+# itself, and containerd resolves names with the node's resolver, so a
+# cluster DNS name (*.svc.cluster.local) does not resolve for a pull.
+KIND_PUSH_AND_PULL = ("kind-registry:5000",)
 
 
 def load() -> list[dict]:
@@ -124,11 +187,31 @@ def _run_problems(me, run, pipelines, service_accounts, documented):
     for w in bound.values():
         secret = (w.get("secret") or {}).get("secretName")
         if secret and secret not in documented:
-            out.append(f"{me}: Secret {secret} is not created by a command in docs/ci-cd.md")
+            out.append(f"{me}: binds Secret {secret}, which nothing in tekton/ or the guides creates")
     sa = ((run["spec"].get("taskRunTemplate") or {}).get("serviceAccountName"))
     if sa not in service_accounts:
         out.append(f"{me}: serviceAccountName {sa} is not a ServiceAccount in tekton/")
-    return out
+    return out + registry_problems(me, run)
+
+
+def registry_problems(me, run):
+    """A run deploying the kind overlay pushes where its pods and kind's
+    containerd both reach the registry by the same name: kind's local
+    registry as kind-registry:5000 (plain HTTP, so without TLS verification)
+    or a public registry."""
+    params = {p["name"]: p["value"] for p in run["spec"].get("params") or []}
+    if params.get("overlay", "kind") != "kind":
+        return []
+    registry = params.get("registry", "")
+    host = registry.split("/", 1)[0]
+    if host in KIND_PUSH_AND_PULL:
+        if params.get("registry-tls-verify") != "false":
+            return [f'{me}: {host} serves plain HTTP; registry-tls-verify must be "false"']
+        return []
+    if host in PUBLIC_REGISTRIES:
+        return []
+    return [f"{me}: registry {registry}: a kind node's containerd cannot pull from {host} "
+            f"(it resolves names with the node's resolver, not cluster DNS); use {KIND_PUSH_AND_PULL[0]}"]
 
 
 def _pipeline_problems(pipeline, tasks):
@@ -246,8 +329,15 @@ def _rbac_problems(docs):
     return sorted(set(out))
 
 
-def documented_secrets():
-    return set(re.findall(r"create secret [a-z-]+ ([a-z0-9][a-z0-9.-]*)", (ROOT / "docs/ci-cd.md").read_text()))
+GUIDES = ("docs/ci-cd.md", "docs/deploy.md")
+
+
+def created_secrets(docs):
+    """Secrets that tekton/ holds or a `kubectl create secret` in the guides
+    creates by a fixed name (a placeholder such as <name> is the reader's
+    choice, not a Secret anything can bind)."""
+    text = "\n".join((ROOT / g).read_text() for g in GUIDES)
+    return set(_of(docs, "Secret")) | set(re.findall(r"create secret [a-z-]+ ([a-z0-9][a-z0-9.-]*)", text))
 
 
 def problems(docs):
@@ -255,7 +345,7 @@ def problems(docs):
     tasks = _of(docs, "Task")
     pipelines = _of(docs, "Pipeline")
     service_accounts = set(_of(docs, "ServiceAccount"))
-    documented = documented_secrets()
+    documented = created_secrets(docs)
     for name, task in tasks.items():
         out += _task_problems(f"Task/{name}", task["spec"])
     for pipeline in pipelines.values():
@@ -277,7 +367,8 @@ def problems(docs):
         out += [f"{me}: uses $(tt.params.{p}) but declares no such param" for p in sorted(used - set(declared))]
         out += [f"{me}: param {p} is never used" for p in sorted(set(declared) - used)]
         for run in template["spec"]["resourcetemplates"]:
-            out += _run_problems(f"{me} PipelineRun", run, pipelines, service_accounts, documented)
+            out += _run_problems(f"{me} PipelineRun", _with_defaults(run, template), pipelines,
+                                 service_accounts, documented)
     for name, listener in _of(docs, "EventListener").items():
         me = f"EventListener/{name}"
         if listener["spec"]["serviceAccountName"] not in service_accounts:
@@ -300,8 +391,137 @@ def problems(docs):
             for ic in trigger.get("interceptors") or []:
                 for p in ic.get("params") or []:
                     if p["name"] == "secretRef" and p["value"]["secretName"] not in documented:
-                        out.append(f"{me}: Secret {p['value']['secretName']} is not created by a command in docs/ci-cd.md")
+                        out.append(f"{me}: uses Secret {p['value']['secretName']}, which nothing in tekton/ or the guides creates")
     out += _rbac_problems(docs)
+    out += image_rule_problems(docs)
+    out += budget_problems(docs)
+    return out
+
+
+def _with_defaults(run, template):
+    """The template's PipelineRun with each $(tt.params.X) that has a default replaced by it."""
+    text = json.dumps(run)
+    for p in template["spec"]["params"]:
+        if "default" in p:
+            text = text.replace(f"$(tt.params.{p['name']})", p["default"])
+    return json.loads(text)
+
+
+# ------------------------------------------------ images (issue 16)
+
+def _task_images(spec):
+    """(literal images, {param: default} of the params used as images) of a
+    Task spec's steps and sidecars."""
+    defaults = {p["name"]: p.get("default") for p in spec.get("params") or []}
+    literal, params = [], {}
+    for c in (spec.get("steps") or []) + (spec.get("sidecars") or []):
+        names = _refs(c.get("image", ""), "params")
+        params.update({n: defaults.get(n) for n in names})
+        if not names:
+            literal.append(c.get("image", ""))
+    return literal, params
+
+
+def image_rule_problems(docs):
+    """Every image the pipeline will run is pullable by name
+    (cluster_rules.image_problems): the step and sidecar images of every Task
+    and inline taskSpec, the defaults of params used as images, and each
+    image param a pipeline task passes or leaves to its default, for the
+    catalog's git-clone too (GIT_CLONE["image_params"], at the pinned commit)."""
+    refs = []
+    tasks = _of(docs, "Task")
+    for name, task in tasks.items():
+        literal, params = _task_images(task["spec"])
+        refs += [(f"Task/{name}", image) for image in literal]
+        refs += [(f"Task/{name} param {p} default", d) for p, d in params.items() if d is not None]
+    for pipeline in _of(docs, "Pipeline").values():
+        pdefaults = {p["name"]: p.get("default") for p in pipeline["spec"].get("params") or []}
+        for pt in (pipeline["spec"].get("tasks") or []) + (pipeline["spec"].get("finally") or []):
+            where = f"Pipeline/{_name(pipeline)} task {pt['name']}"
+            ref = pt.get("taskRef") or {}
+            if "taskSpec" in pt:
+                literal, params = _task_images(pt["taskSpec"])
+                refs += [(where, image) for image in literal]
+            elif ref.get("resolver") == "git":
+                commit = {p["name"]: p["value"] for p in ref.get("params") or []}.get("revision")
+                params = GIT_CLONE["image_params"].get(commit)
+                if params is None:
+                    refs.append((where, f"(git-clone at {commit}: record its image params in GIT_CLONE)"))
+                    continue
+            elif ref.get("name") in tasks:
+                params = _task_images(tasks[ref["name"]]["spec"])[1]
+            else:
+                continue
+            given = {p["name"]: p["value"] for p in pt.get("params") or []}
+            for p, default in params.items():
+                value = given.get(p, default) or ""
+                outer = re.fullmatch(r"\$\(params\.([A-Za-z0-9_-]+)\)", value)
+                refs.append((f"{where} param {p}", pdefaults.get(outer.group(1)) or "" if outer else value))
+    return sorted({f"{where}: {problem}" for where, ref in refs for problem in image_problems(ref)})
+
+
+# ------------------------------------------------ requests (issue 16)
+
+def _pod_containers(spec):
+    """The containers Tekton makes of a Task spec, with the requests the
+    scheduler sees: each step merged with the stepTemplate, then the
+    sidecars; a limit without a request is the request (Kubernetes defaulting)."""
+    template = (spec.get("stepTemplate") or {}).get("computeResources") or {}
+
+    def defaulted(res, base):
+        limits = {**(base.get("limits") or {}), **(res.get("limits") or {})}
+        requests = {**(base.get("requests") or {}), **(res.get("requests") or {})}
+        return {"requests": {**limits, **requests}, "limits": limits}
+
+    steps = [{"name": s["name"], "resources": defaulted(s.get("computeResources") or {}, template)}
+             for s in spec.get("steps") or []]
+    return steps + [{"name": s["name"], "resources": defaulted(s.get("computeResources") or {}, {})}
+                    for s in spec.get("sidecars") or []]
+
+
+def _task_pod_requests(spec):
+    return pod_requests(_pod_containers(spec), TEKTON_INIT_CONTAINERS)
+
+
+def _waves(pipeline):
+    """The pipeline's tasks in the order they may run: a task starts when
+    every task it runs after or takes a result from is done, so the tasks of
+    one wave may run at once; the finally tasks are the last wave."""
+    tasks = pipeline["spec"].get("tasks") or []
+    after = {pt["name"]: set(pt.get("runAfter") or [])
+             | set(re.findall(r"\$\(tasks\.([A-Za-z0-9-]+)\.results", str(pt.get("params"))))
+             for pt in tasks}
+    depth = {}
+
+    def wave(name):
+        if name not in depth:
+            depth[name] = 1 + max((wave(a) for a in after[name] if a in after), default=-1)
+        return depth[name]
+
+    waves = {}
+    for pt in tasks:
+        waves.setdefault(wave(pt["name"]), []).append(pt)
+    if pipeline["spec"].get("finally"):
+        waves[len(waves)] = pipeline["spec"]["finally"]
+    return [waves[k] for k in sorted(waves)]
+
+
+def budget_problems(docs):
+    """Every Task's pod, and the pods a pipeline runs at once beside the
+    affinity assistant, fit in TASKRUN_BUDGET (half a kind node)."""
+    out = []
+    tasks = _of(docs, "Task")
+    for name, task in tasks.items():
+        out += fits(_task_pod_requests(task["spec"]), TASKRUN_BUDGET, f"Task/{name}'s pod")
+    assistant = pod_requests([AFFINITY_ASSISTANT])
+    for pipeline in _of(docs, "Pipeline").values():
+        for wave in _waves(pipeline):
+            specs = [pt.get("taskSpec") or (tasks.get((pt.get("taskRef") or {}).get("name")) or {}).get("spec")
+                     or GIT_CLONE["spec"] for pt in wave]
+            pods = [_task_pod_requests(spec) for spec in specs]
+            total = {k: assistant[k] + sum(pod[k] for pod in pods) for k in ("cpu", "memory")}
+            names = ", ".join(pt["name"] for pt in wave)
+            out += fits(total, TASKRUN_BUDGET, f"Pipeline/{_name(pipeline)} ({names} at once, with the affinity assistant)")
     return out
 
 
@@ -326,14 +546,26 @@ def test_tekton_lint_passes(tmp_path):
         pytest.fail("tekton-lint is not installed: npm ci --prefix tests/tekton", pytrace=False)
     # tekton-lint resolves taskRefs by name only: lint a copy in which the
     # git-resolver ref to the catalog's git-clone is a name ref, next to a
-    # Task with git-clone's interface (params, workspaces, results).
+    # Task with git-clone's interface (params, workspaces, results). Two more
+    # edits of the copy, for what tekton-lint 1.1.0 gets wrong: git-clone's
+    # camelCase params (gitInitImage: the catalog's name, not ours) are left
+    # out of the copy, as prefer-kebab-case would flag them; and the
+    # TriggerTemplate's run binds the Pipeline's optional workspaces to an
+    # emptyDir, as no-missing-workspace treats every Pipeline workspace as
+    # required there (dist/rules/no-missing-workspace.js) while Tekton skips
+    # optional ones (v1.15.0 pkg/reconciler/pipelinerun/resources/
+    # pipelinerunresolution.go ValidateWorkspaceBindings).
+    optional = [w["name"] for w in _of(load(), "Pipeline")["pact-ci"]["spec"]["workspaces"] if w.get("optional")]
     for path in PIPELINE_FILES:
         text = path.read_text()
-        if path.name == "pipeline.yaml":
+        if path.name in ("pipeline.yaml", "triggers.yaml"):
             docs = list(yaml.safe_load_all(text))
-            for pt in docs[0]["spec"]["tasks"]:
+            for pt in docs[0]["spec"].get("tasks") or []:
                 if (pt.get("taskRef") or {}).get("resolver") == "git":
                     pt["taskRef"] = {"name": "git-clone"}
+                    pt["params"] = [p for p in pt["params"] if p["name"] == p["name"].lower()]
+            for run in [r for d in docs if d["kind"] == "TriggerTemplate" for r in d["spec"]["resourcetemplates"]]:
+                run["spec"]["workspaces"] += [{"name": w, "emptyDir": {}} for w in optional]
             text = yaml.safe_dump_all(docs, sort_keys=False)
         (tmp_path / path.name).write_text(text)
     shim = {
@@ -383,6 +615,57 @@ def test_the_deploy_script_finds_every_image_in_every_overlay():
                                  input=rendered, capture_output=True, text=True, check=True).stdout.split()
             assert out and out[0].endswith("/" + image), (overlay, image, out)
             assert ":" not in out[0].rsplit("/", 1)[-1] and "@" not in out[0], out
+
+
+FUNCTIONS = ("producer", "translation", "contactlog", "query")
+
+
+def deploy_substitution_problems(script, overlay, refs, tmp):
+    """Runs pact-deploy's script on `refs` (pact-build's results) against a
+    kubectl that renders what it is asked to apply; problems when a Knative
+    Service of the overlay does not run exactly its ref's image, by digest."""
+    stub = tmp / "bin/kubectl"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(f"""#!/bin/sh
+case "$1" in
+  kustomize) exec {shutil.which(KUBECTL)} kustomize "$2" ;;
+  apply) exec {shutil.which(KUBECTL)} kustomize "$3" > {tmp}/applied.yaml ;;
+esac
+""")
+    stub.chmod(0o755)
+    run = subprocess.run(["bash", "-c", script, "pact-deploy", *refs], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}", "TIMEOUT": "1s",
+                              "OVERLAY_DIR": str(ROOT / "knative/overlays" / overlay)})
+    if run.returncode != 0:
+        return [f"{overlay}: pact-deploy failed: {run.stderr.strip()}"]
+    images = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+              for d in load_all((tmp / "applied.yaml").read_text())
+              if d["kind"] == "Service" and d["apiVersion"] == "serving.knative.dev/v1"}
+    out = []
+    for ref in refs:
+        name, digest = ref.split("@")
+        repository = name.rsplit(":", 1)[0]
+        service = repository.rsplit("/", 1)[-1]
+        if images.get(service) != f"{repository}@{digest}":
+            out.append(f"{overlay}: {service} runs {images.get(service)}, not {repository}@{digest}")
+    return out
+
+
+def _built_refs(registry):
+    """What pact-build returns for each function: <registry>/pact-<f>:<commit>@sha256:<digest>."""
+    return [f"{registry}/pact-{f}:0a1b2c3@sha256:{i:064x}" for i, f in enumerate(FUNCTIONS, 1)]
+
+
+def test_deploy_pins_the_images_built_registry_port_and_all(tmp_path):
+    script = _of(load(), "Task")["pact-deploy"]["spec"]["steps"][0]["script"]
+    for overlay, registry in (("kind", "kind-registry:5000/pact"),
+                              ("openshift", "image-registry.openshift-image-registry.svc:5000/pact")):
+        assert deploy_substitution_problems(script, overlay, _built_refs(registry), tmp_path) == []
+    # broken: the tag cut at the first colon, which is the registry's port
+    broken = script.replace('case "${name##*/}" in *:*) name="${name%:*}" ;; esac', 'name="${name%%:*}"')
+    assert broken != script
+    found = deploy_substitution_problems(broken, "kind", _built_refs("kind-registry:5000/pact"), tmp_path)
+    assert any("pact-deploy failed: no image kind-registry" in p for p in found), found
 
 
 def test_step_scripts_pass_shellcheck(tmp_path):
@@ -456,8 +739,62 @@ def _rbac_missing_kind(docs):
 
 
 def _undocumented_secret(docs):
+    # the binding the example had before issue 16: nothing on kind creates it
     run = next(d for d in docs if d["kind"] == "PipelineRun")
-    run["spec"]["workspaces"][1]["secret"]["secretName"] = "registry-creds"
+    run["spec"]["workspaces"].append({"name": "dockerconfig", "secret": {"secretName": "pact-registry-credentials"}})
+
+
+def _fetch(docs):
+    return next(t for t in _pipeline(docs)["spec"]["tasks"] if t["name"] == "fetch")
+
+
+def _gcr_git_init(docs):
+    next(p for p in _fetch(docs)["params"] if p["name"] == "gitInitImage")["value"] = \
+        "gcr.io/tekton-releases/github.com/tektoncd/pipeline/cmd/git-init:v0.40.2"
+
+
+def _old_catalog_commit(docs):
+    # the pin before issue 16, leaving gitInitImage to the catalog's default
+    fetch = _fetch(docs)
+    next(p for p in fetch["taskRef"]["params"] if p["name"] == "revision")["value"] = \
+        "02e1498e31296ba0e5c00fcb48b07cc5e5fe3113"
+    fetch["params"] = [p for p in fetch["params"] if p["name"] != "gitInitImage"]
+
+
+def _unknown_catalog_commit(docs):
+    next(p for p in _fetch(docs)["taskRef"]["params"] if p["name"] == "revision")["value"] = "f" * 40
+
+
+def _latest_image_default(docs):
+    next(p for p in _task(docs, "pact-build")["spec"]["params"] if p["name"] == "buildah-image")["default"] = \
+        "quay.io/buildah/stable:latest"
+
+
+def _test_step_template(docs):
+    # pact-test before issue 16: 2 CPU / 4 Gi on each of its three steps
+    spec = _task(docs, "pact-test")["spec"]
+    spec["stepTemplate"]["computeResources"] = {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}}
+    for container in spec["steps"] + spec["sidecars"]:
+        del container["computeResources"]
+
+
+def _limit_without_request(docs):
+    del _task(docs, "pact-test")["spec"]["steps"][0]["computeResources"]["requests"]
+
+
+def _builds_at_old_requests(docs):
+    _task(docs, "pact-build")["spec"]["steps"][0]["computeResources"]["requests"] = {"cpu": "2", "memory": "4Gi"}
+
+
+def _cluster_dns_registry(docs):
+    run = next(d for d in docs if d["kind"] == "PipelineRun")
+    next(p for p in run["spec"]["params"] if p["name"] == "registry")["value"] = \
+        "registry.pact-ci.svc.cluster.local:5000/pact"
+
+
+def _kind_registry_with_tls(docs):
+    run = next(d for d in docs if d["kind"] == "PipelineRun")
+    next(p for p in run["spec"]["params"] if p["name"] == "registry-tls-verify")["value"] = "true"
 
 
 def _unpinned_catalog(docs):
@@ -474,8 +811,18 @@ BREAKS = {
     "required workspace unbound": (_unbound_workspace, "required workspace source of its task is not bound"),
     "template param no binding gives": (_template_param_without_binding, "param repo-url has no default"),
     "RBAC without the Strimzi kinds": (_rbac_missing_kind, "may not create kafkatopics.kafka.strimzi.io"),
-    "undocumented Secret": (_undocumented_secret, "Secret registry-creds is not created"),
+    "undocumented Secret": (_undocumented_secret,
+                            "binds Secret pact-registry-credentials, which nothing in tekton/ or the guides creates"),
     "catalog not pinned": (_unpinned_catalog, "not pinned to a commit"),
+    "git-init from gcr.io": (_gcr_git_init, "task fetch param gitInitImage: gcr.io/tekton-releases"),
+    "old catalog commit's default": (_old_catalog_commit, "task fetch param gitInitImage: gcr.io/tekton-releases"),
+    "catalog commit with unknown images": (_unknown_catalog_commit, "record its image params"),
+    "image default latest": (_latest_image_default, "param buildah-image default: quay.io/buildah/stable:latest"),
+    "pact-test stepTemplate 2 CPU / 4 Gi": (_test_step_template, "Task/pact-test's pod requests 6000m CPU"),
+    "limit without request": (_limit_without_request, "Task/pact-test's pod requests 4480Mi memory"),
+    "builds at 2 CPU / 4 Gi": (_builds_at_old_requests, "build-producer, build-translation, build-contactlog, build-query at once"),
+    "registry by cluster DNS": (_cluster_dns_registry, "a kind node's containerd cannot pull"),
+    "kind registry with TLS": (_kind_registry_with_tls, "serves plain HTTP"),
 }
 
 
