@@ -7,7 +7,11 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
 2. every rendered document validates strictly against the schemas copied in
    tests/manifests/schemas (validate.py from ../shared/k8s-schemas; a kind
    without a schema fails);
-3. consistency over the rendered output (see `problems()`);
+3. consistency over the rendered output (see `problems()`), with the rules
+   of Knative and eventing-kafka-broker in knative_rules.py that hold for
+   every overlay (probe ports, aggressive readiness probing, PACT_REQUIRE_SINK
+   on SinkBinding subjects, Kafka ACLs per operation); the overlay-specific
+   ones (requests on a kind node, images) are in test_knative_rules.py;
 4. negative cases: broken variants, made by mutating a rendered overlay, must be
    caught by the same checks.
 """
@@ -16,6 +20,7 @@ import functools
 import hashlib
 import re
 
+import knative_rules
 import pytest
 from k8s import ROOT, kustomize, kustomize_text, schema_errors
 
@@ -134,29 +139,22 @@ def _selects(sel, labels):
     return True
 
 
-def _allowed(user, rtype, rname, op):
-    return any(acl["resource"]["type"] == rtype and acl["resource"]["name"] == rname
-               and acl.get("type", "allow") == "allow" and op in acl["operations"]
-               for acl in user["spec"]["authorization"]["acls"])
-
-
-def _acl_problems(me, d, users):
+def _user_problems(me, d, users):
+    """The client authenticates as a SCRAM KafkaUser; which operations that
+    user may perform is knative_rules.kafka_acl_problems."""
     spec = d["spec"]
     if d["kind"] == "KafkaSink":
         secret = ((spec.get("auth") or {}).get("secret") or {}).get("ref", {}).get("name")
-        needs = [("topic", spec["topic"], "Write")]
     else:
         secret = (((spec.get("net") or {}).get("sasl") or {}).get("user") or {}).get("secretKeyRef", {}).get("name")
-        needs = [("topic", t, "Read") for t in spec["topics"]] + [("group", spec.get("consumerGroup"), "Read")]
     if not secret:
         return [f"{me}: no Kafka credentials (SASL/TLS auth from a Secret is required)"]
-    user = users.get(secret.removeprefix("knative-"))
+    user = knative_rules.kafka_user(d, users)
     if user is None:
         return [f"{me}: auth Secret {secret} does not name a KafkaUser (knative-<user>)"]
     if user["spec"]["authentication"]["type"] != "scram-sha-512":
         return [f"{me}: KafkaUser {_name(user)} is not SCRAM-SHA-512"]
-    return [f"{me}: KafkaUser {_name(user)} may not {op} {rtype} {rname}"
-            for rtype, rname, op in needs if not _allowed(user, rtype, rname, op)]
+    return []
 
 
 def problems(docs):
@@ -228,7 +226,7 @@ def problems(docs):
         #    whose ACLs allow exactly what that client does (naming convention of
         #    docs/deploy.md, which creates those Secrets from the users' passwords)
         if kind in ("KafkaSink", "KafkaSource"):
-            out += _acl_problems(me, d, users)
+            out += _user_problems(me, d, users)
             for server in d["spec"]["bootstrapServers"]:
                 if server not in bootstrap:
                     out.append(f"{me}: bootstrap server {server} is not a TLS+SCRAM listener of a Kafka in the render {sorted(bootstrap)}")
@@ -249,6 +247,9 @@ def problems(docs):
             for c in _containers(d):
                 out += _env_problems(me, c, settings_read_by("pact"))
     out += _sender_auth_problems(docs)
+    for rule in (knative_rules.probe_port_problems, knative_rules.aggressive_readiness_problems,
+                 knative_rules.require_sink_problems, knative_rules.kafka_acl_problems):
+        out += rule(docs)
     return out
 
 
@@ -328,6 +329,10 @@ def _env_problems(me, c, reads):
     return out
 
 
+# Reachable from outside the cluster: the ingress phones call and the read API.
+PUBLIC = {"pact-producer", "pact-query"}
+
+
 def _ksvc_problems(d, reads):
     name = _name(d)
     me = f"ksvc/{name}"
@@ -340,13 +345,13 @@ def _ksvc_problems(d, reads):
         if a not in ann:
             out.append(f"{me}: no {a}")
     vis = (d.get("metadata") or {}).get("labels", {}).get("networking.knative.dev/visibility")
-    if name == "pact-query" and vis is not None:
-        out.append(f"{me}: pact-query must be public")
-    if name != "pact-query" and vis != "cluster-local":
+    if name in PUBLIC and vis is not None:
+        out.append(f"{me}: must be public (DESIGN.md section 5)")
+    if name not in PUBLIC and vis != "cluster-local":
         out.append(f"{me}: must be cluster-local")
     containers = tpl["spec"]["containers"]
     for c in containers:
-        for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
             if got != path:
                 out.append(f"{me}: {probe} must GET {path} (got {got})")
@@ -525,6 +530,10 @@ def _public_contactlog(docs):
     del _ksvc(docs, "pact-contactlog")["metadata"]["labels"]["networking.knative.dev/visibility"]
 
 
+def _cluster_local_producer(docs):
+    _ksvc(docs, "pact-producer")["metadata"]["labels"]["networking.knative.dev/visibility"] = "cluster-local"
+
+
 def _netpol_typo(docs):
     _find(docs, "NetworkPolicy", "pact-functions-ingress")["spec"]["podSelector"]["matchLabels"] = {"pact.dev/functions": "true"}
 
@@ -574,6 +583,7 @@ CONSISTENCY_BREAKS = {
     "password literal in DATABASE_URL": (_password_literal, "password literal"),
     "ordered KafkaSource": (_ordered_source, "ordering must be unordered"),
     "public contactlog": (_public_contactlog, "must be cluster-local"),
+    "cluster-local producer": (_cluster_local_producer, "ksvc/pact-producer: must be public"),
     "sink audience is not the function's PACT_OIDC_AUDIENCE": (_wrong_sink_audience, "spec.sink.audience 'serving.knative.dev/service/pact/pact-translation' is not ksvc/pact-contactlog's"),
     "source without sink audience": (_no_sink_audience, "spec.sink.audience None is not ksvc/pact-translation's"),
     "source not in PACT_OIDC_SUBJECTS": (_subject_missing, "pact-retention-oidc-sources.knative.dev-pingsource is not in ksvc/pact-contactlog's PACT_OIDC_SUBJECTS"),

@@ -74,9 +74,10 @@ def fits(requests: dict, free: dict, what: str) -> list[str]:
     return out
 
 
-def image_problems(ref: str, local_ok: bool = False) -> list[str]:
+def image_problems(ref: str, local_ok: bool = False, local_registries: tuple = LOCAL_REGISTRIES) -> list[str]:
     """Problems with an image reference a cluster must pull by name: a fully
-    qualified public registry (or, with local_ok, a local one), and a tag or
+    qualified public registry (or, with local_ok, one of local_registries:
+    the cluster's own, e.g. OpenShift's internal registry), and a tag or
     digest that is not `latest`."""
     if "$(" in ref:
         return []  # a Tekton parameter: its default is checked where it is declared
@@ -85,7 +86,7 @@ def image_problems(ref: str, local_ok: bool = False) -> list[str]:
     last = name.rsplit("/", 1)[-1]
     tag = last.split(":", 1)[1] if ":" in last else ""
     out = []
-    if registry in LOCAL_REGISTRIES:
+    if registry in local_registries:
         if not local_ok:
             out.append(f"{ref}: a local registry name; a cluster elsewhere cannot pull it")
     elif registry not in PUBLIC_REGISTRIES:
