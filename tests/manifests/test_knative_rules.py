@@ -1,0 +1,215 @@
+"""The rules of knative_rules.py (issue 16) on the real renders, and on broken
+copies that each rule must catch. The first broken variant of each rule is
+the manifests as they were before issue 16."""
+
+import copy
+
+import knative_rules as rules
+import pytest
+from cluster_rules import KIND_NODE, LOCAL_REGISTRIES
+from k8s import kustomize
+
+OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo"]
+# The registries each overlay's own images may come from (None: public only).
+OWN_REGISTRIES = {"overlays/kind": LOCAL_REGISTRIES, "overlays/demo": LOCAL_REGISTRIES,
+                  "overlays/openshift": ("image-registry.openshift-image-registry.svc:5000",)}
+KIND_OVERLAYS = ["overlays/kind", "overlays/demo"]
+
+
+def render(overlay):
+    return kustomize(rules.ROOT / "knative" / overlay)
+
+
+def _doc(docs, kind, name):
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def _container(docs, ksvc):
+    return rules.serving_container(next(d for d in rules.ksvcs(docs) if d["metadata"]["name"] == ksvc))
+
+
+def _env(docs, ksvc):
+    return _container(docs, ksvc)["env"]
+
+
+def _acls(docs, user, rtype):
+    return next(a for a in _doc(docs, "KafkaUser", user)["spec"]["authorization"]["acls"] if a["resource"]["type"] == rtype)
+
+
+# ------------------------------------------------------------ broken copies
+
+def _startup_probe_without_port(docs):  # services.yaml before issue 16
+    _container(docs, "pact-producer")["startupProbe"] = {"httpGet": {"path": "/healthz"}, "periodSeconds": 1, "failureThreshold": 60}
+
+
+def _startup_probe_on_named_port(docs):
+    _container(docs, "pact-query")["startupProbe"] = {"httpGet": {"path": "/healthz", "port": "http1"}}
+
+
+def _liveness_on_another_port(docs):
+    _container(docs, "pact-contactlog")["livenessProbe"]["httpGet"]["port"] = 9090
+
+
+def _readiness_period(docs):  # services.yaml before issue 16
+    _container(docs, "pact-translation")["readinessProbe"].update(periodSeconds=5, failureThreshold=3)
+
+
+def _readiness_threshold_only(docs):
+    _container(docs, "pact-query")["readinessProbe"]["failureThreshold"] = 3
+
+
+def _startup_probe_with_port(docs):
+    _container(docs, "pact-producer")["startupProbe"] = {"httpGet": {"path": "/healthz", "port": 8080}}
+
+
+def _no_require_sink(docs):  # services.yaml before issue 16
+    env = _env(docs, "pact-translation")
+    env[:] = [e for e in env if e["name"] != "PACT_REQUIRE_SINK"]
+
+
+def _require_sink_false(docs):
+    next(e for e in _env(docs, "pact-producer") if e["name"] == "PACT_REQUIRE_SINK")["value"] = "false"
+
+
+def _no_group_delete(docs):  # users.yaml before issue 16
+    _acls(docs, "pact-source-translation", "group")["operations"] = ["Read", "Describe"]
+
+
+def _sink_without_describe(docs):
+    _acls(docs, "pact-sink-translated", "topic")["operations"] = ["Write"]
+
+
+def _extra_topic_create(docs):
+    _acls(docs, "pact-sink-deadletter", "topic")["operations"].append("Create")
+
+
+def _kafka_asks_for_more(docs):
+    _doc(docs, "KafkaNodePool", "dual-role")["spec"]["resources"]["requests"]["cpu"] = "1"
+
+
+def _postgres_asks_for_more(docs):
+    _doc(docs, "StatefulSet", "pact-postgres")["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"] = "6Gi"
+
+
+def _unqualified_postgres(docs):
+    _doc(docs, "StatefulSet", "pact-postgres")["spec"]["template"]["spec"]["containers"][0]["image"] = "postgres:17.6-bookworm"
+
+
+def _latest_postgres(docs):
+    _doc(docs, "StatefulSet", "pact-postgres")["spec"]["template"]["spec"]["containers"][0]["image"] = "docker.io/library/postgres:latest"
+
+
+def _untagged_function(docs):
+    _container(docs, "pact-query")["image"] = "localhost/pact-query"
+
+
+def _kind_image_elsewhere(docs):
+    _container(docs, "pact-query")["image"] = "localhost/pact-query:dev"
+
+
+# rule -> {case: (mutation, expected words in a problem)}
+BREAKS = {
+    rules.probe_port_problems: {
+        "startupProbe without a port": (_startup_probe_without_port, "ksvc/pact-producer: startupProbe.httpGet.port is None; Knative copies"),
+        "startupProbe on a named port": (_startup_probe_on_named_port, "startupProbe.httpGet.port is 'http1'"),
+        "livenessProbe on another port": (_liveness_on_another_port, "ksvc/pact-contactlog: livenessProbe.httpGet.port is 9090; leave it unset"),
+    },
+    rules.aggressive_readiness_problems: {
+        "readiness periodSeconds set": (_readiness_period, "ksvc/pact-translation: readinessProbe.periodSeconds turns off"),
+        "readiness failureThreshold without periodSeconds": (_readiness_threshold_only, "Knative refuses readinessProbe failureThreshold"),
+        "a startupProbe, even with its port": (_startup_probe_with_port, "ksvc/pact-producer: a startupProbe makes the activator wait"),
+    },
+    rules.require_sink_problems: {
+        "SinkBinding subject without PACT_REQUIRE_SINK": (_no_require_sink, "ksvc/pact-translation: subject of SinkBinding/pact-translation-sink but PACT_REQUIRE_SINK is None"),
+        "PACT_REQUIRE_SINK false": (_require_sink_false, "ksvc/pact-producer: subject of SinkBinding/pact-producer-sink but PACT_REQUIRE_SINK is 'false'"),
+    },
+    rules.kafka_acl_problems: {
+        "KafkaSource user without group Delete": (_no_group_delete, "KafkaSource/pact-untranslated: KafkaUser pact-source-translation may not Delete group pact-translation"),
+        "KafkaSink user without topic Describe": (_sink_without_describe, "KafkaSink/pact-translated: KafkaUser pact-sink-translated may not Describe topic pact-translated"),
+        "an operation no client performs": (_extra_topic_create, "KafkaUser/pact-sink-deadletter: Create on topic pact-deadletter is not an operation"),
+    },
+}
+CASES = [(rule, case) for rule in BREAKS for case in BREAKS[rule]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("rule", list(BREAKS), ids=lambda r: r.__name__)
+def test_rule_holds(rule, overlay):
+    assert rule(render(overlay)) == []
+
+
+@pytest.mark.parametrize("rule,case", CASES, ids=[case for _, case in CASES])
+def test_rule_bites(rule, case):
+    mutate, expected = BREAKS[rule][case]
+    docs = render("overlays/demo")
+    assert rule(copy.deepcopy(docs)) == []
+    mutate(docs)
+    found = rule(docs)
+    assert any(expected in p for p in found), found
+
+
+# --------------------------------------------------- requests on a kind node
+
+@pytest.mark.parametrize("overlay", KIND_OVERLAYS)
+def test_fits_a_kind_node(overlay):
+    assert rules.node_fit_problems(render(overlay), rules.platform_overrides()) == []
+
+
+# case -> (mutation, with knative/platform/kind-requests.yaml applied, expected words)
+NODE_BREAKS = {
+    "Kafka asks for a whole CPU": (_kafka_asks_for_more, True, "requests 4395m CPU"),
+    "PostgreSQL asks for 6 GiB": (_postgres_asks_for_more, True, "Mi memory; only 8192Mi is free"),
+    "the platform as released (no kind patch)": (None, False, "requests 4395m CPU; only 4000m is free"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NODE_BREAKS))
+def test_node_fit_bites(case):
+    mutate, patched, expected = NODE_BREAKS[case]
+    docs = render("overlays/demo")
+    if mutate:
+        mutate(docs)
+    found = rules.node_fit_problems(docs, rules.platform_overrides() if patched else {})
+    assert any(expected in p for p in found), found
+
+
+def test_node_sum_counts_every_pod():
+    # guards the sum itself: every function with its queue-proxy, PostgreSQL,
+    # the Kafka node, the simulator, and every platform workload at its replicas
+    pods = dict(rules.pact_pods(render("overlays/demo")))
+    assert {"ksvc/pact-producer (+ queue-proxy)", "ksvc/pact-query (+ queue-proxy)", "StatefulSet/pact-postgres",
+            "KafkaNodePool/dual-role", "ContainerSource/pact-simulate"} <= set(pods)
+    assert pods["ksvc/pact-producer (+ queue-proxy)"]["cpu"] == 25 + rules.QUEUE_PROXY["cpu"]
+    assert pods["KafkaNodePool/dual-role"] == {"cpu": 200, "memory": 1024}
+    platform = rules.platform_pods({})
+    assert len(platform) == sum(w.replicas for w in rules.PLATFORM)
+    assert rules.total(platform)["cpu"] == 3920
+    patched = rules.total(rules.platform_pods(rules.platform_overrides()))
+    assert patched["cpu"] == 3120 and patched["memory"] == rules.total(platform)["memory"]
+    assert KIND_NODE == {"cpu": 4000, "memory": 8192}
+
+
+# ------------------------------------------------------------------ images
+
+@pytest.mark.parametrize("overlay", sorted(OWN_REGISTRIES))
+def test_images_pull_by_name(overlay):
+    docs = render(overlay)
+    assert rules.image_refs(docs), "no image found: the walk is broken"
+    assert rules.image_rule_problems(docs, OWN_REGISTRIES[overlay]) == []
+
+
+IMAGE_BREAKS = {
+    "PostgreSQL without a registry": ("overlays/kind", _unqualified_postgres, "registry (none: implicit docker.io)"),
+    "PostgreSQL at latest": ("overlays/demo", _latest_postgres, "`latest` moves"),
+    "a function without a tag": ("overlays/kind", _untagged_function, "localhost/pact-query: no tag or digest"),
+    "a kind image on OpenShift": ("overlays/openshift", _kind_image_elsewhere, "registry localhost is not one"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_BREAKS))
+def test_image_rule_bites(case):
+    overlay, mutate, expected = IMAGE_BREAKS[case]
+    docs = render(overlay)
+    mutate(docs)
+    found = rules.image_rule_problems(docs, OWN_REGISTRIES[overlay])
+    assert any(expected in p for p in found), found
