@@ -75,10 +75,14 @@ GIT_CLONE = {
 
 # What one TaskRun pod may ask for: half a kind node (cluster_rules.KIND_NODE).
 # The other half is PACT's own while the pipeline runs: Kafka and its
-# controllers, Knative, PostgreSQL, the functions scaled up (tests/manifests
-# holds them to their share). TaskRuns that run at once share this half, as
-# they share the node: Tekton's affinity assistant puts every pod that mounts
-# the run's workspace PVC on one node (coschedule: workspaces, the default).
+# controllers, Knative, PostgreSQL, the functions scaled up. TaskRuns that
+# run at once share this half, as they share the node: Tekton's affinity
+# assistant puts every pod that mounts the run's workspace PVC on one node
+# (coschedule: workspaces, the default). This is a ceiling, not what is
+# free: tests/manifests counts the platform and the kind overlay at about
+# 3.6 CPUs and 4.3 GiB of requests, Tekton's webhook and resolvers add
+# 200m / 200Mi (config/webhook.yaml, config/resolvers/resolvers-deployment.yaml),
+# so the Tasks keep CPU requests to a token and reserve memory only.
 TASKRUN_BUDGET = {k: v // 2 for k, v in KIND_NODE.items()}
 
 # Tekton Pipelines v1.15.0 builds a TaskRun pod as follows (pkg/pod/pod.go
@@ -779,7 +783,7 @@ def _test_step_template(docs):
 
 
 def _limit_without_request(docs):
-    del _task(docs, "pact-test")["spec"]["steps"][0]["computeResources"]["requests"]
+    del _task(docs, "pact-test")["spec"]["steps"][1]["computeResources"]["requests"]  # clippy: 4Gi limit
 
 
 def _builds_at_old_requests(docs):
@@ -819,7 +823,7 @@ BREAKS = {
     "catalog commit with unknown images": (_unknown_catalog_commit, "record its image params"),
     "image default latest": (_latest_image_default, "param buildah-image default: quay.io/buildah/stable:latest"),
     "pact-test stepTemplate 2 CPU / 4 Gi": (_test_step_template, "Task/pact-test's pod requests 6000m CPU"),
-    "limit without request": (_limit_without_request, "Task/pact-test's pod requests 4480Mi memory"),
+    "limit without request": (_limit_without_request, "Task/pact-test's pod requests 7040Mi memory"),
     "builds at 2 CPU / 4 Gi": (_builds_at_old_requests, "build-producer, build-translation, build-contactlog, build-query at once"),
     "registry by cluster DNS": (_cluster_dns_registry, "a kind node's containerd cannot pull"),
     "kind registry with TLS": (_kind_registry_with_tls, "serves plain HTTP"),
