@@ -172,9 +172,9 @@ helm upgrade --install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator
 if [ "${SKIP_IMAGES:-0}" != 1 ]; then
   step "images (localhost/*:dev) built with $ENGINE and loaded into kind"
   archives="$(mktemp -d)"
-  # image name -> the Dockerfile's FUNCTION
-  functions=(producer translation contactlog query)
-  if [ "$OVERLAY" = demo ]; then functions+=(cli); fi
+  # image name -> the Dockerfile's FUNCTION; cli is the `pact` tool (the demo
+  # overlay's simulator, and `pact check-cluster` run from the image).
+  functions=(producer translation contactlog query cli)
   for function in "${functions[@]}"; do
     image="pact-$function"
     if [ "$function" = cli ]; then image=pact; fi
