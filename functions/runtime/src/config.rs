@@ -17,6 +17,9 @@ use reqwest::Url;
 pub const PORT: &str = "PORT";
 /// Where to send emitted events; unset means reply mode.
 pub const K_SINK: &str = "K_SINK";
+/// `true`: refuse to work without `K_SINK` instead of falling back to reply
+/// mode; for functions whose caller discards replies (docs/functions.md).
+pub const PACT_REQUIRE_SINK: &str = "PACT_REQUIRE_SINK";
 /// Extensions to set on every emitted event: `{"extensions":{"name":"value"}}`.
 pub const K_CE_OVERRIDES: &str = "K_CE_OVERRIDES";
 /// The Knative Service name, for logs.
@@ -343,6 +346,9 @@ pub struct RuntimeConfig {
     pub listen: std::net::IpAddr,
     /// `K_SINK`; `None` means reply mode.
     pub sink: Option<Url>,
+    /// `PACT_REQUIRE_SINK`: with no `K_SINK`, answer 503 (and `/readyz` 503)
+    /// rather than reply.
+    pub require_sink: bool,
     /// Extensions from `K_CE_OVERRIDES`, in name order.
     pub ce_overrides: Vec<(String, String)>,
     /// `K_SERVICE`.
@@ -369,6 +375,7 @@ impl Default for RuntimeConfig {
             port: DEFAULT_PORT,
             listen: std::net::Ipv4Addr::UNSPECIFIED.into(),
             sink: None,
+            require_sink: false,
             ce_overrides: Vec::new(),
             service: None,
             revision: None,
@@ -397,6 +404,13 @@ impl RuntimeConfig {
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         });
+        let require_sink = r
+            .parse_with(PACT_REQUIRE_SINK, "true or false", |v| match v.trim() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            })
+            .unwrap_or(false);
         let ce_overrides = match r.raw(K_CE_OVERRIDES) {
             None => Vec::new(),
             Some(raw) => parse_ce_overrides(&raw).unwrap_or_else(|why| {
@@ -473,6 +487,7 @@ impl RuntimeConfig {
             port,
             listen,
             sink,
+            require_sink,
             ce_overrides,
             service: r.raw(K_SERVICE),
             revision: r.raw(K_REVISION),
@@ -708,5 +723,19 @@ mod tests {
             RuntimeConfig::from_env(&env(&[("PACT_LOG_FORMATT", "json")])).expect("valid");
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("PACT_LOG_FORMATT"));
+    }
+
+    #[test]
+    fn require_sink_is_true_or_false_and_off_by_default() {
+        fn read(value: &'static str) -> Result<(RuntimeConfig, Vec<String>), ConfigError> {
+            RuntimeConfig::from_env(&env(&[(PACT_REQUIRE_SINK, value)]))
+        }
+        assert!(!RuntimeConfig::default().require_sink);
+        assert!(read("true").expect("valid").0.require_sink);
+        assert!(!read(" false ").expect("valid").0.require_sink);
+        for bad in ["yes", "1", "True", "on"] {
+            let err = read(bad).expect_err("only true or false");
+            assert!(err.to_string().contains("PACT_REQUIRE_SINK"), "{err}");
+        }
     }
 }

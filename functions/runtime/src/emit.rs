@@ -30,6 +30,11 @@ pub const SINK_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Events of one request delivered to the sink at the same time.
 pub const MAX_IN_FLIGHT: usize = 16;
 
+/// Why a function with `PACT_REQUIRE_SINK=true` and no `K_SINK` answers 503
+/// (`POST`) and is not ready (`/readyz`): its output would be discarded.
+pub const SINK_MISSING: &str = "K_SINK is not set and PACT_REQUIRE_SINK=true: \
+     this function waits for its SinkBinding to inject K_SINK (a new revision); retry later";
+
 /// An event to emit, before the runtime adds `source` and the overrides.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -131,6 +136,8 @@ pub struct Emitter {
     source: &'static str,
     overrides: Vec<(String, String)>,
     sink: Option<Sink>,
+    // PACT_REQUIRE_SINK: no reply mode to fall back to.
+    require_sink: bool,
     metrics: Arc<Metrics>,
     // The SinkBinding's OIDC token, for sinks that require one.
     token: Option<EmitToken>,
@@ -156,6 +163,7 @@ impl Emitter {
                 policy: config.emit,
                 client: OnceLock::new(),
             }),
+            require_sink: config.require_sink,
             metrics,
             token: None,
         }
@@ -197,6 +205,12 @@ impl Emitter {
     /// delivered: they are redelivered with the same identity on retry).
     pub async fn emit(&self, events: Vec<Event>) -> Result<Emitted> {
         let Some(sink) = &self.sink else {
+            if self.require_sink {
+                return Err(Error::Unavailable {
+                    detail: SINK_MISSING.into(),
+                    retry_after: Duration::from_secs(1),
+                });
+            }
             for event in &events {
                 self.metrics.emitted(event.ty(), 1);
             }

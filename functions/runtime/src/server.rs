@@ -90,9 +90,13 @@ pub fn contract_with_liveness<R: Readiness, L: Liveness>(
 ) -> Router {
     let service = config.service.clone().unwrap_or_default();
     let revision = config.revision.clone().unwrap_or_default();
+    let sink_missing = config.require_sink && config.sink.is_none();
     routes
         .route("/healthz", get(live::<L>).with_state(liveness))
-        .route("/readyz", get(ready::<R>).with_state(readiness))
+        .route(
+            "/readyz",
+            get(ready::<R>).with_state((readiness, sink_missing)),
+        )
         .route("/metrics", get(serve_metrics).with_state(metrics.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -143,8 +147,13 @@ async fn time_limit(
     }
 }
 
-async fn ready<R: Readiness>(State(readiness): State<R>) -> Response {
-    match readiness.check().await {
+async fn ready<R: Readiness>(State((readiness, sink_missing)): State<(R, bool)>) -> Response {
+    let status = if sink_missing {
+        Err(crate::emit::SINK_MISSING.to_owned())
+    } else {
+        readiness.check().await
+    };
+    match status {
         Ok(()) => "ready".into_response(),
         Err(why) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)
             .with_retry_after(Duration::from_secs(1))
