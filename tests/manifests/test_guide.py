@@ -1,0 +1,905 @@
+"""Checks of the user path on kind (issue 16): docs/deploy.md, scripts/kind-up.sh
+and scripts/kind-cluster.yaml against each other, the manifests and the
+Tekton example run.
+
+Each rule is a function returning a list of problems (an empty list is a
+pass), run once on the files as they are and once on a broken variant that
+must fail. The upstream facts behind the rules are in docs/deploy.md,
+"What the deployment relies on"."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from k8s import ROOT, kustomize
+
+GUIDE = ROOT / "docs/deploy.md"
+SCRIPT = ROOT / "scripts/kind-up.sh"
+KIND_CONFIG = ROOT / "scripts/kind-cluster.yaml"
+PIPELINERUN = ROOT / "tekton/pipelinerun.yaml"
+KNATIVE = ROOT / "knative"
+
+# The Deployment (and Service) of the webhook that validates each Knative
+# namespace's ConfigMaps (serving config/core/webhooks/configmap-validation.yaml,
+# eventing config/core/webhooks/config-validation.yaml).
+WEBHOOKS = {"knative-serving": "webhook", "knative-eventing": "eventing-webhook"}
+
+
+def guide():
+    return GUIDE.read_text()
+
+
+def script():
+    return SCRIPT.read_text()
+
+
+def kind_config():
+    return KIND_CONFIG.read_text()
+
+
+def render(overlay="overlays/kind"):
+    return kustomize(KNATIVE / overlay)
+
+
+# --------------------------------------------------------------- shell text
+
+def code_blocks(markdown: str, lang: str = "sh") -> list[str]:
+    """The fenced blocks of one language, in document order."""
+    return re.findall(rf"^```{lang}\n(.*?)^```", markdown, flags=re.M | re.S)
+
+
+def _strip_comment(line: str) -> str:
+    """The line without a trailing shell comment (a # outside quotes that
+    starts a word)."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i].rstrip()
+    return line
+
+
+def commands(shell: str) -> list[str]:
+    """Logical command lines: comments dropped, lines ending in a backslash
+    or a pipe joined with the next."""
+    out, pending = [], ""
+    for raw in shell.splitlines():
+        line = _strip_comment(raw)
+        if not line.strip() and not pending:
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        if line.rstrip().endswith("|"):
+            pending += line + " "
+            continue
+        out.append((pending + line).strip())
+        pending = ""
+    if pending:
+        out.append(pending.strip())
+    return out
+
+
+def guide_commands(markdown: str) -> list[str]:
+    return [c for block in code_blocks(markdown) for c in commands(block)]
+
+
+def words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def namespace_of(argv: list[str]) -> str | None:
+    for i, w in enumerate(argv):
+        if w in ("-n", "--namespace") and i + 1 < len(argv):
+            return argv[i + 1]
+        if w.startswith("--namespace="):
+            return w.split("=", 1)[1]
+    return None
+
+
+def shell_variables(shell: str) -> dict:
+    """Plain NAME=value assignments at the start of a line (no expansion)."""
+    return dict(re.findall(r"^([A-Z_][A-Z0-9_]*)=([^\s$()]+)\s*$", shell, flags=re.M))
+
+
+def shell_arrays(shell: str) -> dict:
+    """NAME=(...) array assignments, possibly over several lines, as words."""
+    out = {}
+    for m in re.finditer(r"^([A-Z_][A-Z0-9_]*)=\((.*?)\)\s*$", shell, flags=re.M | re.S):
+        out[m.group(1)] = words(" ".join(_strip_comment(x) for x in m.group(2).splitlines()))
+    return out
+
+
+def expand_arrays(argv: list[str], arrays: dict) -> list[str]:
+    out = []
+    for w in argv:
+        m = re.fullmatch(r"\$\{([A-Z_][A-Z0-9_]*)\[@\]\}", w)
+        out += arrays.get(m.group(1), [w]) if m else [w]
+    return out
+
+
+# ---------------------------------------------------- (a) webhook ordering
+
+def _configmap_patch(argv: list[str]) -> bool:
+    if "patch" not in argv:
+        return False
+    rest = argv[argv.index("patch") + 1:]
+    return bool(rest) and (rest[0].startswith(("configmap/", "cm/")) or rest[0] in ("configmap", "cm", "configmaps"))
+
+
+def _waits_for_webhook(argv: list[str], helpers: dict) -> str | None:
+    """The namespace whose webhook this command waits for, if any."""
+    if argv and argv[0] in helpers and len(argv) >= 3 and WEBHOOKS.get(argv[1]) == argv[2]:
+        return argv[1]
+    if not argv or argv[0] != "kubectl":
+        return None
+    ns = namespace_of(argv)
+    hook = WEBHOOKS.get(ns or "")
+    if hook is None:
+        return None
+    text = " ".join(argv)
+    if "rollout status" in text and re.search(rf"\bdeployment/{re.escape(hook)}\b", text):
+        return ns
+    return None
+
+
+def webhook_helpers(shell: str) -> dict:
+    """Shell functions that wait for a webhook: their body runs `rollout
+    status` on deployment/$2 and waits for the Service's endpoints."""
+    out = {}
+    # a multi-line definition: its first line has no closing brace
+    for m in re.finditer(r"^(\w+)\(\)\s*\{[^\n}]*\n(.*?)^\}", shell, flags=re.M | re.S):
+        body = m.group(2)
+        if "rollout status" in body and '"deployment/$2"' in body and "endpointslice" in body:
+            out[m.group(1)] = body
+    return out
+
+
+def webhook_order_problems(shell_commands: list[str], helpers: dict, where: str) -> list[str]:
+    out, ready = [], set()
+    patches = 0
+    for c in shell_commands:
+        argv = words(c)
+        ns = _waits_for_webhook(argv, helpers)
+        if ns:
+            ready.add(ns)
+            continue
+        if argv and argv[0] == "kubectl" and _configmap_patch(argv):
+            target = namespace_of(argv)
+            if target in WEBHOOKS:
+                patches += 1
+                if target not in ready:
+                    out.append(f"{where}: `{c[:90]}` patches a ConfigMap in {target} before waiting for "
+                               f"deployment/{WEBHOOKS[target]}")
+    if patches == 0:
+        out.append(f"{where}: no Knative ConfigMap patch found (the check would prove nothing)")
+    return out
+
+
+def script_webhook_problems(text: str) -> list[str]:
+    return webhook_order_problems(commands(text), webhook_helpers(text), "kind-up.sh")
+
+
+def guide_webhook_problems(text: str) -> list[str]:
+    return webhook_order_problems(guide_commands(text), {}, "deploy.md")
+
+
+# ------------------------------------------------ (b) kn security context
+
+def kn_creates(markdown: str) -> list[tuple[str, list[str]]]:
+    """(name, argv with arrays expanded) of every `kn service create`."""
+    out = []
+    for block in code_blocks(markdown):
+        arrays = shell_arrays(block)
+        for c in commands(block):
+            argv = words(c)
+            if argv[:3] == ["kn", "service", "create"] and len(argv) > 3:
+                out.append((argv[3], expand_arrays(argv, arrays)))
+    return out
+
+
+def _last_flag(argv: list[str], flag: str) -> str | None:
+    value = None
+    for i, w in enumerate(argv):
+        if w == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif w.startswith(flag + "="):
+            value = w.split("=", 1)[1]
+    return value
+
+
+def kn_security_problems(markdown: str) -> list[str]:
+    creates = kn_creates(markdown)
+    out = [] if creates else ["deploy.md: no `kn service create` found"]
+    for name, argv in creates:
+        if _last_flag(argv, "--security-context") != "strict":
+            out.append(f"kn service create {name}: no --security-context strict "
+                       "(kn's default is none, which Pod Security restricted rejects)")
+    return out
+
+
+# --------------------------------------- (c) host port, NodePort, sslip URLs
+
+def kind_mappings(config_text: str) -> list[dict]:
+    cfg = yaml.safe_load(config_text)
+    return [m for n in cfg.get("nodes") or [] for m in n.get("extraPortMappings") or []]
+
+
+def kourier_node_ports(shell_commands: list[str], variables: dict) -> list[int]:
+    """nodePort given to port 80 by each `kubectl patch service kourier`."""
+    out = []
+    for c in shell_commands:
+        argv = words(c)
+        if argv[:1] != ["kubectl"] or "patch" not in argv or namespace_of(argv) != "kourier-system":
+            continue
+        rest = argv[argv.index("patch") + 1:]
+        if rest[:2] not in (["service", "kourier"], ["svc", "kourier"]) and rest[:1] not in (["service/kourier"], ["svc/kourier"]):
+            continue
+        body = _last_flag(argv, "-p") or _last_flag(argv, "--patch") or ""
+        body = re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)",
+                      lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), body)
+        spec = json.loads(body)["spec"]
+        assert spec.get("type") == "NodePort", f"Kourier patch does not make it a NodePort: {c}"
+        out += [p["nodePort"] for p in spec.get("ports") or [] if p.get("port") == 80 and "nodePort" in p]
+    return out
+
+
+SSLIP = re.compile(r"\bhttps?://[a-z0-9.-]+\.127\.0\.0\.1\.sslip\.io(?::(\d+))?")
+LOCAL = re.compile(r"\bhttp://127\.0\.0\.1(?::(\d+|\$\w+))?/")
+
+
+def port_problems(guide_text: str, script_text: str, config_text: str) -> list[str]:
+    out = []
+    mappings = kind_mappings(config_text)
+    variables = shell_variables(script_text)
+    for where, cmds, vars_ in (("kind-up.sh", commands(script_text), variables),
+                               ("deploy.md", guide_commands(guide_text), {})):
+        ports = kourier_node_ports(cmds, vars_)
+        if not ports:
+            out.append(f"{where}: no patch makes Kourier a NodePort")
+        for port in ports:
+            match = [m for m in mappings if m.get("containerPort") == port]
+            if not match:
+                out.append(f"{where}: Kourier's nodePort {port} is not a containerPort of "
+                           f"scripts/kind-cluster.yaml's extraPortMappings {mappings}")
+            elif not 30000 <= port <= 32767:
+                out.append(f"{where}: nodePort {port} is outside the default NodePort range")
+    host_ports = {m.get("hostPort") for m in mappings}
+    if len(host_ports) != 1:
+        return out + [f"kind-cluster.yaml: expected one host port for Kourier, got {host_ports}"]
+    host_port = host_ports.pop()
+    if variables.get("HTTP_PORT") != str(host_port):
+        out.append(f"kind-up.sh: HTTP_PORT={variables.get('HTTP_PORT')} but kind maps host port {host_port}")
+    if variables.get("INGRESS_NODE_PORT") not in {str(m.get('containerPort')) for m in mappings}:
+        out.append(f"kind-up.sh: INGRESS_NODE_PORT={variables.get('INGRESS_NODE_PORT')} is no containerPort of kind-cluster.yaml")
+    for where, text in (("deploy.md", guide_text), ("kind-up.sh", script_text)):
+        for m in SSLIP.finditer(text):
+            port = int(m.group(1) or 80)
+            if port != host_port:
+                out.append(f"{where}: {m.group(0)} uses port {port}, kind maps host port {host_port}")
+        for m in LOCAL.finditer(text):
+            raw = m.group(1) or "80"
+            port = variables.get(raw[1:], raw) if raw.startswith("$") else raw
+            if str(port) != str(host_port):
+                out.append(f"{where}: {m.group(0)} uses port {port}, kind maps host port {host_port}")
+    return out
+
+
+def url_service_problems(guide_text: str, script_text: str, docs: list[dict]) -> list[str]:
+    """Every <svc>.<ns>.127.0.0.1.sslip.io names a ksvc of the render that
+    is public (Kourier's external gateway serves only those)."""
+    out = []
+    ksvcs = {(d["metadata"]["name"], d["metadata"].get("namespace", "pact")): d for d in docs
+             if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")}
+    variables = {"NS": "pact"} | shell_variables(script_text)
+    for where, text in (("deploy.md", guide_text), ("kind-up.sh", script_text)):
+        text = re.sub(r"\$\{?NS\}?", variables["NS"], text)
+        for m in re.finditer(r"\b([a-z0-9-]+)\.([a-z0-9-]+)\.127\.0\.0\.1\.sslip\.io", text):
+            svc, ns = m.group(1), m.group(2)
+            if svc == "nothing":  # the deliberate 404 probe of Kourier
+                continue
+            d = ksvcs.get((svc, ns))
+            if d is None:
+                out.append(f"{where}: {m.group(0)} names no Knative Service of the kind overlay")
+            elif (d["metadata"].get("labels") or {}).get("networking.knative.dev/visibility") == "cluster-local":
+                out.append(f"{where}: {m.group(0)} names {svc}, which is cluster-local in the manifests")
+    return out
+
+
+# -------------------------------------------------- (d) local registry names
+
+def script_registry_hosts(script_text: str) -> list[str]:
+    m = re.search(r"^REGISTRY_HOSTS=\((.*?)\)", script_text, flags=re.M)
+    return words(m.group(1)) if m else []
+
+
+def guide_registry_hosts(guide_text: str) -> list[str]:
+    """Hosts the guide writes a containerd hosts.toml for."""
+    for block in code_blocks(guide_text):
+        if "hosts.toml" in block:
+            m = re.search(r"for host in ([^;]+);", block)
+            if m:
+                return m.group(1).split()
+    return []
+
+
+def _local_names(text: str) -> set[str]:
+    return set(re.findall(r"\b((?:localhost|kind-registry):\d+)/[a-z0-9]", text))
+
+
+def pipeline_registry(pipelinerun_text: str) -> tuple[str | None, str | None]:
+    run = yaml.safe_load(pipelinerun_text)
+    params = {p["name"]: p.get("value") for p in run["spec"].get("params") or []}
+    registry = params.get("registry")
+    return (registry.split("/")[0] if registry else None), params.get("overlay")
+
+
+def registry_problems(guide_text: str, script_text: str, config_text: str, pipelinerun_text: str) -> list[str]:
+    out = []
+    in_script = script_registry_hosts(script_text)
+    in_guide = guide_registry_hosts(guide_text)
+    if not re.search(r'for host in "\$\{REGISTRY_HOSTS\[@\]\}"', script_text) or \
+            'certs.d/$host' not in script_text or "hosts.toml" not in script_text:
+        out.append("kind-up.sh: no hosts.toml is written for each of REGISTRY_HOSTS")
+    if "config_path" not in config_text or "/etc/containerd/certs.d" not in config_text:
+        out.append("kind-cluster.yaml: containerd is not told to read /etc/containerd/certs.d")
+    needed = {}
+    host, overlay = pipeline_registry(pipelinerun_text)
+    if overlay == "kind" and host:
+        needed[host] = "tekton/pipelinerun.yaml (overlay kind) pushes and deploys"
+    for name in _local_names(guide_text):
+        needed.setdefault(name, "docs/deploy.md uses")
+    for name in _local_names(script_text):
+        needed.setdefault(name, "kind-up.sh uses")
+    m = re.search(r'hostFromClusterNetwork: "([^"]+)"', script_text.replace("$REGISTRY_NAME", "kind-registry"))
+    if m:
+        needed.setdefault(m.group(1), "local-registry-hosting's hostFromClusterNetwork")
+    if not needed:
+        out.append("no local registry name found in the pipeline or the guide")
+    for name, why in sorted(needed.items()):
+        for where, hosts in (("kind-up.sh", in_script), ("deploy.md", in_guide)):
+            if name not in hosts:
+                out.append(f"{why} {name}, but {where} writes no containerd hosts.toml for it ({hosts})")
+    for where, text in (("kind-up.sh", script_text), ("deploy.md", guide_text)):
+        m = re.search(r'registries-skipping-tag-resolving":"([^"]+)"', text)
+        skipped = set(m.group(1).split(",")) if m else set()
+        for name in needed:
+            if name not in skipped:
+                out.append(f"{where}: {name} is not in registries-skipping-tag-resolving "
+                           "(Knative would resolve its tags over HTTPS)")
+    return out
+
+
+# ------------------------------------------------------- (e) the lag command
+
+def lag_problems(guide_text: str, docs: list[dict]) -> list[str]:
+    blocks = [b for b in code_blocks(guide_text) if "kafka-consumer-groups.sh" in b]
+    if not blocks:
+        return ["deploy.md: no consumer-group lag command"]
+    out = []
+    kafka = next(d for d in docs if d["kind"] == "Kafka")
+    cluster = kafka["metadata"]["name"]
+    listeners = {lst["port"]: lst for lst in kafka["spec"]["kafka"]["listeners"]}
+    users = {d["metadata"]["name"]: d for d in docs if d["kind"] == "KafkaUser"}
+    for block in blocks:
+        m = re.search(r"--bootstrap-server\s+([a-z0-9.-]+):(\d+)", block)
+        if not m:
+            out.append("lag command: no --bootstrap-server host:port")
+            continue
+        host, port = m.group(1), int(m.group(2))
+        listener = listeners.get(port)
+        if listener is None:
+            out.append(f"lag command: port {port} is no listener of Kafka {cluster} (listeners: {sorted(listeners)})")
+            continue
+        if not re.fullmatch(rf"{cluster}-kafka-bootstrap(\.pact(\.svc(\.cluster\.local)?)?)?", host):
+            out.append(f"lag command: {host} is not {cluster}'s bootstrap Service")
+        run_ns = re.search(r"kubectl\s+-n\s+(\S+)\s+(?:run|exec)\b", block)
+        peers = listener.get("networkPolicyPeers") or []
+        allowed = {((p.get("namespaceSelector") or {}).get("matchLabels") or {}).get("kubernetes.io/metadata.name")
+                   for p in peers if "podSelector" not in p}
+        if peers and (not run_ns or run_ns.group(1) not in allowed):
+            out.append(f"lag command: runs in {run_ns.group(1) if run_ns else '?'}, but the listener on "
+                       f"{port} admits only namespaces {sorted(a for a in allowed if a)}")
+        props = dict(re.findall(r"^([a-z.]+)=(.*)$", block, flags=re.M))
+        want_protocol = "SASL_SSL" if listener.get("tls") else "SASL_PLAINTEXT"
+        auth = (listener.get("authentication") or {}).get("type")
+        if auth == "scram-sha-512":
+            if props.get("security.protocol") != want_protocol:
+                out.append(f"lag command: security.protocol {props.get('security.protocol')}, listener needs {want_protocol}")
+            if props.get("sasl.mechanism") != "SCRAM-SHA-512":
+                out.append(f"lag command: sasl.mechanism {props.get('sasl.mechanism')}, listener needs SCRAM-SHA-512")
+        if listener.get("tls") and "ssl.truststore" not in block:
+            out.append("lag command: no truststore for the TLS listener's cluster CA")
+        who = re.search(r"KUSER=(\S+)\s+GROUP=(\S+)", block)
+        if not who:
+            out.append("lag command: no KUSER=... GROUP=...")
+            continue
+        user, group = who.groups()
+        acls = ((users.get(user) or {}).get("spec", {}).get("authorization") or {}).get("acls") or []
+        if user not in users:
+            out.append(f"lag command: {user} is no KafkaUser")
+        elif not any(a["resource"]["type"] == "group" and a["resource"].get("name") == group
+                     and {"Describe", "Read", "All"} & set(a.get("operations") or []) for a in acls):
+            out.append(f"lag command: KafkaUser {user} may not describe group {group}")
+    return out
+
+
+# -------------------------------------------------------------- (f) Secrets
+
+def _secret_refs(node, inside_secret=False) -> set[str]:
+    out = set()
+    if isinstance(node, str) and "\n" in node and "secret" in node.lower():
+        try:  # a kustomize patch given inline as YAML text
+            node = yaml.safe_load(node)
+        except yaml.YAMLError:
+            return out
+    if isinstance(node, dict):
+        for k, v in node.items():
+            secretish = inside_secret or "secret" in k.lower()
+            if secretish and k in ("name", "secretName") and isinstance(v, str):
+                out.add(v)
+            out |= _secret_refs(v, secretish)
+    elif isinstance(node, list):
+        for v in node:
+            out |= _secret_refs(v, inside_secret)
+    return out
+
+
+def secret_problems(guide_text: str, rendered: list[list[dict]]) -> list[str]:
+    created = set(re.findall(r"create secret generic ([a-z0-9][a-z0-9.-]*)", guide_text))
+    created |= {f"knative-{u}" for u in re.findall(r'create secret generic "knative-\$user"', guide_text) and
+                re.findall(r"\bpact-(?:sink|source)-[a-z]+", guide_text)}
+    referenced = set()
+    for docs in rendered:
+        for d in docs:
+            referenced |= _secret_refs(d)
+    for block in code_blocks(guide_text, "yaml"):
+        for d in yaml.safe_load_all(block):
+            referenced |= _secret_refs(d)
+    if not created:
+        return ["deploy.md: no `kubectl create secret generic` found"]
+    return [f"deploy.md creates Secret {name}, which no manifest (nor the guide's own example) uses"
+            for name in sorted(created - referenced)]
+
+
+# ------------------------------------------------------------ (g) kubectl skew
+
+def skew_problems(guide_text: str, script_text: str, config_text: str) -> list[str]:
+    out = []
+    images = [n.get("image", "") for n in yaml.safe_load(config_text).get("nodes") or []]
+    minors = {int(m.group(1)) for i in images for m in [re.search(r"kindest/node:v1\.(\d+)\.", i)] if m}
+    if len(minors) != 1:
+        return [f"kind-cluster.yaml: node images {images} do not give one Kubernetes minor version"]
+    minor = minors.pop()
+    want = (minor - 1, minor + 1)
+    row = re.search(r"^\| kubectl[^|]*\| *([^|]+)\|", guide_text, flags=re.M)
+    got = re.fullmatch(r"v1\.(\d+) [–-] v1\.(\d+)\b.*", row.group(1).strip()) if row else None
+    if not got or (int(got.group(1)), int(got.group(2))) != want:
+        out.append(f"deploy.md: kubectl versions {row.group(1).strip() if row else '?'!r}; the skew policy "
+                   f"allows v1.{want[0]} – v1.{want[1]} for Kubernetes 1.{minor}")
+    head = re.search(r"kubectl \(v1\.(\d+)-v1\.(\d+)", script_text)
+    if not head or (int(head.group(1)), int(head.group(2))) != want:
+        out.append(f"kind-up.sh: its header must ask for kubectl v1.{want[0]}-v1.{want[1]}")
+    return out
+
+
+# ---------------------------------------------------- (h) label selectors
+
+def _selector_matches(selector: str, labels: dict) -> bool:
+    """Kubernetes label selector semantics for the forms the guide uses:
+    key, !key, key=v, key!=v, key in (..), key notin (..)."""
+    parts = re.findall(r"[^,(]+(?:\([^)]*\))?", selector)
+    for part in (p.strip() for p in parts if p.strip()):
+        if m := re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", part):
+            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
+            if op == "in" and labels.get(key) not in values:
+                return False
+            if op == "notin" and key in labels and labels[key] in values:
+                return False
+        elif part.startswith("!"):
+            if part[1:] in labels:
+                return False
+        elif "!=" in part:
+            key, value = part.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in part:
+            key, value = part.split("=", 1)
+            if labels.get(key.rstrip("=")) != value:
+                return False
+        elif part not in labels:
+            return False
+    return True
+
+
+def _selected(overlay_docs, selector):
+    return [d for d in overlay_docs if _selector_matches(selector, d["metadata"].get("labels") or {})]
+
+
+def teardown_problems(guide_text: str, docs: list[dict]) -> list[str]:
+    out = []
+    for c in guide_commands(guide_text):
+        argv = words(c)
+        if argv[:2] != ["kubectl", "delete"] or "-k" not in argv:
+            continue
+        selector = _last_flag(argv, "-l")
+        if selector is None:
+            continue
+        kept = [d for d in docs if d not in _selected(docs, selector)]
+        if [d["kind"] for d in kept] != ["Namespace"]:
+            out.append(f"`{c}` should leave exactly the Namespace, leaves {[(d['kind'], d['metadata']['name']) for d in kept]}")
+    for line in guide_text.splitlines():
+        if re.search(r"delete -k(?!.* -l )", line) and re.search(r"\bremain", line):
+            out.append(f"deploy.md: `{line.strip()}` says something remains after deleting the namespace")
+    if "leave the Namespace out" not in guide_text and not any("-l" in words(c) and "delete" in c
+                                                                for c in guide_commands(guide_text)):
+        out.append("deploy.md: no way to remove PACT and keep the namespace's claims")
+    return out
+
+
+def kn_apply_problems(guide_text: str, docs: list[dict]) -> list[str]:
+    out = []
+    creates = {name for name, _ in kn_creates(guide_text)}
+    ksvcs = {d["metadata"]["name"] for d in docs
+             if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")}
+    if creates != ksvcs:
+        out.append(f"kn path creates {sorted(creates)}, the manifests have {sorted(ksvcs)}")
+    applies = [words(c) for c in guide_commands(guide_text)
+               if c.startswith("kubectl apply -k") and " -l " in c]
+    if not applies:
+        return out + ["kn path: no `kubectl apply -k ... -l` leaving out the Knative Services"]
+    for argv in applies:
+        left_out = [d for d in docs if d not in _selected(docs, _last_flag(argv, "-l"))]
+        names = {d["metadata"]["name"] for d in left_out
+                 if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")}
+        if names != ksvcs or len(left_out) != len(ksvcs):
+            out.append(f"kn path: the selector leaves out {[(d['kind'], d['metadata']['name']) for d in left_out]}, "
+                       f"not exactly the Knative Services {sorted(ksvcs)}")
+    return out
+
+
+# ------------------------------------ (i) kn commands = the kind render's ksvcs
+
+def _kn_settings(argv: list[str]) -> dict:
+    env, order, s = {}, [], {"labels": {}}
+    i = 0
+    while i < len(argv):
+        w = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else None
+        if w == "--env":
+            k, v = value.split("=", 1)
+            env[k] = {"value": v}
+            order.append(k)
+        elif w == "--env-value-from":
+            k, v = value.split("=", 1)
+            kind, name, key = v.split(":")
+            assert kind in ("secret", "sc"), v
+            env[k] = {"secret": (name, key)}
+            order.append(k)
+        elif w in ("--scale-min", "--scale-max", "--scale-target", "--concurrency-limit", "--image",
+                   "--request", "--limit", "--user"):
+            s[w] = value
+        elif w in ("--label", "-l"):
+            k, v = value.split("=", 1)
+            s["labels"][k] = v
+        elif w == "--cluster-local":
+            s["cluster-local"] = True
+            i += 1
+            continue
+        else:
+            i += 1
+            continue
+        i += 2
+    s["env"], s["order"] = env, order
+    return s
+
+
+def _resources(spec: str | None) -> dict:
+    return dict(kv.split("=", 1) for kv in (spec or "").split(",") if kv)
+
+
+def kn_manifest_problems(guide_text: str, docs: list[dict]) -> list[str]:
+    out = []
+    ksvcs = {d["metadata"]["name"]: d for d in docs
+             if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev")}
+    for name, argv in kn_creates(guide_text):
+        d = ksvcs.get(name)
+        if d is None:
+            continue
+        kn = _kn_settings(argv)
+        tmpl = d["spec"]["template"]
+        c = tmpl["spec"]["containers"][0]
+        want_env = {}
+        for e in c.get("env") or []:
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            want_env[e["name"]] = {"secret": (ref["name"], ref["key"])} if ref else {"value": str(e.get("value"))}
+        for k in sorted(set(want_env) | set(kn["env"])):
+            if want_env.get(k) != kn["env"].get(k):
+                out.append(f"kn {name}: env {k} is {kn['env'].get(k)} in the guide, {want_env.get(k)} in the manifests")
+        for k, v in kn["env"].items():
+            for dep in re.findall(r"\$\(([A-Z_][A-Z0-9_]*)\)", v.get("value", "")):
+                if dep in kn["order"] and kn["order"].index(dep) > kn["order"].index(k):
+                    out.append(f"kn {name}: {k} refers to $({dep}) defined after it")
+        ann = tmpl["metadata"].get("annotations") or {}
+        for flag, key in (("--scale-min", "min-scale"), ("--scale-max", "max-scale"), ("--scale-target", "target")):
+            if kn.get(flag) != ann.get(f"autoscaling.knative.dev/{key}"):
+                out.append(f"kn {name}: {flag} {kn.get(flag)}, manifests {ann.get(f'autoscaling.knative.dev/{key}')}")
+        cc = tmpl["spec"].get("containerConcurrency")
+        if (kn.get("--concurrency-limit") is None) != (cc is None) or \
+                (cc is not None and kn.get("--concurrency-limit") != str(cc)):
+            out.append(f"kn {name}: --concurrency-limit {kn.get('--concurrency-limit')}, manifests {cc}")
+        res = c.get("resources") or {}
+        for flag, key in (("--request", "requests"), ("--limit", "limits")):
+            want = {k: str(v) for k, v in (res.get(key) or {}).items()}
+            if _resources(kn.get(flag)) != want:
+                out.append(f"kn {name}: {flag} {kn.get(flag)}, manifests {want}")
+        local = (d["metadata"].get("labels") or {}).get("networking.knative.dev/visibility") == "cluster-local"
+        if bool(kn.get("cluster-local")) != local:
+            out.append(f"kn {name}: --cluster-local {bool(kn.get('cluster-local'))}, manifests cluster-local {local}")
+        if kn.get("--image") != c["image"]:
+            out.append(f"kn {name}: image {kn.get('--image')}, manifests {c['image']}")
+        user = (c.get("securityContext") or {}).get("runAsUser")
+        if user is not None and kn.get("--user") != str(user):
+            out.append(f"kn {name}: --user {kn.get('--user')}, manifests runAsUser {user}")
+        pod_labels = tmpl["metadata"].get("labels") or {}
+        for k in ("pact.dev/function", "app.kubernetes.io/part-of"):
+            if pod_labels.get(k) != kn["labels"].get(k):
+                out.append(f"kn {name}: label {k}={kn['labels'].get(k)}, manifests {pod_labels.get(k)}")
+    return out
+
+
+# ------------------------------------------------------ (j) Docker or podman
+
+def engine_problems(guide_text: str, script_text: str) -> list[str]:
+    out = []
+    for where, text in (("kind-up.sh", script_text), ("deploy.md", guide_text)):
+        code_text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        if not re.search(r"\bexport KIND_EXPERIMENTAL_PROVIDER=podman\b", code_text):
+            out.append(f"{where}: kind is not told to use podman")
+        if not re.search(r"podman save [^\n]*docker-archive", text) or "kind load image-archive" not in text:
+            out.append(f"{where}: podman images do not reach kind (podman save + kind load image-archive)")
+        # `kind load docker-image` runs the docker binary: only on Docker's branch.
+        code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+        for n, line in enumerate(code):
+            if "kind load docker-image" in line and "`" not in line:
+                opened = [c for c in code[:n] if re.match(r"\s*(if|elif|else)\b", c)]
+                if not opened or not re.match(r'\s*if \[ "\$ENGINE" = docker \]', opened[-1]):
+                    out.append(f"{where}: `kind load docker-image` outside an ENGINE = docker branch")
+        if re.search(r"^\s*docker (build|exec|run|network)", text, flags=re.M):
+            out.append(f"{where}: a bare `docker` command (use the engine variable)")
+    return out
+
+
+# =================================================================== tests
+
+def test_webhook_waits_precede_configmap_patches():
+    assert script_webhook_problems(script()) == []
+    assert guide_webhook_problems(guide()) == []
+
+
+def _drop_waits(text):
+    return "\n".join(line for line in text.splitlines()
+                     if "rollout status" not in line and not re.match(r"\s*wait_for_webhook ", line))
+
+
+def _swap_first_patch_and_wait(text):
+    """The script with its first wait_for_webhook moved after the patch."""
+    lines = text.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("wait_for_webhook knative-eventing"))
+    wait = lines.pop(i)
+    j = next(n for n in range(i, len(lines)) if lines[n].startswith("kubectl -n knative-eventing patch"))
+    lines.insert(j + 2, wait)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("broken", [
+    lambda: script_webhook_problems(_drop_waits(script())),
+    lambda: script_webhook_problems(_swap_first_patch_and_wait(script())),
+    lambda: script_webhook_problems(script().replace("wait_for_webhook knative-eventing eventing-webhook",
+                                                     "wait_for_webhook knative-serving webhook")),
+    lambda: guide_webhook_problems(_drop_waits(guide())),
+    lambda: guide_webhook_problems(guide().replace("rollout status deployment/eventing-webhook",
+                                                   "rollout status deployment/eventing-controller")),
+    lambda: script_webhook_problems(script().replace('"deployment/$2"', '"deployment/$1"')),
+], ids=["script-no-waits", "script-patch-before-wait", "script-wrong-namespace", "guide-no-waits",
+        "guide-wrong-deployment", "script-helper-waits-for-nothing"])
+def test_webhook_check_bites(broken):
+    assert broken() != []
+
+
+def test_kn_creates_carry_strict_security_context():
+    assert len(kn_creates(guide())) == 4
+    assert kn_security_problems(guide()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g: g.replace(" --security-context strict", "", 1),
+    lambda g: g.replace("--security-context strict \\\n  --image localhost/pact-query:dev",
+                        "--security-context strict --security-context none \\\n  --image localhost/pact-query:dev"),
+], ids=["flag-missing", "flag-overridden"])
+def test_kn_security_check_bites(broken):
+    g = broken(guide())
+    assert g != guide()
+    assert kn_security_problems(g) != []
+
+
+def test_host_port_reaches_kourier_and_urls_use_it():
+    assert port_problems(guide(), script(), kind_config()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g, s, k: (g.replace("pact-query.pact.127.0.0.1.sslip.io/contacts", "pact-query.pact.127.0.0.1.sslip.io:8080/contacts"), s, k),
+    lambda g, s, k: (g, s, k.replace("containerPort: 31080", "containerPort: 30080")),
+    lambda g, s, k: (g, s.replace("INGRESS_NODE_PORT=31080", "INGRESS_NODE_PORT=31081"), k),
+    lambda g, s, k: (g.replace('"nodePort":31080', '"nodePort":31081'), s, k),
+    lambda g, s, k: (g, s, k.replace("hostPort: 80", "hostPort: 8080")),
+    lambda g, s, k: (g.replace("kubectl -n kourier-system patch service kourier", "kubectl -n kourier-system get service kourier"), s, k),
+], ids=["url-wrong-port", "kind-maps-other-port", "script-other-nodeport", "guide-other-nodeport",
+        "host-port-changed", "no-kourier-patch"])
+def test_port_check_bites(broken):
+    assert port_problems(*broken(guide(), script(), kind_config())) != []
+
+
+def test_sslip_urls_name_public_services():
+    assert url_service_problems(guide(), script(), render()) == []
+
+
+def test_sslip_url_check_bites():
+    docs = render()
+    query = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "pact-query"
+                 and d["apiVersion"].startswith("serving"))
+    query["metadata"].setdefault("labels", {})["networking.knative.dev/visibility"] = "cluster-local"
+    assert url_service_problems(guide(), script(), docs) != []
+    assert url_service_problems(guide().replace("pact-query.pact.127", "pact-querry.pact.127"), script(), render()) != []
+
+
+def test_containerd_maps_every_local_registry_name():
+    assert script_registry_hosts(script()) == ["localhost:5001", "kind-registry:5000"]
+    assert guide_registry_hosts(guide()) == ["localhost:5001", "kind-registry:5000"]
+    assert registry_problems(guide(), script(), kind_config(), PIPELINERUN.read_text()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g, s, k, p: (g, s.replace("REGISTRY_HOSTS=(localhost:5001 kind-registry:5000)", "REGISTRY_HOSTS=(localhost:5001)"), k, p),
+    lambda g, s, k, p: (g.replace("for host in localhost:5001 kind-registry:5000;", "for host in localhost:5001;"), s, k, p),
+    lambda g, s, k, p: (g, s, k, re.sub(r"(name: registry\n\s+value: )\S+", r"\1registry.pact-ci.svc.cluster.local:5000/pact", p)),
+    lambda g, s, k, p: (g, s, k.replace("config_path", "config_dir"), p),
+    lambda g, s, k, p: (g, s.replace(",localhost:5001,kind-registry:5000", ""), k, p),
+], ids=["script-one-name", "guide-one-name", "pipeline-cluster-dns-name", "no-certs-d", "tag-resolution"])
+def test_registry_check_bites(broken):
+    args = broken(guide(), script(), kind_config(), PIPELINERUN.read_text())
+    assert args != (guide(), script(), kind_config(), PIPELINERUN.read_text())
+    assert registry_problems(*args) != []
+
+
+def test_lag_command_matches_the_listener():
+    assert lag_problems(guide(), render()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g: g.replace("pact-cluster-kafka-bootstrap.pact.svc:9093", "pact-cluster-kafka-bootstrap.pact.svc:9092"),
+    lambda g: g.replace("kubectl -n knative-eventing run kafka-lag", "kubectl -n pact run kafka-lag"),
+    lambda g: g.replace("KUSER=pact-source-translation GROUP=pact-translation", "KUSER=pact-sink-translated GROUP=pact-translation"),
+    lambda g: g.replace("security.protocol=SASL_SSL", "security.protocol=SASL_PLAINTEXT"),
+    lambda g: g.replace("pact-cluster-kafka-bootstrap.pact.svc:9093", "localhost:9093"),
+], ids=["port-9092", "namespace-not-a-peer", "user-without-group-acl", "plaintext", "not-the-bootstrap"])
+def test_lag_check_bites(broken):
+    g = broken(guide())
+    assert g != guide()
+    assert lag_problems(g, render()) != []
+
+
+def test_created_secrets_are_used():
+    rendered = [render(o) for o in ("overlays/kind", "overlays/openshift", "overlays/demo")]
+    assert secret_problems(guide(), rendered) == []
+
+
+def test_secret_check_bites():
+    rendered = [render("overlays/kind")]
+    g = guide().replace("create secret generic pact-postgres \\", "create secret generic pact-postgress \\", 1)
+    assert g != guide()
+    assert secret_problems(g, rendered) != []
+
+
+def test_kubectl_versions_follow_the_skew_policy():
+    assert skew_problems(guide(), script(), kind_config()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g, s, k: (g.replace("| v1.33 – v1.35 ", "| v1.32 or newer "), s, k),
+    lambda g, s, k: (g, s.replace("kubectl (v1.33-v1.35", "kubectl (>= 1.27"), k),
+    lambda g, s, k: (g, s, k.replace("kindest/node:v1.34.0", "kindest/node:v1.36.0")),
+], ids=["guide-open-ended", "script-old-advice", "node-image-bumped"])
+def test_skew_check_bites(broken):
+    assert skew_problems(*broken(guide(), script(), kind_config())) != []
+
+
+def test_teardown_selector_and_text():
+    assert teardown_problems(guide(), render()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g: g.replace("-l '!pod-security.kubernetes.io/enforce'", "-l '!app.kubernetes.io/part-of'"),
+    lambda g: g.replace("-l '!pod-security.kubernetes.io/enforce'", "-l 'app.kubernetes.io/part-of=pact'"),
+    lambda g: g.replace("kind delete cluster --name pact\n",
+                        "kubectl delete -k knative/overlays/kind   # PVCs of Kafka and PostgreSQL remain\n"),
+], ids=["keeps-everything", "deletes-the-namespace", "claims-pvcs-remain"])
+def test_teardown_check_bites(broken):
+    g = broken(guide())
+    assert g != guide()
+    assert teardown_problems(g, render()) != []
+
+
+def test_kn_path_leaves_out_exactly_the_services():
+    assert kn_apply_problems(guide(), render()) == []
+
+
+def test_kn_apply_check_bites():
+    g = guide().replace("notin (pact-producer,pact-translation,pact-contactlog,pact-query)",
+                        "notin (pact-producer,pact-translation,pact-contactlog,pact-query,pact-postgres)")
+    assert g != guide()
+    assert kn_apply_problems(g, render()) != []
+
+
+def test_kn_commands_match_the_manifests():
+    assert kn_manifest_problems(guide(), render()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g: g.replace("--env PACT_GEOCODER=offline ", "--env PACT_GEOCODER=nominatim "),
+    lambda g: g.replace(" --env PACT_REQUIRE_SINK=true \\\n  --request cpu=25m,memory=64Mi --limit cpu=1,memory=256Mi", " \\\n  --request cpu=25m,memory=64Mi --limit cpu=1,memory=256Mi", 1),
+    lambda g: g.replace("--scale-max 3 --scale-target 200", "--scale-max 5 --scale-target 200"),
+    lambda g: g.replace("--scale-max 10 --scale-target 50 --cluster-local", "--scale-max 10 --scale-target 50"),
+    lambda g: g.replace("--concurrency-limit 20", "--concurrency-limit 10"),
+    lambda g: g.replace("--limit cpu=1,memory=512Mi", "--limit cpu=1,memory=256Mi"),
+    lambda g: g.replace("DB=(--env-value-from PGUSER=secret:pact-postgres:username\n  --env-value-from PGPASSWORD=secret:pact-postgres:password\n  --env 'DATABASE_URL",
+                        "DB=(--env 'DATABASE_URL").replace(
+        "@pact-postgres.pact.svc.cluster.local:5432/pact'\n",
+        "@pact-postgres.pact.svc.cluster.local:5432/pact'\n  --env-value-from PGUSER=secret:pact-postgres:username\n  --env-value-from PGPASSWORD=secret:pact-postgres:password\n", 1),
+], ids=["env-value", "env-missing", "scale", "visibility", "concurrency", "limits", "env-order"])
+def test_kn_manifest_check_bites(broken):
+    g = broken(guide())
+    assert g != guide()
+    assert kn_manifest_problems(g, render()) != []
+
+
+def test_docker_or_podman():
+    assert engine_problems(guide(), script()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g, s: (g, s.replace("export KIND_EXPERIMENTAL_PROVIDER=podman", "true")),
+    lambda g, s: (g.replace('"$ENGINE" build -t', "docker build -t"), s),
+    lambda g, s: (g, s.replace('kind load image-archive "$archives/$image.tar"', 'kind load docker-image "localhost/$image:dev"')),
+], ids=["kind-not-told", "bare-docker", "docker-load-for-podman"])
+def test_engine_check_bites(broken):
+    args = broken(guide(), script())
+    assert args != (guide(), script())
+    assert engine_problems(*args) != []
+
+
+def test_kind_up_passes_shellcheck():
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed")
+    out = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_kind_up_uses_the_kind_config():
+    s = script()
+    assert 'KIND_CONFIG="$ROOT/scripts/kind-cluster.yaml"' in s and '--config "$KIND_CONFIG"' in s
+    assert "kind create cluster --name pact --config scripts/kind-cluster.yaml" in guide()
+    assert yaml.safe_load(kind_config())["apiVersion"] == "kind.x-k8s.io/v1alpha4"
