@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """A stand-in for the Kubernetes API that plays a scripted Knative scale-out,
-for trying `pact burst --watch` with no cluster (docs/burst.md).
+for trying `pact burst --watch` and `pact check-cluster` with no cluster
+(docs/burst.md, docs/check-cluster.md).
 
-    scripts/fake-kube-api.py [--port 8001] [--kubeconfig FILE]
+    scripts/fake-kube-api.py [--port 8001] [--kubeconfig FILE] [--speed 1]
+        [--producer-url URL] [--query-url URL]
+        [--not-ready PLURAL/NAME=REASON:MESSAGE]... [--missing PLURAL/NAME]...
+        [--forbid PLURAL]...
 
 It serves list and watch (chunked, newline-delimited watch events, resource
 versions, bookmarks) of Pods and Knative Revisions in namespace `pact`, and
-writes a kubeconfig pointing at itself. The clock starts at the first request:
-pact-producer, pact-translation and pact-contactlog scale from zero to a few
-pods within seconds, then back to zero after a compressed stable window (about
-50 s in all). The pods are scripted; nothing runs. Stops by itself after
---lifetime seconds (default 300).
-"""
+writes a kubeconfig pointing at itself. The clock starts at the first request
+for pods or revisions: pact-producer, pact-translation and pact-contactlog
+scale from zero to a few pods within seconds, then back to zero after a
+compressed stable window (about 50 s in all, divided by --speed). The pods are
+scripted; nothing runs. Stops by itself after --lifetime seconds (default 300).
 
+It also lists the objects of knative/base that `pact check-cluster` reads
+(Knative Services, KafkaSources, KafkaSinks, SinkBindings, PingSource; no
+ContainerSource), all Ready unless --not-ready or --missing say otherwise; the
+Services' status.url of pact-producer and pact-query are --producer-url and
+--query-url (point them at `pact dev` to see contacts flow). --forbid answers
+403 to every request for that resource (e.g. kafkasinks, pods).
+"""
 import argparse
 import json
 import threading
@@ -109,10 +119,11 @@ def revision(service, desired, rv):
     }
 
 
-def history():
+def history(speed=1.0):
     """Every event in order: (at, resource version, kind, type, object)."""
     events, rv, alive = [], 1, set()
     for at, service, name, what in sorted(SCRIPT, key=lambda e: e[0]):
+        at /= speed
         rv += 1
         if name is None:
             obj = revision(service, what[1], rv)
@@ -134,13 +145,67 @@ SERVICES = sorted({e[1] for e in SCRIPT})
 START = None
 LOCK = threading.Lock()
 
+# (group, version, plural): kind, names knative/base creates.
+KNATIVE = {
+    ("serving.knative.dev", "v1", "services"): (
+        "Service", ["pact-producer", "pact-translation", "pact-contactlog", "pact-query"]),
+    ("sources.knative.dev", "v1", "kafkasources"): (
+        "KafkaSource", ["pact-untranslated", "pact-translated"]),
+    ("eventing.knative.dev", "v1alpha1", "kafkasinks"): (
+        "KafkaSink", ["pact-untranslated", "pact-translated", "pact-deadletter"]),
+    ("sources.knative.dev", "v1", "sinkbindings"): (
+        "SinkBinding", ["pact-producer-sink", "pact-translation-sink"]),
+    ("sources.knative.dev", "v1", "pingsources"): ("PingSource", ["pact-retention"]),
+    ("sources.knative.dev", "v1", "containersources"): ("ContainerSource", []),
+}
+# Set by main() from the options.
+OPTIONS = None
+
 
 def clock():
+    """Seconds since the scale-out began: at the first request for pods or
+    revisions (the Knative lists of check-cluster do not start it)."""
     global START
     with LOCK:
         if START is None:
             START = time.monotonic()
         return time.monotonic() - START
+
+
+def knative_object(group, version, plural, name):
+    """One Knative object, Ready unless --not-ready names it."""
+    kind, _ = KNATIVE[(group, version, plural)]
+    status = {"observedGeneration": 1, "conditions": []}
+    not_ready = OPTIONS.not_ready.get(f"{plural}/{name}")
+    if not_ready:
+        reason, _, message = not_ready.partition(":")
+        status["conditions"] = [
+            {"type": "Ready", "status": "False", "reason": reason, "message": message},
+            {"type": "SinkProvided" if plural != "services" else "ConfigurationsReady",
+             "status": "False", "reason": reason, "message": message},
+        ]
+    else:
+        status["conditions"] = [{"type": "Ready", "status": "True"}]
+    if plural == "services":
+        urls = {"pact-producer": OPTIONS.producer_url, "pact-query": OPTIONS.query_url}
+        status["url"] = urls.get(name, f"http://{name}.{NAMESPACE}.svc.cluster.local")
+    elif plural != "containersources":
+        status["sinkUri"] = f"http://{name}.{NAMESPACE}.svc.cluster.local"
+    return {
+        "apiVersion": f"{group}/{version}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1,
+                     "uid": f"uid-{plural}-{name}", "resourceVersion": "1"},
+        "status": status,
+    }
+
+
+def knative_list(group, version, plural):
+    kind, names = KNATIVE[(group, version, plural)]
+    items = [knative_object(group, version, plural, name) for name in names
+             if f"{plural}/{name}" not in OPTIONS.missing]
+    return {"apiVersion": f"{group}/{version}", "kind": f"{kind}List",
+            "metadata": {"resourceVersion": "1"}, "items": items}
 
 
 def state(resource, now):
@@ -177,6 +242,20 @@ class Handler(BaseHTTPRequestHandler):
             f"/apis/serving.knative.dev/v1/namespaces/{NAMESPACE}/revisions": (
                 "revisions", "serving.knative.dev/v1", "RevisionList"),
         }
+        parts = url.path.strip("/").split("/")
+        plural = parts[-1]
+        if plural in OPTIONS.forbid:
+            group = parts[1] if parts[0] == "apis" else ""
+            verb = "watch" if query.get("watch") in ("true", "1") else "list"
+            return self.reply(403, {
+                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403,
+                "reason": "Forbidden",
+                "message": f'{plural}{"." if group else ""}{group} is forbidden: User "fake" '
+                           f'cannot {verb} resource "{plural}" in API group "{group}" '
+                           f'in the namespace "{NAMESPACE}"'})
+        if (len(parts) == 6 and parts[0] == "apis" and parts[3] == "namespaces"
+                and parts[4] == NAMESPACE and (parts[1], parts[2], plural) in KNATIVE):
+            return self.reply(200, knative_list(parts[1], parts[2], plural))
         if url.path not in paths:
             return self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                     "code": 404, "reason": "NotFound", "message": "not here"})
@@ -239,7 +318,26 @@ def main():
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--kubeconfig", default="fake-kubeconfig.yaml")
     parser.add_argument("--lifetime", type=float, default=300)
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="play the scale-out this many times faster")
+    parser.add_argument("--producer-url", default=f"http://pact-producer.{NAMESPACE}.svc.cluster.local",
+                        help="status.url of the pact-producer Knative Service")
+    parser.add_argument("--query-url", default=f"http://pact-query.{NAMESPACE}.127.0.0.1.sslip.io",
+                        help="status.url of the pact-query Knative Service")
+    parser.add_argument("--not-ready", action="append", default=[],
+                        metavar="PLURAL/NAME=REASON:MESSAGE",
+                        help="that object's Ready condition is False with this reason and message")
+    parser.add_argument("--missing", action="append", default=[], metavar="PLURAL/NAME",
+                        help="that object is not listed")
+    parser.add_argument("--forbid", action="append", default=[], metavar="PLURAL",
+                        help="answer 403 Forbidden for that resource")
     args = parser.parse_args()
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    args.not_ready = dict(item.split("=", 1) for item in args.not_ready)
+    global OPTIONS, EVENTS
+    OPTIONS = args
+    EVENTS = history(args.speed)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]

@@ -9,8 +9,11 @@
 //! - `pact burst`: a bounded load burst with latency percentiles, and with
 //!   `--watch` the Knative services scaling from zero to N and back.
 //! - `pact display`: a sink that prints the CloudEvents it receives.
+//! - `pact check-cluster`: after deploying to a cluster, check that it works
+//!   ([`check_cluster`]).
 
 pub mod burst;
+pub mod check_cluster;
 pub mod dev;
 pub mod eventing;
 pub mod invoke;
@@ -34,6 +37,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
   pact simulate --phones 2000 --duration 30s http://127.0.0.1:8180/contacts
   pact invoke http://127.0.0.1:8181  one contact to pact-translation, reply printed
   pact burst http://127.0.0.1:8180/pact/producer   10 s of load, latency percentiles
+  pact check-cluster                 after deploying: resources Ready, contacts flow, scaling
   pact completions bash > /etc/bash_completion.d/pact"
 )]
 pub struct Cli {
@@ -56,6 +60,10 @@ enum Command {
     Burst(burst::Args),
     /// Print every CloudEvent received (a K_SINK for trying functions).
     Display(display::Args),
+    /// After deploying to a cluster: check that every Knative resource is
+    /// Ready, that contacts flow to pact-query, and that pact-producer
+    /// scales from zero and back.
+    CheckCluster(check_cluster::Args),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -183,6 +191,7 @@ pub fn main(cli: Cli) -> ExitCode {
             Command::Invoke(args) => invoke::run(args).await,
             Command::Burst(args) => burst::run(args).await,
             Command::Display(args) => display::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::CheckCluster(args) => check_cluster::run(args).await,
             Command::Function { .. } | Command::Completions { .. } => unreachable!("handled above"),
         }
     });

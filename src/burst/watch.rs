@@ -258,7 +258,7 @@ fn label_selector(services: &[String]) -> anyhow::Result<String> {
 
 /// The kubeconfig (explicit, `$KUBECONFIG`, `~/.kube/config`) or else the
 /// in-cluster config, as `Config::infer` does, plus where it came from.
-async fn client_config(args: &WatchArgs) -> anyhow::Result<(Config, String)> {
+pub async fn client_config(args: &WatchArgs) -> anyhow::Result<(Config, String)> {
     let (kubeconfig, file) = match &args.kubeconfig {
         Some(path) => (
             Kubeconfig::read_from(path)
@@ -357,7 +357,7 @@ fn revisions_unreadable(namespace: &str, status: &kube::core::Status) -> String 
 
 /// An error and its causes on one line, without kube's debug dump of a
 /// Status.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     if let Some(kube::Error::Api(status)) = error.downcast_ref::<kube::Error>() {
         return format!("{} {}: {}", status.code, status.reason, status.message);
     }

@@ -1,0 +1,433 @@
+//! `pact check-cluster`, the real binary, against the fake Kubernetes API of
+//! scripts/fake-kube-api.py (Knative objects Ready or not, missing, 403s,
+//! and a scripted scale-out for the burst) whose pact-producer and
+//! pact-query URLs point at a local pipeline started with `pact dev` on
+//! PostgreSQL, so that the contacts really flow producer → translation →
+//! contactlog → PostgreSQL → query.
+//!
+//! PostgreSQL: `DATABASE_URL` (CI sets it) or
+//! postgres://postgres@127.0.0.1:5432/postgres; never skipped.
+
+#[allow(dead_code)]
+#[path = "pipeline/harness.rs"]
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use harness::{Dev, TestDatabase, temp_dir};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PACT: &str = env!("CARGO_BIN_EXE_pact");
+/// pact-query's token in these tests (the query started with tokens).
+const TOKEN: &str = "check-cluster-test-token-0123456789";
+/// No test may hang CI.
+const TEST_LIMIT: Duration = Duration::from_secs(240);
+
+async fn bounded(test: impl Future<Output = ()>) {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test finished in time");
+}
+
+/// scripts/fake-kube-api.py on a port of its own, with its kubeconfig.
+struct FakeApi {
+    _child: Child,
+    kubeconfig: PathBuf,
+}
+
+impl FakeApi {
+    /// Starts the fake with `extra` options and waits for its first line
+    /// (printed once it listens and the kubeconfig is written).
+    async fn start(dir: &Path, extra: &[&str]) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fake-kube-api.py");
+        let kubeconfig = dir.join(format!("kubeconfig-{}", uuid::Uuid::now_v7().simple()));
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--port", "0", "--lifetime", "200", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs scripts/fake-kube-api.py");
+        let stdout = child.stdout.take().expect("piped");
+        let first = tokio::time::timeout(
+            Duration::from_secs(20),
+            BufReader::new(stdout).lines().next_line(),
+        )
+        .await
+        .expect("the fake API started within 20 s")
+        .expect("its stdout")
+        .expect("a first line");
+        assert!(first.starts_with("fake Kubernetes API on"), "{first}");
+        Self {
+            _child: child,
+            kubeconfig,
+        }
+    }
+}
+
+/// What one run of `pact check-cluster` did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl Run {
+    fn assert_line(&self, prefix: &str, wanted: &[&str]) {
+        let found = self.stdout.lines().find(|l| l.starts_with(prefix));
+        let Some(line) = found else {
+            panic!(
+                "no line starting {prefix:?}:\n{}{}",
+                self.stdout, self.stderr
+            );
+        };
+        for w in wanted {
+            assert!(
+                line.contains(w),
+                "{w:?} missing from {line:?}\n{}",
+                self.stdout
+            );
+        }
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+}
+
+/// Runs `pact check-cluster <args>` with a home of its own (so no default
+/// token file and no ~/.kube/config), bounded by `limit`.
+async fn check_cluster(home: &Path, args: &[&str], limit: Duration) -> Run {
+    let started = Instant::now();
+    let child = Command::new(PACT)
+        .arg("check-cluster")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("XDG_STATE_HOME")
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pact check-cluster starts");
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("pact check-cluster did not end within {limit:?}"))
+        .expect("pact check-cluster ran");
+    let run = Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        took: started.elapsed(),
+    };
+    eprintln!(
+        "--- pact check-cluster {args:?} ({:.1?})\n{}",
+        run.took, run.stdout
+    );
+    run
+}
+
+/// The options that point at the fake's kubeconfig.
+fn kube_args(fake: &FakeApi) -> Vec<&str> {
+    vec![
+        "--kubeconfig",
+        fake.kubeconfig.to_str().expect("a UTF-8 path"),
+    ]
+}
+
+/// A producer stand-in that answers 202 to everything and keeps nothing.
+async fn dropping_producer() -> String {
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::ACCEPTED });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A second pact-query on the pipeline's database that wants [`TOKEN`], as
+/// the cluster's does (pact dev's own allows open access); its URL.
+async fn query_with_token(database_url: &str) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(PACT)
+        .args(["function", "query"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", database_url)
+        .env("PACT_QUERY_TOKENS", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("pact function query starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = reqwest::get(format!("{url}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready {
+            return (child, url);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pact-query with tokens not ready in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
+    bounded(async {
+        let database = TestDatabase::create().await;
+        let dir = temp_dir();
+        let dev = Dev::start(&dir.path().join("dev"), Some(&database.url), &[]).await;
+        let (_query, query_url) = query_with_token(&database.url).await;
+        let fake = FakeApi::start(
+            dir.path(),
+            &[
+                "--speed",
+                "10",
+                "--producer-url",
+                &dev.urls.producer,
+                "--query-url",
+                &query_url,
+            ],
+        )
+        .await;
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
+        let chart = dir.path().join("burst.svg");
+        let mut args = kube_args(&fake);
+        args.extend([
+            "--query-token-file",
+            token_file.to_str().expect("path"),
+            "--arrival-timeout",
+            "60s",
+            "--burst-duration",
+            "1s",
+            "--burst-concurrency",
+            "2",
+            "--burst-settle",
+            "30s",
+            "--chart",
+            chart.to_str().expect("path"),
+        ]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(150)).await;
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        for name in [
+            "pact-producer",
+            "pact-translation",
+            "pact-contactlog",
+            "pact-query",
+        ] {
+            run.assert_line(&format!("PASS  ksvc {name}: Ready"), &[]);
+        }
+        run.assert_line("PASS  ksvc pact-query", &[&query_url]);
+        for what in [
+            "kafkasource pact-untranslated",
+            "kafkasource pact-translated",
+            "kafkasink pact-untranslated",
+            "kafkasink pact-translated",
+            "kafkasink pact-deadletter",
+            "sinkbinding pact-producer-sink",
+            "sinkbinding pact-translation-sink",
+            "pingsource pact-retention",
+        ] {
+            run.assert_line(&format!("PASS  {what}: Ready"), &[]);
+        }
+        run.assert_line("SKIP  containersource", &["none"]);
+        run.assert_line(
+            "PASS  contacts: 5 of 5 contacts sent to",
+            &[&dev.urls.producer, &query_url, "end-to-end latency"],
+        );
+        run.assert_line(
+            "PASS  burst: pact-producer 0 → ",
+            &["→ 0", "back to zero", "pact-translation", "chart"],
+        );
+        run.assert_line("pact check-cluster: ", &["0 failed"]);
+        assert_eq!(run.count("FAIL"), 0);
+        assert!(chart.exists(), "the burst's chart");
+        // The probes and the burst's contacts are rows now.
+        let rows = harness::stored_event_ids(&dev.database_url).await;
+        assert!(rows.len() >= 5, "{} rows", rows.len());
+
+        // The wrong token: refused at once, with the token's origin named.
+        let wrong = dir.path().join("wrong-token");
+        std::fs::write(&wrong, "not-the-token-of-this-query").expect("write");
+        let mut args = kube_args(&fake);
+        args.extend([
+            "--query-token-file",
+            wrong.to_str().expect("path"),
+            "--skip-burst",
+        ]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line("FAIL  contacts", &["401", "refused", "wrong-token"]);
+        run.assert_line("SKIP  burst", &["--skip-burst"]);
+
+        // Contacts accepted and dropped: nothing to read back; fails when
+        // --arrival-timeout ends, not later.
+        let dropping = dropping_producer().await;
+        let mut args = kube_args(&fake);
+        args.extend([
+            "--producer-url",
+            &dropping,
+            "--query-token-file",
+            token_file.to_str().expect("path"),
+            "--arrival-timeout",
+            "3s",
+            "--skip-burst",
+        ]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  contacts: 0 of 5 contacts",
+            &[&dropping, "after 3", "--arrival-timeout", "missing"],
+        );
+        assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
+        dev.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
+    bounded(async {
+        let dir = temp_dir();
+        // All Ready: the baseline passes.
+        let fake = FakeApi::start(dir.path(), &[]).await;
+        let mut args = kube_args(&fake);
+        args.extend(["--skip-contacts", "--skip-burst"]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+        assert_eq!(run.count("PASS"), 12, "{}", run.stdout);
+
+        let message = "KafkaSink pact-translated is not ready: topic pact-translated not found";
+        let not_ready = format!("kafkasources/pact-translated=SinkNotReady:{message}");
+        let fake = FakeApi::start(
+            dir.path(),
+            &[
+                "--not-ready",
+                &not_ready,
+                "--missing",
+                "kafkasinks/pact-deadletter",
+            ],
+        )
+        .await;
+        let mut args = kube_args(&fake);
+        args.extend(["--skip-contacts", "--skip-burst"]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  kafkasource pact-translated: not Ready:",
+            &["Ready=False", "SinkNotReady", message],
+        );
+        run.assert_line(
+            "FAIL  kafkasink pact-deadletter: missing",
+            &["knative/base"],
+        );
+        run.assert_line("PASS  kafkasource pact-untranslated", &[]);
+        assert_eq!(run.count("FAIL"), 2, "{}", run.stdout);
+        run.assert_line("pact check-cluster: ", &["10 passed, 2 failed"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refusals_and_missing_configuration_are_one_clear_line() {
+    bounded(async {
+        let dir = temp_dir();
+        // 403 on one kind: that line says which permission; the rest run.
+        let fake = FakeApi::start(dir.path(), &["--forbid", "kafkasinks"]).await;
+        let mut args = kube_args(&fake);
+        args.extend(["--skip-contacts", "--skip-burst"]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  kafkasinks.eventing.knative.dev: 403 Forbidden",
+            &["\"list\"", "namespace \"pact\"", "docs/check-cluster.md"],
+        );
+        assert_eq!(run.count("FAIL"), 1, "{}", run.stdout);
+        run.assert_line("PASS  ksvc pact-producer", &[]);
+
+        // Pods not readable: the burst fails, saying so.
+        let fake = FakeApi::start(dir.path(), &["--forbid", "pods"]).await;
+        let producer = dropping_producer().await;
+        let mut args = kube_args(&fake);
+        args.extend([
+            "--skip-contacts",
+            "--producer-url",
+            &producer,
+            "--burst-duration",
+            "1s",
+            "--burst-settle",
+            "5s",
+        ]);
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line("FAIL  burst", &["403", "pods", "kubectl create role"]);
+
+        // No kubeconfig and not in a pod: one line, and nothing else tried.
+        let run = check_cluster(
+            dir.path(),
+            &["--skip-contacts", "--skip-burst"],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  kubernetes",
+            &["no Kubernetes configuration", "--kubeconfig"],
+        );
+        assert_eq!(run.count("FAIL"), 1, "{}", run.stdout);
+        assert_eq!(run.count("PASS"), 0, "{}", run.stdout);
+
+        // An API server that is not there: one line naming it.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let nothing = format!("http://{}", closed.local_addr().expect("address"));
+        drop(closed);
+        let config = dir.path().join("kubeconfig-nothing");
+        let text = std::fs::read_to_string(&fake.kubeconfig).expect("the fake's kubeconfig");
+        let server = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .expect("a server line")
+            .to_owned();
+        std::fs::write(&config, text.replace(&server, &nothing)).expect("write");
+        let args = [
+            "--kubeconfig",
+            config.to_str().expect("path"),
+            "--skip-contacts",
+            "--skip-burst",
+        ];
+        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  services.serving.knative.dev",
+            &["cannot reach", &nothing],
+        );
+        assert_eq!(run.count("FAIL"), 1, "{}", run.stdout);
+    })
+    .await;
+}
