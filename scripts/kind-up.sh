@@ -89,6 +89,12 @@ if ! kind get clusters | grep -qx "$CLUSTER"; then
   kind create cluster --name "$CLUSTER" --config "$KIND_CONFIG" ${image_flag[@]+"${image_flag[@]}"}
 fi
 kubectl config use-context "kind-$CLUSTER"
+# A cluster made earlier without scripts/kind-cluster.yaml has no way in from the host.
+if ! "$ENGINE" port "$CLUSTER-control-plane" "$INGRESS_NODE_PORT/tcp" >/dev/null 2>&1; then
+  echo "cluster $CLUSTER has no host port mapped to node port $INGRESS_NODE_PORT;" \
+       "delete it (kind delete cluster --name $CLUSTER) and run $0 again" >&2
+  exit 1
+fi
 
 step "containerd: ${REGISTRY_HOSTS[*]} -> http://$REGISTRY_NAME:5000"
 for node in $(kind get nodes --name "$CLUSTER"); do
@@ -226,6 +232,9 @@ kubectl -n "$NS" wait statefulset/pact-postgres --for=jsonpath='{.status.readyRe
 kubectl -n "$NS" wait kafkasink,kafkasource --all --for=condition=Ready --timeout=10m
 kubectl -n "$NS" wait ksvc --all --for=condition=Ready --timeout=10m
 kubectl -n "$NS" wait sinkbinding,pingsource --all --for=condition=Ready --timeout=5m
+if [ "$OVERLAY" = demo ]; then
+  kubectl -n "$NS" wait containersource --all --for=condition=Ready --timeout=5m
+fi
 # pact-query answers through Kourier on the host (its OpenAPI needs no token).
 curl -fsS -o /dev/null -H "Host: pact-query.$NS.127.0.0.1.sslip.io" "http://127.0.0.1:$HTTP_PORT/openapi.json"
 
