@@ -50,8 +50,13 @@ def render(overlay="overlays/kind"):
 # --------------------------------------------------------------- shell text
 
 def code_blocks(markdown: str, lang: str = "sh") -> list[str]:
-    """The fenced blocks of one language, in document order."""
-    return re.findall(rf"^```{lang}\n(.*?)^```", markdown, flags=re.M | re.S)
+    """The fenced blocks of one language, in document order (also those
+    indented inside a list item, dedented)."""
+    out = []
+    for indent, body in re.findall(rf"^([ \t]*)```{lang}\n(.*?)^[ \t]*```", markdown, flags=re.M | re.S):
+        out.append("\n".join(line[len(indent):] if line.startswith(indent) else line
+                             for line in body.splitlines()) + "\n")
+    return out
 
 
 def _strip_comment(line: str) -> str:
@@ -683,6 +688,62 @@ def engine_problems(guide_text: str, script_text: str) -> list[str]:
     return out
 
 
+# ------------------------------------------- (k) kind platform requests patch
+
+PLATFORM_PATCH = "knative/platform/kind-requests.yaml"
+
+
+def platform_patch_problems(guide_text: str, script_text: str) -> list[str]:
+    """knative/platform/kind-requests.yaml is applied server-side after the
+    Kafka source is installed and before the overlay."""
+    out = []
+    for where, cmds in (("kind-up.sh", commands(script_text)), ("deploy.md", guide_commands(guide_text))):
+        def at(pred):
+            return next((i for i, c in enumerate(cmds) if pred(c)), None)
+        # the guide applies eventing-kafka-source.yaml by URL; the script in a
+        # loop over the release files, one of which it is
+        source = at(lambda c: c.startswith("kubectl apply") and "eventing-kafka-broker" in c
+                    and ("eventing-kafka-source.yaml" in c or where == "kind-up.sh"
+                         and re.search(r"for f in [^;]*eventing-kafka-source\.yaml", script_text) is not None))
+        patch = at(lambda c: c.startswith("kubectl apply") and PLATFORM_PATCH in c)
+        overlay = at(lambda c: re.match(r'kubectl apply -k "?(\$ROOT/)?knative/overlays/', c) is not None)
+        if patch is None:
+            out.append(f"{where}: {PLATFORM_PATCH} is never applied")
+            continue
+        argv = words(cmds[patch])
+        if "--server-side" not in argv:
+            out.append(f"{where}: {PLATFORM_PATCH} is a partial object: it needs --server-side")
+        if source is None or patch < source:
+            out.append(f"{where}: {PLATFORM_PATCH} is applied before the Kafka source it patches exists")
+        if overlay is not None and patch > overlay:
+            out.append(f"{where}: {PLATFORM_PATCH} is applied after PACT itself")
+    return out
+
+
+# ------------------------------------------------- (l) OpenShift image pushes
+
+def openshift_push_problems(guide_text: str, docs: list[dict]) -> list[str]:
+    """The guide pushes each image the openshift overlay deploys, under the
+    same repository path and tag, through the registry's route."""
+    deployed = set()
+    for d in docs:
+        if d["kind"] == "Service" and d["apiVersion"].startswith("serving.knative.dev"):
+            image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            deployed.add(image.split("/", 1)[1])
+    pushed = set()
+    for block in code_blocks(guide_text):
+        m = re.search(r"for f in ([a-z ]+); do(.*?)done", block, flags=re.S)
+        if not m or "podman push" not in m.group(2):
+            continue
+        push = re.search(r'podman push "\$HOST/([^"]+)"', m.group(2))
+        for f in m.group(1).split():
+            pushed.add(push.group(1).replace("$f", f))
+    if not pushed:
+        return ["deploy.md: no image push for OpenShift"]
+    return [f"openshift overlay deploys {i}, which the guide does not push" for i in sorted(deployed - pushed)] + \
+           [f"deploy.md pushes {i}, which the openshift overlay does not deploy" for i in sorted(pushed - deployed)]
+
+
 # =================================================================== tests
 
 def test_webhook_waits_precede_configmap_patches():
@@ -903,3 +964,28 @@ def test_kind_up_uses_the_kind_config():
     assert 'KIND_CONFIG="$ROOT/scripts/kind-cluster.yaml"' in s and '--config "$KIND_CONFIG"' in s
     assert "kind create cluster --name pact --config scripts/kind-cluster.yaml" in guide()
     assert yaml.safe_load(kind_config())["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+
+
+def test_kind_platform_requests_are_lowered():
+    assert platform_patch_problems(guide(), script()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda g, s: (g, "\n".join(line for line in s.splitlines() if "kind-requests.yaml" not in line)),
+    lambda g, s: (g.replace("kubectl apply --server-side --force-conflicts --field-manager=pact-kind \\\n  -f knative/platform",
+                            "kubectl apply -f knative/platform"), s),
+], ids=["script-never-applies", "guide-client-side"])
+def test_platform_patch_check_bites(broken):
+    args = broken(guide(), script())
+    assert args != (guide(), script())
+    assert platform_patch_problems(*args) != []
+
+
+def test_openshift_pushes_what_the_overlay_deploys():
+    assert openshift_push_problems(guide(), render("overlays/openshift")) == []
+
+
+def test_openshift_push_check_bites():
+    g = guide().replace('podman push "$HOST/pact/pact-$f:dev"', 'podman push "$HOST/pact/pact-$f:latest"')
+    assert g != guide()
+    assert openshift_push_problems(g, render("overlays/openshift")) != []
