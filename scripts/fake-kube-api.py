@@ -189,6 +189,9 @@ def knative_object(group, version, plural, name):
     if plural == "services":
         urls = {"pact-producer": OPTIONS.producer_url, "pact-query": OPTIONS.query_url}
         status["url"] = urls.get(name, f"http://{name}.{NAMESPACE}.svc.cluster.local")
+    elif plural == "kafkasinks":
+        status["address"] = {"url": "http://kafka-sink-ingress.knative-eventing.svc.cluster.local"
+                                    f"/{NAMESPACE}/{name}"}
     elif plural != "containersources":
         status["sinkUri"] = f"http://{name}.{NAMESPACE}.svc.cluster.local"
     return {

@@ -272,17 +272,15 @@ pub enum CheckError {
     Http(String),
     /// Not every contact came back in time.
     #[error(
-        "{arrived} of {sent} contacts sent to {producer} were in pact-query ({query}) after {waited:.0?} (--arrival-timeout); missing the contacts of persons {missing}{last}"
+        "{arrived} of {sent} contacts {route} after {waited:.0?} (--arrival-timeout); missing the contacts of persons {missing}{last}"
     )]
     NotArrived {
         /// Seen in pact-query.
         arrived: usize,
         /// Accepted by pact-producer.
         sent: usize,
-        /// Where they went.
-        producer: String,
-        /// Where they were looked for.
-        query: String,
+        /// `sent to <producer> were in pact-query (<query>)`.
+        route: String,
         /// How long.
         waited: Duration,
         /// `7-8, 9-10`.
@@ -438,10 +436,17 @@ async fn check_resources(
             }
             let ready = readiness(&object.data).map(|()| match url {
                 Some(url) => format!("Ready ({url})"),
-                None => match object.data["status"]["sinkUri"].as_str() {
-                    Some(sink) => format!("Ready (sink {sink})"),
-                    None => "Ready".to_owned(),
-                },
+                None => {
+                    let status = &object.data["status"];
+                    match (
+                        status["sinkUri"].as_str(),
+                        status["address"]["url"].as_str(),
+                    ) {
+                        (Some(sink), _) => format!("Ready (sink {sink})"),
+                        (None, Some(address)) => format!("Ready (address {address})"),
+                        (None, None) => "Ready".to_owned(),
+                    }
+                }
             });
             report.result(&what, ready.map_err(|why| format!("not Ready: {why}")));
         }
@@ -624,6 +629,9 @@ fn base(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
+/// Most missing contacts named in a line.
+const MISSING_SHOWN: usize = 5;
+
 /// Sends the probes and reads them back; the line tells the latency.
 async fn check_contacts(
     args: &Args,
@@ -682,17 +690,21 @@ async fn check_contacts(
             ));
         }
         if Instant::now() >= deadline {
-            let missing: Vec<String> = probes
+            let mut missing: Vec<String> = probes
                 .iter()
                 .zip(&arrived)
                 .filter(|(_, seen)| seen.is_none())
                 .map(|(p, _)| format!("{}-{}", p.contact.mmid1, p.contact.mmid2))
                 .collect();
+            if missing.len() > MISSING_SHOWN {
+                let more = missing.len() - MISSING_SHOWN;
+                missing.truncate(MISSING_SHOWN);
+                missing.push(format!("and {more} more"));
+            }
             return Err(CheckError::NotArrived {
                 arrived: done.len(),
                 sent: probes.len(),
-                producer: target,
-                query: query.to_owned(),
+                route: format!("sent to {target} were in pact-query ({query})"),
                 waited: args.arrival_timeout,
                 missing: missing.join(", "),
                 last: if last.is_empty() {
@@ -745,7 +757,17 @@ async fn send_probes(
                 }
                 text
             }
-            Err(e) => connect_hint(target, &e),
+            Err(e) => {
+                let text = connect_hint(target, &e);
+                // A cluster-local name that does not resolve here will not
+                // resolve later either.
+                if cluster_local(target) && text.contains("dns error") {
+                    return Err(CheckError::Http(format!(
+                        "pact-producer cannot be reached (POST {target}): {text}"
+                    )));
+                }
+                text
+            }
         };
         if Instant::now() >= deadline {
             return Err(CheckError::Http(format!(
@@ -761,20 +783,22 @@ async fn send_probes(
 /// cluster-local name (reachable only from inside the cluster).
 fn connect_hint(url: &str, error: &reqwest::Error) -> String {
     let text = pact_runtime::error::chain(error);
-    let local = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h.ends_with(".svc.cluster.local") || h.ends_with(".svc"))
-        })
-        .unwrap_or(false);
-    if local {
+    if cluster_local(url) {
         format!(
             "{text} ({url} is cluster-local: run pact check-cluster in a pod of the cluster, or give a URL reachable from here)"
         )
     } else {
         text
     }
+}
+
+/// Whether the URL's host is a Kubernetes Service name (`*.svc`,
+/// `*.svc.cluster.local`), which only resolves inside the cluster.
+fn cluster_local(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        u.host_str()
+            .is_some_and(|h| h.ends_with(".svc.cluster.local") || h.ends_with(".svc"))
+    })
 }
 
 /// What pact-query said, when it was not a page of contacts.
