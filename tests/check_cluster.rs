@@ -93,7 +93,8 @@ impl Run {
         let Some(line) = found else {
             panic!(
                 "no line starting {prefix:?}:\n{}{}",
-                self.stdout, self.stderr()
+                self.stdout,
+                self.stderr()
             );
         };
         for w in wanted {
