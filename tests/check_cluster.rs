@@ -285,6 +285,12 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         );
         assert_eq!(run.count("FAIL"), 0);
         assert!(chart.exists(), "the burst's chart");
+        // The producer's ids are those derived from the probes' keys.
+        assert!(
+            !run.stderr().contains("section 3 derives"),
+            "{}",
+            run.stderr()
+        );
         // The probes and the burst's contacts are rows now.
         let rows = harness::stored_event_ids(&dev.database_url).await;
         assert!(rows.len() >= 5, "{} rows", rows.len());
