@@ -219,8 +219,10 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         let fake = FakeApi::start(
             dir.path(),
             &[
+                // The scale-out in 12.5 s: pact-producer's pods come and
+                // go while the burst watches, with room for a slow start.
                 "--speed",
-                "10",
+                "4",
                 "--producer-url",
                 &dev.urls.producer,
                 "--query-url",
