@@ -87,7 +87,7 @@ pub struct Args {
     pub burst_duration: Duration,
     /// Requests in flight at once during the burst (pact-producer's
     /// autoscaling target is 100 per pod).
-    #[arg(long, default_value_t = 150, help_heading = "Burst")]
+    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u16).range(1..=4096), help_heading = "Burst")]
     pub burst_concurrency: u16,
     /// After the load, how long to wait at most for every service to be back
     /// to zero pods (Knative's default is 60 s without traffic plus a grace
@@ -424,7 +424,8 @@ async fn check_resources(
                 continue;
             }
             Ok(Err(e)) => {
-                let reachable = matches!(e, kube::Error::Api(_));
+                // Refused credentials, like no answer, fail every kind.
+                let reachable = matches!(&e, kube::Error::Api(status) if status.code != 401);
                 let error = explain_list_error(&e, kind, namespace, server);
                 report.result::<CheckError>(&kind.resource_name(), Err(error));
                 if reachable {
@@ -1096,6 +1097,48 @@ mod tests {
             let mut expected = kind.expected.to_vec();
             expected.sort_unstable();
             assert_eq!(in_base, expected, "{} in knative/base", kind.kind);
+        }
+    }
+
+    #[test]
+    fn the_burst_passes_only_when_the_producer_went_up_and_back_to_zero() {
+        let args = <crate::Cli as clap::Parser>::try_parse_from(["pact", "check-cluster"])
+            .map(|cli| match cli.command {
+                crate::Command::CheckCluster(args) => args,
+                _ => unreachable!("check-cluster parsed"),
+            })
+            .expect("the defaults parse");
+        let report = |producer: Value, ok: u64| {
+            json!({"requests": 10, "ok": ok, "problems": [], "watch": {"chart": "c.svg", "scaling": [
+                producer,
+                {"service": "pact-translation", "ready_at_start": 0, "peak_ready": 1, "to_zero_s": 5.0}
+            ]}})
+        };
+        let went = json!({"service": PRODUCER, "ready_at_start": 0, "peak_ready": 3,
+            "scale_up_delay_s": 1.5, "to_zero_s": 70.0});
+        let line = judge_burst(&report(went.clone(), 10), &args).expect("a pass");
+        assert!(
+            line.starts_with("pact-producer 0 → 3 → 0 (scale-up after 1.5 s, back to zero 70 s")
+                && line.contains("also pact-translation 0 → 1 → 0")
+                && line.ends_with("chart c.svg"),
+            "{line}"
+        );
+        let stayed = json!({"service": PRODUCER, "ready_at_start": 0, "peak_ready": 3});
+        let never = json!({"service": PRODUCER, "ready_at_start": 0, "peak_ready": 0});
+        let other = json!({"service": "pact-query", "ready_at_start": 0, "peak_ready": 1});
+        for (result, wanted) in [
+            (
+                report(stayed, 10),
+                "not back to zero within --burst-settle 3m",
+            ),
+            (report(never, 10), "no pod of pact-producer became ready"),
+            (report(other, 10), "no pod of pact-producer was seen"),
+            (report(went, 9), "not every request was answered 2xx"),
+        ] {
+            let error = judge_burst(&result, &args)
+                .expect_err("a failure")
+                .to_string();
+            assert!(error.contains(wanted), "{wanted:?} missing from {error}");
         }
     }
 
