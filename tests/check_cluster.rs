@@ -69,6 +69,20 @@ impl FakeApi {
             kubeconfig,
         }
     }
+
+    /// The Kubernetes checks alone (`--skip-contacts --skip-burst`).
+    async fn check_resources(&self, home: &Path) -> Run {
+        let skip = ["--skip-contacts", "--skip-burst"];
+        self.check(home, &skip, Duration::from_secs(30)).await
+    }
+
+    /// Runs `pact check-cluster --kubeconfig <the fake's> <extra>`.
+    async fn check(&self, home: &Path, extra: &[&str], limit: Duration) -> Run {
+        let kubeconfig = self.kubeconfig.to_str().expect("a UTF-8 path");
+        let mut args = vec!["--kubeconfig", kubeconfig];
+        args.extend(extra);
+        check_cluster(home, &args, limit).await
+    }
 }
 
 /// What one run of `pact check-cluster` did.
@@ -153,14 +167,6 @@ async fn check_cluster(home: &Path, args: &[&str], limit: Duration) -> Run {
     run
 }
 
-/// The options that point at the fake's kubeconfig.
-fn kube_args(fake: &FakeApi) -> Vec<&str> {
-    vec![
-        "--kubeconfig",
-        fake.kubeconfig.to_str().expect("a UTF-8 path"),
-    ]
-}
-
 /// A producer stand-in that answers 202 to everything and keeps nothing.
 async fn dropping_producer() -> String {
     let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::ACCEPTED });
@@ -233,22 +239,26 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token");
         let chart = dir.path().join("burst.svg");
-        let mut args = kube_args(&fake);
-        args.extend([
-            "--query-token-file",
-            token_file.to_str().expect("path"),
-            "--arrival-timeout",
-            "60s",
-            "--burst-duration",
-            "1s",
-            "--burst-concurrency",
-            "2",
-            "--burst-settle",
-            "30s",
-            "--chart",
-            chart.to_str().expect("path"),
-        ]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(150)).await;
+        let run = fake
+            .check(
+                dir.path(),
+                &[
+                    "--query-token-file",
+                    token_file.to_str().expect("path"),
+                    "--arrival-timeout",
+                    "60s",
+                    "--burst-duration",
+                    "1s",
+                    "--burst-concurrency",
+                    "2",
+                    "--burst-settle",
+                    "30s",
+                    "--chart",
+                    chart.to_str().expect("path"),
+                ],
+                Duration::from_secs(150),
+            )
+            .await;
         assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
         for name in [
             "pact-producer",
@@ -300,13 +310,17 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         // The wrong token: refused at once, with the token's origin named.
         let wrong = dir.path().join("wrong-token");
         std::fs::write(&wrong, "not-the-token-of-this-query").expect("write");
-        let mut args = kube_args(&fake);
-        args.extend([
-            "--query-token-file",
-            wrong.to_str().expect("path"),
-            "--skip-burst",
-        ]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        let run = fake
+            .check(
+                dir.path(),
+                &[
+                    "--query-token-file",
+                    wrong.to_str().expect("path"),
+                    "--skip-burst",
+                ],
+                Duration::from_secs(60),
+            )
+            .await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line("FAIL  contacts", &["401", "refused", "wrong-token"]);
         run.assert_line("SKIP  burst", &["--skip-burst"]);
@@ -314,17 +328,21 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         // Contacts accepted and dropped: nothing to read back; fails when
         // --arrival-timeout ends, not later.
         let dropping = dropping_producer().await;
-        let mut args = kube_args(&fake);
-        args.extend([
-            "--producer-url",
-            &dropping,
-            "--query-token-file",
-            token_file.to_str().expect("path"),
-            "--arrival-timeout",
-            "3s",
-            "--skip-burst",
-        ]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        let run = fake
+            .check(
+                dir.path(),
+                &[
+                    "--producer-url",
+                    &dropping,
+                    "--query-token-file",
+                    token_file.to_str().expect("path"),
+                    "--arrival-timeout",
+                    "3s",
+                    "--skip-burst",
+                ],
+                Duration::from_secs(60),
+            )
+            .await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line(
             "FAIL  contacts: 0 of 5 contacts",
@@ -342,9 +360,7 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
         let dir = temp_dir();
         // All Ready: the baseline passes.
         let fake = FakeApi::start(dir.path(), &[]).await;
-        let mut args = kube_args(&fake);
-        args.extend(["--skip-contacts", "--skip-burst"]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        let run = fake.check_resources(dir.path()).await;
         assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
         assert_eq!(run.count("PASS"), 12, "{}", run.stdout);
 
@@ -360,9 +376,7 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
             ],
         )
         .await;
-        let mut args = kube_args(&fake);
-        args.extend(["--skip-contacts", "--skip-burst"]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        let run = fake.check_resources(dir.path()).await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line(
             "FAIL  kafkasource pact-translated: not Ready:",
@@ -389,9 +403,7 @@ async fn refusals_and_missing_configuration_are_one_clear_line() {
         let dir = temp_dir();
         // 403 on one kind: that line says which permission; the rest run.
         let fake = FakeApi::start(dir.path(), &["--forbid", "kafkasinks"]).await;
-        let mut args = kube_args(&fake);
-        args.extend(["--skip-contacts", "--skip-burst"]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(30)).await;
+        let run = fake.check_resources(dir.path()).await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line(
             "FAIL  kafkasinks.eventing.knative.dev: 403 Forbidden",
@@ -403,17 +415,21 @@ async fn refusals_and_missing_configuration_are_one_clear_line() {
         // Pods not readable: the burst fails, saying so.
         let fake = FakeApi::start(dir.path(), &["--forbid", "pods"]).await;
         let producer = dropping_producer().await;
-        let mut args = kube_args(&fake);
-        args.extend([
-            "--skip-contacts",
-            "--producer-url",
-            &producer,
-            "--burst-duration",
-            "1s",
-            "--burst-settle",
-            "5s",
-        ]);
-        let run = check_cluster(dir.path(), &args, Duration::from_secs(60)).await;
+        let run = fake
+            .check(
+                dir.path(),
+                &[
+                    "--skip-contacts",
+                    "--producer-url",
+                    &producer,
+                    "--burst-duration",
+                    "1s",
+                    "--burst-settle",
+                    "5s",
+                ],
+                Duration::from_secs(60),
+            )
+            .await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line("FAIL  burst", &["403", "pods", "kubectl create role"]);
 
