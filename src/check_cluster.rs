@@ -133,6 +133,17 @@ impl Kind {
         format!("{}.{}", self.plural, self.group)
     }
 
+    /// What installs the kind's CRD.
+    fn installed_by(&self) -> &'static str {
+        match self.kind {
+            "Service" => "Knative Serving",
+            "KafkaSource" | "KafkaSink" => {
+                "Knative Eventing's Kafka source and sink (eventing-kafka-broker)"
+            }
+            _ => "Knative Eventing",
+        }
+    }
+
     /// `ksvc`, `kafkasink`…: what a line starts with.
     fn short(&self) -> &'static str {
         match self.kind {
@@ -482,6 +493,18 @@ async fn check_resources(
     true
 }
 
+/// Every resource the check reads, as `kubectl create role --resource`
+/// takes them: the kinds checked, and the pods and revisions the burst
+/// watches.
+fn rbac_resources() -> String {
+    let mut all: Vec<String> = KINDS.iter().map(Kind::resource_name).collect();
+    all.extend([
+        "revisions.serving.knative.dev".to_owned(),
+        "pods".to_owned(),
+    ]);
+    all.join(",")
+}
+
 /// How long one list of the Kubernetes API may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -496,17 +519,20 @@ fn explain_list_error(
     let text = match error {
         kube::Error::Api(status) if status.code == 403 => format!(
             "403 Forbidden: the Kubernetes API refused to list {resource} in namespace {namespace:?} ({}); \
-             pact check-cluster needs \"list\" on it (and \"list\", \"watch\" on pods and revisions.serving.knative.dev \
-             for the burst): see docs/check-cluster.md for a Role",
-            status.message
+             pact check-cluster needs \"list\" on it, and \"list\", \"watch\" on pods and revisions for the burst: \
+             kubectl -n {namespace} create role pact-check-cluster --verb=list,watch --resource={} \
+             && kubectl -n {namespace} create rolebinding pact-check-cluster --role=pact-check-cluster --user=YOU \
+             (docs/check-cluster.md)",
+            status.message,
+            rbac_resources(),
         ),
         kube::Error::Api(status) if status.code == 401 => format!(
             "401 Unauthorized: the Kubernetes API at {server} rejected the credentials ({}); log in again or refresh the token",
             status.message
         ),
         kube::Error::Api(status) if status.code == 404 => format!(
-            "404 Not Found: {resource} is not served by the API at {server} (is the {} CRD installed?)",
-            kind.kind
+            "404 Not Found: {resource} is not served by the API at {server}: is {} installed?",
+            kind.installed_by()
         ),
         kube::Error::Api(status) => format!(
             "{} {}: listing {resource} in namespace {namespace:?} failed: {}",

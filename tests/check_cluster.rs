@@ -407,7 +407,12 @@ async fn refusals_and_missing_configuration_are_one_clear_line() {
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
         run.assert_line(
             "FAIL  kafkasinks.eventing.knative.dev: 403 Forbidden",
-            &["\"list\"", "namespace \"pact\"", "docs/check-cluster.md"],
+            &[
+                "\"list\"",
+                "namespace \"pact\"",
+                "kubectl -n pact create role pact-check-cluster --verb=list,watch --resource=services.serving.knative.dev,",
+                "docs/check-cluster.md",
+            ],
         );
         assert_eq!(run.count("FAIL"), 1, "{}", run.stdout);
         run.assert_line("PASS  ksvc pact-producer", &[]);
