@@ -675,6 +675,15 @@ fn base(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
+/// `timeout`, or less when `deadline` comes sooner (never under 100 ms).
+fn within(timeout: Duration, deadline: Instant) -> Duration {
+    timeout.min(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100)),
+    )
+}
+
 /// Most missing contacts named in a line.
 const MISSING_SHOWN: usize = 5;
 
@@ -700,7 +709,8 @@ async fn check_contacts(
     let deadline = Instant::now() + args.arrival_timeout;
     let probes = probes(args.contacts);
     let target = format!("{}/contacts", base(producer));
-    let (sent_at, accepted) = send_probes(&client, &target, &probes, deadline).await?;
+    let (sent_at, accepted) =
+        send_probes(&client, &target, &probes, (args.request_timeout, deadline)).await?;
     // A row's event_id is pact-translation's id for the producer's event.
     let stored: Vec<String> = accepted
         .iter()
@@ -715,7 +725,14 @@ async fn check_contacts(
             if seen.is_some() {
                 continue;
             }
-            match read_back(&client, query, token.as_deref(), probe).await {
+            let url = format!("{}/contacts/{}", base(query), probe.contact.mmid1);
+            let mut request = client
+                .get(&url)
+                .timeout(within(args.request_timeout, deadline));
+            if let Some(token) = &token {
+                request = request.bearer_auth(token);
+            }
+            match read_back(request, &url, probe.contact.mmid2).await {
                 Ok(true) => *seen = Some(sent_at.elapsed()),
                 Ok(false) => last.clear(),
                 Err(Answer::Refused(text)) => {
@@ -773,11 +790,15 @@ async fn send_probes(
     client: &reqwest::Client,
     target: &str,
     probes: &[Probe],
-    deadline: Instant,
+    (timeout, deadline): (Duration, Instant),
 ) -> Result<(Instant, Vec<String>), CheckError> {
     loop {
         let started = Instant::now();
-        let failure = match client.post(target).json(probes).send().await {
+        let request = client
+            .post(target)
+            .json(probes)
+            .timeout(within(timeout, deadline));
+        let failure = match request.send().await {
             Ok(response) if response.status() == StatusCode::ACCEPTED => {
                 let body: Value = response.json().await.unwrap_or_default();
                 let derived: Vec<String> = probes
@@ -863,22 +884,17 @@ enum Answer {
     Refused(String),
 }
 
-/// Whether pact-query shows the probe's contact yet.
+/// Whether pact-query's page at `url` (the request to it) shows the contact
+/// with `mmid2` yet.
 async fn read_back(
-    client: &reqwest::Client,
-    query: &str,
-    token: Option<&str>,
-    probe: &Probe,
+    request: reqwest::RequestBuilder,
+    url: &str,
+    mmid2: i64,
 ) -> Result<bool, Answer> {
-    let url = format!("{}/contacts/{}", base(query), probe.contact.mmid1);
-    let mut request = client.get(&url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
     let response = request
         .send()
         .await
-        .map_err(|e| Answer::Retry(format!("GET {url}: {}", connect_hint(&url, &e))))?;
+        .map_err(|e| Answer::Retry(format!("GET {url}: {}", connect_hint(url, &e))))?;
     let status = response.status();
     if status != StatusCode::OK {
         let body = response.bytes().await.unwrap_or_default();
@@ -898,11 +914,9 @@ async fn read_back(
         .json()
         .await
         .map_err(|e| Answer::Retry(format!("GET {url}: not a page of contacts: {e}")))?;
-    Ok(page["items"].as_array().is_some_and(|items| {
-        items
-            .iter()
-            .any(|item| item["mmid2"] == probe.contact.mmid2)
-    }))
+    Ok(page["items"]
+        .as_array()
+        .is_some_and(|items| items.iter().any(|item| item["mmid2"] == mmid2)))
 }
 
 /// How much longer than `--burst-duration` + `--burst-settle` the child may
