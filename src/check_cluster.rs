@@ -710,7 +710,7 @@ async fn check_contacts(
     let probes = probes(args.contacts);
     let target = format!("{}/contacts", base(producer));
     let (sent_at, accepted) =
-        send_probes(&client, &target, &probes, (args.request_timeout, deadline)).await?;
+        send_probes(&client, &target, &probes, args.request_timeout, deadline).await?;
     // A row's event_id is pact-translation's id for the producer's event.
     let stored: Vec<String> = accepted
         .iter()
@@ -790,7 +790,8 @@ async fn send_probes(
     client: &reqwest::Client,
     target: &str,
     probes: &[Probe],
-    (timeout, deadline): (Duration, Instant),
+    timeout: Duration,
+    deadline: Instant,
 ) -> Result<(Instant, Vec<String>), CheckError> {
     loop {
         let started = Instant::now();
