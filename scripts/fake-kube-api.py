@@ -323,7 +323,7 @@ def main():
     parser.add_argument("--lifetime", type=float, default=300)
     parser.add_argument("--speed", type=float, default=1.0,
                         help="play the scale-out this many times faster")
-    parser.add_argument("--producer-url", default=f"http://pact-producer.{NAMESPACE}.svc.cluster.local",
+    parser.add_argument("--producer-url", default=f"http://pact-producer.{NAMESPACE}.127.0.0.1.sslip.io",
                         help="status.url of the pact-producer Knative Service")
     parser.add_argument("--query-url", default=f"http://pact-query.{NAMESPACE}.127.0.0.1.sslip.io",
                         help="status.url of the pact-query Knative Service")
