@@ -737,7 +737,7 @@ async fn check_contacts(
                 Ok(false) => last.clear(),
                 Err(Answer::Refused(text)) => {
                     return Err(CheckError::Http(format!(
-                        "pact-query ({query}) refused the read back with {token_source}: {text}"
+                        "pact-query ({query}) cannot be read with {token_source}: {text}"
                     )));
                 }
                 Err(Answer::Retry(text)) => last = text,
@@ -835,9 +835,7 @@ async fn send_probes(
             }
             Err(e) => {
                 let text = connect_hint(target, &e);
-                // A cluster-local name that does not resolve here will not
-                // resolve later either.
-                if cluster_local(target) && text.contains("dns error") {
+                if hopeless(target, &text) {
                     return Err(CheckError::Http(format!(
                         "pact-producer cannot be reached (POST {target}): {text}"
                     )));
@@ -868,6 +866,13 @@ fn connect_hint(url: &str, error: &reqwest::Error) -> String {
     }
 }
 
+/// Whether a request that got no answer will get none however long one
+/// waits: a certificate not trusted here, or a cluster-local name that does
+/// not resolve here.
+fn hopeless(url: &str, error: &str) -> bool {
+    error.contains("certificate") || (cluster_local(url) && error.contains("dns error"))
+}
+
 /// Whether the URL's host is a Kubernetes Service name (`*.svc`,
 /// `*.svc.cluster.local`), which only resolves inside the cluster.
 fn cluster_local(url: &str) -> bool {
@@ -892,10 +897,14 @@ async fn read_back(
     url: &str,
     mmid2: i64,
 ) -> Result<bool, Answer> {
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Answer::Retry(format!("GET {url}: {}", connect_hint(url, &e))))?;
+    let response = request.send().await.map_err(|e| {
+        let text = format!("GET {url}: {}", connect_hint(url, &e));
+        if hopeless(url, &text) {
+            Answer::Refused(text)
+        } else {
+            Answer::Retry(text)
+        }
+    })?;
     let status = response.status();
     if status != StatusCode::OK {
         let body = response.bytes().await.unwrap_or_default();
@@ -1181,6 +1190,17 @@ mod tests {
                 .to_string();
             assert!(error.contains(wanted), "{wanted:?} missing from {error}");
         }
+    }
+
+    #[test]
+    fn only_errors_that_waiting_cannot_mend_end_the_retries() {
+        let local = "http://pact-producer.pact.svc.cluster.local/contacts";
+        let public = "http://pact-producer.pact.127.0.0.1.sslip.io/contacts";
+        let dns = "client error (Connect): dns error: failed to lookup address information";
+        assert!(hopeless(local, dns));
+        assert!(!hopeless(public, dns), "a public name may appear later");
+        assert!(!hopeless(local, "tcp connect error: Connection refused"));
+        assert!(hopeless(public, "invalid peer certificate: UnknownIssuer"));
     }
 
     #[test]

@@ -322,7 +322,7 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
             )
             .await;
         assert_eq!(run.code(), Some(1), "{}", run.stdout);
-        run.assert_line("FAIL  contacts", &["401", "refused", "wrong-token"]);
+        run.assert_line("FAIL  contacts", &["cannot be read", "401", "wrong-token"]);
         run.assert_line("SKIP  burst", &["--skip-burst"]);
 
         // Contacts accepted and dropped: nothing to read back; fails when
