@@ -445,7 +445,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "event": "ready",
             "urls": urls,
             "pids": pids,
-            "database_url": redacted(pipeline.database_url()),
+            "database_url": pact_runtime::redact::url(pipeline.database_url()),
             "dir": args.settings.dir,
         }));
     } else {
@@ -473,7 +473,7 @@ Ctrl-C stops everything.",
             } else {
                 ""
             },
-            redacted(pipeline.database_url()),
+            pact_runtime::redact::url(pipeline.database_url()),
         ));
     }
     shutdown.cancelled().await;
@@ -524,17 +524,6 @@ fn init_logs() {
         .with_writer(std::io::stderr)
         .compact()
         .try_init();
-}
-
-/// A database URL without its password, for printing.
-fn redacted(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Sends a `dev.knative.sources.ping` event to pact-contactlog at start and

@@ -23,7 +23,7 @@ use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use pact_runtime::binary::{event_from_http, for_binary_mode};
 use pact_runtime::emit::json_data_inline;
-use pact_runtime::wire::{self, TranslatedData, UntranslatedData};
+use pact_runtime::wire::{self, TranslatedData, UntranslatedData, is_json};
 use reqwest::Url;
 use serde_json::Value;
 
@@ -838,16 +838,6 @@ fn pretty_as_written(raw: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
 use pact_runtime::binary::for_binary_mode;
 use pact_runtime::cloudevents;
+use pact_runtime::retry;
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -392,8 +393,10 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                 if attempt == delivery.retry {
                     break;
                 }
-                let backoff = delivery.backoff_delay.saturating_mul(1 << attempt.min(20));
-                let wait = retry_after.map_or(backoff, |after| after.max(backoff));
+                // Knative's exponential policy has no jitter: delay * 2^attempt.
+                let backoff =
+                    retry::exponential(delivery.backoff_delay, attempt + 1, Duration::MAX);
+                let wait = retry::wait(backoff, retry_after);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = stop.cancelled() => return false,
@@ -433,7 +436,7 @@ async fn send(shared: &Shared, event: &Event) -> Attempt {
         }
     };
     let status = response.status();
-    let retry_after = pact_runtime::retry::retry_after(response.headers(), RETRY_AFTER_MAX);
+    let retry_after = retry::retry_after(response.headers(), RETRY_AFTER_MAX);
     // Read the body: the connection is reused, and an error body is the
     // dead letter's `knativeerrordata`.
     let body = response.bytes().await.unwrap_or_default();
@@ -441,7 +444,7 @@ async fn send(shared: &Shared, event: &Event) -> Attempt {
         return Attempt::Delivered;
     }
     let data = String::from_utf8_lossy(&body[..body.len().min(ERROR_DATA_MAX)]).into_owned();
-    if pact_runtime::emit::is_retryable(status) {
+    if retry::is_retryable(status) {
         Attempt::Retry {
             code: Some(status.as_u16()),
             data,

@@ -14,14 +14,13 @@ use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderValue, StatusCode, header};
-use rand::Rng;
 use reqwest::Url;
 
 use crate::binary::for_binary_mode;
 use crate::config::{EmitPolicy, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{ErrorLabels, Metrics};
-use crate::retry::retry_after;
+use crate::retry::{backoff, is_retryable, retry_after, wait};
 use crate::sender_auth::EmitToken;
 use crate::trace::TraceParent;
 
@@ -114,7 +113,7 @@ impl Emitted {
 /// `data_base64`; JSON data reads better inline as `data`.
 pub fn json_data_inline(mut event: Event) -> Event {
     let parsed = match event.data() {
-        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => {
+        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(crate::wire::is_json) => {
             serde_json::from_slice::<serde_json::Value>(bytes).ok()
         }
         _ => None,
@@ -123,11 +122,6 @@ pub fn json_data_inline(mut event: Event) -> Event {
         event.set_data_unchecked(value);
     }
     event
-}
-
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
 /// Emits a function's events.
@@ -235,8 +229,8 @@ impl Emitter {
         for attempt in 1..=attempts {
             if attempt > 1 {
                 self.metrics.emit_retries.inc();
-                let wait = backoff(sink.policy.backoff, attempt - 1);
-                tokio::time::sleep(wait.max(asked.take().unwrap_or_default())).await;
+                let step = backoff(sink.policy.backoff, attempt - 1, EmitPolicy::MAX_BACKOFF);
+                tokio::time::sleep(wait(step, asked.take())).await;
             }
             let mut request = client
                 .post(sink.url.clone())
@@ -311,36 +305,9 @@ impl Sink {
     }
 }
 
-/// Knative's retry rule: 404, 408, 409, 429 and every 5xx may succeed later.
-pub fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error() || matches!(status.as_u16(), 404 | 408 | 409 | 429)
-}
-
-/// Exponential backoff with "equal jitter": half the step fixed, half random,
-/// so retries of many instances spread out but never fire at once.
-fn backoff(base: Duration, retry: u32) -> Duration {
-    let step = base
-        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-        .min(EmitPolicy::MAX_BACKOFF);
-    let half = step / 2;
-    half.saturating_add(rand::rng().random_range(Duration::ZERO..=half))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        let base = Duration::from_millis(100);
-        for retry in 1..30 {
-            let step = backoff(base, retry);
-            let full = base
-                .saturating_mul(1 << (retry - 1).min(16))
-                .min(EmitPolicy::MAX_BACKOFF);
-            assert!(step >= full / 2 && step <= full, "retry {retry}: {step:?}");
-        }
-    }
 
     /// A sink's `Retry-After` is honoured, but only up to one backoff step:
     /// a hostile number neither panics nor stalls the delivery.
@@ -389,16 +356,6 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(took >= Duration::from_millis(900), "{took:?}");
         assert!(took < Duration::from_secs(3), "{took:?}");
-    }
-
-    #[test]
-    fn retries_what_knative_retries() {
-        for code in [404, 408, 409, 429, 500, 502, 503, 504] {
-            assert!(is_retryable(StatusCode::from_u16(code).expect("code")));
-        }
-        for code in [400, 401, 403, 413, 415, 422] {
-            assert!(!is_retryable(StatusCode::from_u16(code).expect("code")));
-        }
     }
 
     #[test]

@@ -375,7 +375,7 @@ fn data_format(content_type: Option<&str>, bytes: &[u8]) -> Result<DataFormat> {
         });
     };
     let essence = ct.split(';').next().unwrap_or_default().trim();
-    if essence == "application/json" || essence == "text/json" || essence.ends_with("+json") {
+    if crate::wire::is_json(essence) {
         Ok(DataFormat::Json)
     } else if essence == "text/csv" || essence == "text/plain" {
         Ok(DataFormat::Csv)

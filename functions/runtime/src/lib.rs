@@ -19,6 +19,7 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod problem;
+pub mod redact;
 pub mod retry;
 pub mod sender_auth;
 pub mod server;

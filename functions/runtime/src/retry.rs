@@ -1,14 +1,60 @@
-//! `Retry-After` from a peer's answer (RFC 9110 section 10.2.3), read the
-//! same way by every client in PACT: delta-seconds or an HTTP-date, always
-//! capped by the caller, never a panic and never an overflow. A peer's number
-//! is hostile input: `Retry-After: 18446744073709551615` once overflowed an
-//! `Instant + Duration` in pact-translation's circuit breaker.
+//! Retrying an HTTP request, the same way for every client in PACT (the
+//! runtime's emitter, `pact simulate`, the eventing stand-in's dispatcher):
+//!
+//! - which answers may succeed when tried again ([`is_retryable`], Knative's
+//!   rule for deliveries; [`is_transient`], a client's stricter one);
+//! - how long to wait before retry `n` ([`exponential`], [`equal_jitter`],
+//!   [`backoff`]) and how a peer's `Retry-After` combines with it ([`wait`]);
+//! - `Retry-After` itself (RFC 9110 section 10.2.3): delta-seconds or an
+//!   HTTP-date, always capped by the caller, never a panic and never an
+//!   overflow. A peer's number is hostile input: `Retry-After:
+//!   18446744073709551615` once overflowed an `Instant + Duration` in
+//!   pact-translation's circuit breaker.
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use http::HeaderMap;
 use http::header::RETRY_AFTER;
+use http::{HeaderMap, StatusCode};
+use rand::Rng;
+
+/// Knative's retry rule for deliveries: 404, 408, 409, 429 and every 5xx may
+/// succeed later (a subscriber that is starting, scaling or overloaded).
+pub fn is_retryable(status: StatusCode) -> bool {
+    status.is_server_error() || matches!(status.as_u16(), 404 | 408 | 409 | 429)
+}
+
+/// A client's rule: only overload, a restarting or scaling target, or a
+/// gateway between (408, 429, 502, 503, 504). A plain 500 is a bug and a
+/// 404 a wrong URL: resending will not help.
+pub fn is_transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
+}
+
+/// The wait before retry `retry` (1 for the first retry): `base` doubled per
+/// retry after the first, at most `max`; never an overflow.
+pub fn exponential(base: Duration, retry: u32, max: Duration) -> Duration {
+    base.saturating_mul(1u32 << retry.saturating_sub(1).min(20))
+        .min(max)
+}
+
+/// "Equal jitter": half of `step` fixed, half random, so retries of many
+/// clients spread out but never fire at once.
+pub fn equal_jitter(step: Duration) -> Duration {
+    let half = step / 2;
+    half.saturating_add(rand::rng().random_range(Duration::ZERO..=half))
+}
+
+/// [`exponential`] with [`equal_jitter`]: what PACT's own clients wait.
+pub fn backoff(base: Duration, retry: u32, max: Duration) -> Duration {
+    equal_jitter(exponential(base, retry, max))
+}
+
+/// The backoff, or the peer's `Retry-After` (`asked`, already capped by
+/// [`retry_after`]) when that is longer.
+pub fn wait(backoff: Duration, asked: Option<Duration>) -> Duration {
+    asked.map_or(backoff, |asked| asked.max(backoff))
+}
 
 /// How long `headers` ask the client to wait, at most `cap`; `None` when
 /// there is no `Retry-After` or it cannot be read. A date in the past means
@@ -49,6 +95,39 @@ mod tests {
     use super::*;
 
     const CAP: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(1));
+        for retry in 1..40 {
+            let full = base.saturating_mul(1 << (retry - 1).min(20)).min(max);
+            assert_eq!(exponential(base, retry, max), full);
+            let step = backoff(base, retry, max);
+            assert!(step >= full / 2 && step <= full, "retry {retry}: {step:?}");
+        }
+        assert_eq!(exponential(base, 0, max), base);
+        let huge = exponential(Duration::from_secs(3600), 40, Duration::MAX);
+        assert_eq!(huge, Duration::from_secs(3600 << 20));
+        assert_eq!(wait(base, None), base);
+        assert_eq!(wait(base, Some(Duration::ZERO)), base);
+        assert_eq!(wait(base, Some(max)), max);
+    }
+
+    #[test]
+    fn the_two_retry_rules() {
+        for code in [404, 408, 409, 429, 500, 502, 503, 504] {
+            assert!(is_retryable(StatusCode::from_u16(code).expect("code")));
+        }
+        for code in [400, 401, 403, 413, 415, 422] {
+            assert!(!is_retryable(StatusCode::from_u16(code).expect("code")));
+        }
+        for code in [408, 429, 502, 503, 504] {
+            assert!(is_transient(StatusCode::from_u16(code).expect("code")));
+        }
+        for code in [200, 301, 400, 404, 409, 413, 422, 500, 501] {
+            assert!(!is_transient(StatusCode::from_u16(code).expect("code")));
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")

@@ -17,6 +17,21 @@ pub const UNTRANSLATED: &str = "dev.pact.contact.untranslated";
 pub const TRANSLATED: &str = "dev.pact.contact.translated";
 /// Type KafkaSource gives a Kafka record that is not itself a CloudEvent.
 pub const KAFKA_EVENT: &str = "dev.knative.kafka.event";
+/// Whether `content_type` is a JSON media type: `application/json`,
+/// `text/json` or any `…+json` (`application/cloudevents+json`,
+/// `application/problem+json`), parameters ignored, in any case.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    let has_suffix = |suffix: &str| {
+        essence.len() >= suffix.len()
+            && essence.is_char_boundary(essence.len() - suffix.len())
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/json")
+        || has_suffix("+json")
+}
+
 /// Type of PingSource events.
 pub const PING: &str = "dev.knative.sources.ping";
 
@@ -289,14 +304,24 @@ where
 
 /// Writes the untranslated CSV line (with `observed_at`), RFC 4180 quoted.
 pub fn untranslated_to_csv(contact: &Contact) -> String {
-    let data = UntranslatedData::from(contact);
-    csv_line(&[
-        &data.mmid1.to_string(),
-        &data.mmid2.to_string(),
-        &data.lat.to_string(),
-        &data.lon.to_string(),
-        data.observed_at.as_deref().unwrap_or_default(),
-    ])
+    UntranslatedData::from(contact).to_csv()
+}
+
+impl UntranslatedData {
+    /// The untranslated CSV line, RFC 4180 quoted: `mmid1,mmid2,lat,lon`
+    /// and `,observed_at` when there is one (the original demo's line has
+    /// four fields).
+    pub fn to_csv(&self) -> String {
+        let numbers = [
+            self.mmid1.to_string(),
+            self.mmid2.to_string(),
+            self.lat.to_string(),
+            self.lon.to_string(),
+        ];
+        let mut fields: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        fields.extend(self.observed_at.as_deref());
+        csv_line(&fields)
+    }
 }
 
 /// Writes the original translated line, RFC 4180 quoted: a street holding a
@@ -333,6 +358,43 @@ fn csv_line(fields: &[&str]) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn untranslated_data_writes_four_or_five_fields() {
+        let mut data = UntranslatedData {
+            mmid1: 1,
+            mmid2: 2,
+            lat: 44.98,
+            lon: -93.25,
+            observed_at: None,
+        };
+        assert_eq!(data.to_csv(), "1,2,44.98,-93.25");
+        data.observed_at = Some("2026-11-24T10:00:00.000Z".into());
+        assert_eq!(data.to_csv(), "1,2,44.98,-93.25,2026-11-24T10:00:00.000Z");
+    }
+
+    #[test]
+    fn json_media_types_are_told_in_any_case() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            " text/json ",
+            "application/cloudevents+json",
+            "application/problem+JSON",
+        ] {
+            assert!(is_json(json), "{json:?}");
+        }
+        for other in [
+            "text/csv",
+            "text/plain",
+            "application/jsonl",
+            "json",
+            "",
+            "é+json é",
+        ] {
+            assert!(!is_json(other), "{other:?}");
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         "2026-11-24T10:00:00Z".parse().expect("valid")
