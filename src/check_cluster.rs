@@ -825,7 +825,7 @@ async fn send_probes(
             Ok(response) => {
                 let status = response.status();
                 let body = response.bytes().await.unwrap_or_default();
-                let text = crate::simulate::problem_text(status, &body);
+                let text = crate::traffic::problem_text(status, &body);
                 if !matches!(status.as_u16(), 429 | 502..=504) {
                     return Err(CheckError::Http(format!(
                         "pact-producer refused the contacts (POST {target}): {text}"
@@ -908,10 +908,7 @@ async fn read_back(
     let status = response.status();
     if status != StatusCode::OK {
         let body = response.bytes().await.unwrap_or_default();
-        let text = format!(
-            "GET {url}: {}",
-            crate::simulate::problem_text(status, &body)
-        );
+        let text = format!("GET {url}: {}", crate::traffic::problem_text(status, &body));
         return Err(
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 Answer::Retry(text)

@@ -15,7 +15,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::dev::{Events, Pipeline, Settings};
-use crate::simulate::{self, Mode, SendArgs, Target, WorldArgs};
+use crate::simulate::{self, SendArgs, WorldArgs};
+use crate::traffic::{Mode, Target};
 
 /// Arguments of `pact demo`.
 #[derive(Debug, clap::Args)]

@@ -18,6 +18,7 @@ pub mod dev;
 pub mod eventing;
 pub mod invoke;
 pub mod simulate;
+pub mod traffic;
 
 mod demo;
 mod display;

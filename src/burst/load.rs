@@ -15,19 +15,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use chrono::{SecondsFormat, SubsecRound, Utc};
-use cloudevents::binding::reqwest::RequestBuilderExt;
-use cloudevents::{EventBuilder, EventBuilderV10};
+use chrono::Utc;
 use hdrhistogram::Histogram;
-use pact_runtime::binary::for_binary_mode;
-use pact_runtime::wire::{UNTRANSLATED, UntranslatedData};
-use reqwest::Url;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::simulate::problem_text;
 use crate::simulate::world::SimContact;
+use crate::traffic::body::{Body, Envelope, EventData, Observed, Stamped, new_id};
+use crate::traffic::{Form, Target, client, problem_text};
 
 /// The `source` of the CloudEvents a burst sends.
 pub const SOURCE: &str = "/pact/burst";
@@ -38,128 +34,49 @@ const MAX_PROBLEMS: usize = 5;
 /// Most characters of a problem kept.
 const MAX_PROBLEM_CHARS: usize = 200;
 
-/// What the requests carry and where they go on the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// pact-producer's endpoints: `POST /pact/producer?message=…` (the
-    /// original demo's), or a JSON object when the URL ends in `/contacts`.
-    Producer,
-    /// A `dev.pact.contact.untranslated` CloudEvent in binary mode with JSON
-    /// data, for any function or sink.
-    Cloudevent,
-    /// The same CloudEvent with the original demo's CSV line as `text/csv` data.
-    Csv,
-}
-
-/// Where and how requests are sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The URL every request goes to (producer mode: without the `message`).
-    pub url: Url,
-    /// How.
-    pub mode: Mode,
-}
-
-impl Target {
-    /// The URL the user gave; the mode follows its path unless given: the
-    /// producer's paths mean producer mode, anything else CloudEvents. A
-    /// producer URL with no path gets `/pact/producer`.
-    pub fn new(url: &str, mode: Option<Mode>) -> anyhow::Result<Self> {
-        let mut url = Url::parse(url.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .with_context(|| format!("{url:?} is not an absolute http:// or https:// URL"))?;
-        let path = url.path().trim_end_matches('/').to_owned();
-        let mode = mode.unwrap_or(
-            if path.ends_with("/pact/producer") || path.ends_with("/contacts") {
-                Mode::Producer
-            } else {
-                Mode::Cloudevent
+/// The body that carries `item`, its id and `observed_at` made now: one
+/// contact per request.
+fn body(target: &Target, item: Item) -> anyhow::Result<Body> {
+    let id = new_id();
+    let observed = Observed::at(Utc::now());
+    let envelope = Envelope {
+        id: &id,
+        source: SOURCE,
+        time: observed.time,
+        partition_key: None,
+        overrides: &target.overrides,
+    };
+    Ok(match (target.form(), item) {
+        (Form::Json, Item::Contact(c)) => Body::one(&Stamped {
+            id: id.clone(),
+            data: observed.data(&c),
+        })?,
+        (Form::Message, Item::Contact(c)) => Body::message(&observed.data(&c)),
+        (Form::JsonEvent, Item::Contact(c)) => {
+            Body::event(envelope, EventData::Json(observed.data(&c)))?
+        }
+        (Form::CsvEvent, Item::Contact(c)) => {
+            Body::event(envelope, EventData::Csv(observed.data(&c)))?
+        }
+        (Form::Json, Item::Line(line)) => Body::json(line),
+        (Form::Message, Item::Line(line)) => {
+            Body::Message(String::from_utf8_lossy(&line).into_owned())
+        }
+        (Form::JsonEvent, Item::Line(bytes)) => Body::event(
+            envelope,
+            EventData::Raw {
+                content_type: "application/json",
+                bytes,
             },
-        );
-        if mode == Mode::Producer && path.is_empty() {
-            url.set_path("/pact/producer");
-        }
-        Ok(Self { url, mode })
-    }
-
-    /// The URL without any password, for reports.
-    pub fn shown_url(&self) -> String {
-        let mut url = self.url.clone();
-        let _ = url.set_password(None);
-        url.to_string()
-    }
-
-    fn producer_takes_json(&self) -> bool {
-        self.url.path().trim_end_matches('/').ends_with("/contacts")
-    }
-
-    /// The request that carries `item`, its id and `observed_at` made now.
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        item: Item,
-    ) -> Result<reqwest::RequestBuilder, String> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = Utc::now().trunc_subsecs(3);
-        let observed_at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let post = client.post(self.url.clone());
-        match (self.mode, item) {
-            (Mode::Producer, Item::Contact(c)) if self.producer_takes_json() => {
-                let body = serde_json::json!({
-                    "id": id, "mmid1": c.mmid1, "mmid2": c.mmid2,
-                    "lat": c.lat, "lon": c.lon, "observed_at": observed_at,
-                });
-                Ok(post
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header("idempotency-key", id)
-                    .body(body.to_string()))
-            }
-            (Mode::Producer, Item::Contact(c)) => Ok(post.query(&[(
-                "message",
-                format!("{},{},{},{}", c.mmid1, c.mmid2, c.lat, c.lon),
-            )])),
-            (Mode::Producer, Item::Line(line)) if self.producer_takes_json() => Ok(post
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(line)),
-            (Mode::Producer, Item::Line(line)) => {
-                Ok(post.query(&[("message", String::from_utf8_lossy(&line))]))
-            }
-            (mode, item) => {
-                let (content_type, data) = match (mode, item) {
-                    (Mode::Csv, Item::Contact(c)) => (
-                        "text/csv",
-                        format!("{},{},{},{},{observed_at}", c.mmid1, c.mmid2, c.lat, c.lon)
-                            .into_bytes(),
-                    ),
-                    (Mode::Csv, Item::Line(line)) => ("text/csv", line.to_vec()),
-                    (_, Item::Contact(c)) => (
-                        "application/json",
-                        serde_json::to_vec(&UntranslatedData {
-                            mmid1: c.mmid1,
-                            mmid2: c.mmid2,
-                            lat: c.lat,
-                            lon: c.lon,
-                            observed_at: Some(observed_at),
-                        })
-                        .unwrap_or_default(),
-                    ),
-                    (_, Item::Line(line)) => ("application/json", line.to_vec()),
-                };
-                let event = EventBuilderV10::new()
-                    .id(id)
-                    .source(SOURCE)
-                    .ty(UNTRANSLATED)
-                    .time(now)
-                    .data(content_type, data)
-                    .build();
-                let event = event.map_err(|e| format!("cannot build the CloudEvent: {e}"))?;
-                post.event(for_binary_mode(event))
-                    .map_err(|e| format!("cannot encode the CloudEvent: {e}"))
-            }
-        }
-    }
+        )?,
+        (Form::CsvEvent, Item::Line(bytes)) => Body::event(
+            envelope,
+            EventData::Raw {
+                content_type: "text/csv",
+                bytes,
+            },
+        )?,
+    })
 }
 
 /// What one request carries.
@@ -434,19 +351,6 @@ struct Shared {
     progress: Arc<Progress>,
 }
 
-/// The HTTP client: no redirects (a redirected POST is a wrong URL), Nagle
-/// off, connections kept: what a well-behaved event source does.
-pub fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("pact-burst/", env!("CARGO_PKG_VERSION")))
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(concurrency)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("cannot create the HTTP client")
-}
-
 /// Sends the burst from now until the plan ends or `stop` turns true (then
 /// no request starts; those in flight finish within their timeout). Seconds
 /// in the record count from `origin`.
@@ -460,7 +364,7 @@ pub async fn run(
 ) -> anyhow::Result<(Recorder, Instant)> {
     let started = Instant::now();
     let shared = Arc::new(Shared {
-        client: client(plan.concurrency)?,
+        client: client("burst", plan.concurrency)?,
         target,
         plan,
         payloads,
@@ -504,7 +408,10 @@ async fn worker(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) -> Recorde
         let Some(item) = shared.payloads.next().await else {
             break;
         };
-        let request = match shared.target.request(&shared.client, item) {
+        let request = body(&shared.target, item)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|body| body.post(&shared.client, &shared.target.url));
+        let request = match request {
             Ok(request) => request.timeout(plan.timeout),
             Err(problem) => {
                 record.failed(ErrorKind::Other, Instant::now());
@@ -558,21 +465,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mode_follows_the_path() {
-        let t = Target::new("http://127.0.0.1:8180", None).expect("url");
-        assert_eq!(t.mode, Mode::Cloudevent);
-        let t = Target::new("http://127.0.0.1:8180/pact/producer", None).expect("url");
-        assert_eq!(t.mode, Mode::Producer);
-        let t = Target::new("http://127.0.0.1:8180/contacts/", None).expect("url");
-        assert!(t.mode == Mode::Producer && t.producer_takes_json());
-        let t = Target::new("http://127.0.0.1:8180", Some(Mode::Producer)).expect("url");
-        assert_eq!(t.url.path(), "/pact/producer");
-        for bad in ["127.0.0.1:8180", "ftp://x/", "http://", ""] {
-            assert!(Target::new(bad, None).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn records_add_up_when_merged() {
         let origin = Instant::now();
         let mut a = Recorder::new(origin);
@@ -623,19 +515,5 @@ mod tests {
         assert!((a.latency.max() as i64 - 8000).abs() <= 8);
         assert!((a.latency.value_at_quantile(0.5) as i64 - 4000).abs() <= 4);
         assert_eq!(a.last_end, Some(origin + Duration::from_millis(2500)));
-    }
-
-    #[test]
-    fn problems_name_the_detail() {
-        let body =
-            br#"{"type":"about:blank","title":"x","status":422,"detail":"mmid1 must be positive"}"#;
-        assert_eq!(
-            problem_text(reqwest::StatusCode::UNPROCESSABLE_ENTITY, body),
-            "HTTP 422 Unprocessable Entity: mmid1 must be positive"
-        );
-        assert_eq!(
-            problem_text(reqwest::StatusCode::BAD_GATEWAY, b""),
-            "HTTP 502 Bad Gateway"
-        );
     }
 }

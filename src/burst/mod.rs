@@ -21,13 +21,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::bail;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use tokio::time::Instant;
 
 use crate::simulate::WorldArgs;
-use load::{ErrorKind, Mode, Payloads, Plan, Progress, Recorder, Second, Target};
+use crate::traffic::progress::{self, Bar, Length};
+use crate::traffic::{Mode, PRODUCER_PATH, Target};
+use load::{ErrorKind, Payloads, Plan, Progress, Recorder, Second};
 use timeline::{Change, PodCounts, Sample, ServiceScaling, format_counts};
 use watch::{Watch, WatchArgs};
 
@@ -66,10 +67,13 @@ pub struct Args {
     /// with --watch.
     #[arg(required_unless_present = "watch")]
     pub url: Option<String>,
-    /// `producer` (the producer's endpoints), `cloudevent` (binary-mode
-    /// CloudEvents with JSON data) or `csv` (CloudEvents carrying the
-    /// original CSV line) [default: producer when the URL's path is
-    /// /pact/producer or /contacts, otherwise cloudevent].
+    /// `contacts` (pact-producer's endpoints: one JSON contact to
+    /// `…/contacts`, or `?message=` to /pact/producer, which a URL with no
+    /// path gets), `cloudevents` (binary-mode CloudEvents with JSON data) or
+    /// `csv` (CloudEvents carrying the original CSV line) [default: contacts
+    /// when the URL's path ends in /pact/producer or /contacts, otherwise
+    /// cloudevents]. The older spellings `producer` and `cloudevent` are
+    /// taken too.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Requests in flight at once (workers).
@@ -150,7 +154,7 @@ struct Output<'a> {
 /// What a burst did, as `--json` prints it.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    /// Where the requests went (without any password).
+    /// Where the requests went (any password masked).
     pub url: String,
     /// How.
     pub mode: Mode,
@@ -263,11 +267,7 @@ impl Report {
     }
 
     fn print_text(&self) {
-        let mode = match self.mode {
-            Mode::Producer => "producer",
-            Mode::Cloudevent => "cloudevent",
-            Mode::Csv => "csv",
-        };
+        let mode = self.mode.name();
         let pace = match self.rate {
             Some(rate) => format!("open loop at {rate}/s"),
             None => "closed loop".to_owned(),
@@ -492,7 +492,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             bail!("give the URL to send to (or --watch to watch only)");
         };
-        let target = Target::new(url, args.mode)?;
+        let target = Target::new(url, args.mode)?.with_default_path(PRODUCER_PATH);
         let (payloads, seed) = match &args.data_file {
             Some(path) => (Payloads::from_file(path)?, None),
             None => {
@@ -552,7 +552,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             timeout: args.timeout,
         };
         let progress = Arc::new(Progress::default());
-        let bar = terminal.then(|| progress_bar(duration, args.requests));
+        let bar = Bar::new(
+            match duration {
+                Some(d) => Length::Seconds(d),
+                None => Length::Count(args.requests.unwrap_or(0), "requests"),
+            },
+            terminal,
+        );
         let sending = load::run(
             target.clone(),
             plan,
@@ -565,14 +571,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let result = loop {
             tokio::select! {
                 result = &mut sending => break result,
-                () = tokio::time::sleep(Duration::from_millis(200)) => if let Some(bar) = &bar {
-                    draw(bar, &progress, origin, duration.is_some(), watching.as_ref());
+                () = tokio::time::sleep(progress::REDRAW) => if bar.is_shown() {
+                    draw(&bar, &progress, origin, duration.is_some(), watching.as_ref());
                 }
             }
         };
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        bar.finish();
         let (record, started) = result?;
         let mut done = Report::new(&target, &args, &record, started);
         done.seed = seed;
@@ -596,34 +600,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(_) => Instant::now() + args.settle,
             None => origin + args.duration.unwrap_or(DEFAULT_WATCH),
         };
-        let bar = terminal.then(|| {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}") {
-                bar.set_style(style);
-            }
-            bar
-        });
+        let bar = Bar::new(Length::Endless(""), terminal);
         while Instant::now() < until && !*stop.borrow() {
             let pods = watching.snapshot();
             if report.is_some() && pods.values().all(PodCounts::is_zero) {
                 break;
             }
-            if let Some(bar) = &bar {
+            if bar.is_shown() {
                 let what = if report.is_some() {
                     "settling"
                 } else {
                     "watching"
                 };
-                bar.set_message(format!("{what}: {}", pods_line(&pods)));
+                bar.show(
+                    origin.elapsed().as_secs(),
+                    format!("{what}: {}", pods_line(&pods)),
+                );
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(250)) => {}
                 _ = stop.changed() => {}
             }
         }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        bar.finish();
         let until_s = origin.elapsed().as_secs_f64();
         let namespace = watching.namespace().to_owned();
         let warnings = watching.warnings();
@@ -704,40 +703,16 @@ fn pods_line(pods: &std::collections::BTreeMap<String, PodCounts>) -> String {
         .join(", ")
 }
 
-fn progress_bar(duration: Option<Duration>, requests: Option<u64>) -> ProgressBar {
-    let (bar, template) = match (duration, requests) {
-        (Some(d), _) => (
-            ProgressBar::new(d.as_secs().max(1)),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} s  {msg}",
-        ),
-        (None, n) => (
-            ProgressBar::new(n.unwrap_or(0)),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} requests  {msg}",
-        ),
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-fn draw(
-    bar: &ProgressBar,
-    progress: &Progress,
-    origin: Instant,
-    by_time: bool,
-    watching: Option<&Watch>,
-) {
+fn draw(bar: &Bar, progress: &Progress, origin: Instant, by_time: bool, watching: Option<&Watch>) {
     let elapsed = origin.elapsed();
     let done = progress.done.load(Ordering::Relaxed);
     let bad = progress.bad.load(Ordering::Relaxed);
-    bar.set_position(if by_time { elapsed.as_secs() } else { done });
     let mut message = format!(
         "{done} requests, {:.0}/s, {bad} not 2xx",
-        done as f64 / elapsed.as_secs_f64().max(0.001)
+        progress::per_second(done, elapsed)
     );
     if let Some(watching) = watching {
         message.push_str(&format!("; {}", pods_line(&watching.snapshot())));
     }
-    bar.set_message(message);
+    bar.show(if by_time { elapsed.as_secs() } else { done }, message);
 }

@@ -5,7 +5,8 @@
 //!   the metric frame.
 //! - `send`: requests to the producer's `POST /contacts` (batches) or to any
 //!   CloudEvents sink (one binary-mode event per POST), with a rate limit,
-//!   bounded concurrency and retries that cannot double a contact.
+//!   bounded concurrency and retries that cannot double a contact; the
+//!   target, its modes and the bodies are [`crate::traffic`]'s.
 //!
 //! The model runs on its own thread and feeds the sender through a small
 //! channel: it runs only as far ahead as the target accepts.
@@ -22,8 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use pact_runtime::config::{Env, EnvReader, K_CE_OVERRIDES, K_SINK, ProcessEnv, RuntimeConfig};
+use pact_runtime::config::ProcessEnv;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -31,7 +31,9 @@ use tokio::time::Instant;
 pub use geo::{BBox, City};
 pub use send::SOURCE;
 
-pub(crate) use send::problem_text;
+use crate::traffic::Form;
+use crate::traffic::progress::{self, Bar, Length};
+pub use crate::traffic::{Mode, Target};
 use send::{Plan, Tally, lock};
 use world::{SimContact, World, WorldConfig};
 
@@ -62,9 +64,12 @@ pub struct Args {
     /// any CloudEvents sink. Default: $K_SINK (Knative SinkBinding or
     /// ContainerSource), in cloudevents mode, with $K_CE_OVERRIDES applied.
     pub url: Option<String>,
-    /// `contacts` (JSON batches for `POST /contacts`) or `cloudevents` (one
-    /// binary-mode event per POST) [default: contacts when the URL's path
-    /// ends in /contacts, otherwise cloudevents].
+    /// `contacts` (JSON batches for pact-producer's `POST /contacts`; one
+    /// `message` per POST to `/pact/producer`), `cloudevents` (one
+    /// binary-mode event per POST) or `csv` (the same event with the CSV
+    /// line) [default: contacts when the URL's path ends in /contacts or
+    /// /pact/producer, otherwise cloudevents]. `pact burst`'s spellings
+    /// `producer` and `cloudevent` are taken too.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Print the summary as one JSON object.
@@ -178,85 +183,6 @@ impl Default for SendArgs {
     }
 }
 
-/// How contacts travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// JSON arrays to pact-producer's `POST /contacts`, each item with its `id`.
-    Contacts,
-    /// One `dev.pact.contact.untranslated` CloudEvent per POST, binary mode.
-    Cloudevents,
-}
-
-/// Where and how contacts are sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The URL every request is POSTed to.
-    pub url: reqwest::Url,
-    /// How.
-    pub mode: Mode,
-    /// Extensions set on every event (from `K_CE_OVERRIDES`), winning over
-    /// the simulator's own.
-    pub overrides: Vec<(String, String)>,
-}
-
-impl Target {
-    /// A URL given by the user; the mode follows its path unless given.
-    pub fn new(url: &str, mode: Option<Mode>) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(url.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .with_context(|| format!("{url:?} is not an absolute http:// or https:// URL"))?;
-        let mode = mode.unwrap_or_else(|| {
-            if url.path().trim_end_matches('/').ends_with("/contacts") {
-                Mode::Contacts
-            } else {
-                Mode::Cloudevents
-            }
-        });
-        Ok(Self {
-            url,
-            mode,
-            overrides: Vec::new(),
-        })
-    }
-
-    /// The URL given, or else `K_SINK` (cloudevents mode unless `mode` says
-    /// otherwise) with `K_CE_OVERRIDES`, read from `env`.
-    pub fn resolve<E: Env + ?Sized>(
-        url: Option<&str>,
-        mode: Option<Mode>,
-        env: &E,
-    ) -> anyhow::Result<Self> {
-        if let Some(url) = url {
-            return Self::new(url, mode);
-        }
-        let mut reader = EnvReader::new(env);
-        let config = RuntimeConfig::read(&mut reader);
-        // Only the two variables a source reads matter here.
-        if let Err(e) = reader.finish() {
-            let ours: Vec<String> =
-                e.0.iter()
-                    .filter(|bad| bad.name == K_SINK || bad.name == K_CE_OVERRIDES)
-                    .map(|bad| format!("{}={:?}: {}", bad.name, bad.value, bad.expected))
-                    .collect();
-            if !ours.is_empty() {
-                bail!("invalid environment: {}", ours.join("; "));
-            }
-        }
-        let Some(url) = config.sink else {
-            bail!(
-                "no target: give a URL (pact-producer's …/contacts, or a CloudEvents sink), or set K_SINK"
-            );
-        };
-        Ok(Self {
-            url,
-            mode: mode.unwrap_or(Mode::Cloudevents),
-            overrides: config.ce_overrides,
-        })
-    }
-}
-
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -270,7 +196,7 @@ pub struct Summary {
     pub phones: u64,
     /// How contacts were sent.
     pub mode: Mode,
-    /// Where (without any password).
+    /// Where (any password masked).
     pub url: String,
     /// Contacts the model reported and the simulator gave an id.
     pub generated: u64,
@@ -336,14 +262,7 @@ impl Summary {
             self.seed,
             humantime::format_duration(Duration::from_secs(self.simulated_s))
         );
-        println!(
-            "  to {} ({})",
-            self.url,
-            match self.mode {
-                Mode::Contacts => "contacts",
-                Mode::Cloudevents => "cloudevents",
-            }
-        );
+        println!("  to {} ({})", self.url, self.mode.name());
         println!(
             "  generated {}, sent {}, accepted {}, rejected {}, failed {}",
             self.generated, self.sent, self.accepted, self.rejected, self.failed
@@ -451,12 +370,12 @@ async fn run_world(
         (Some(duration), _) => Some(started + duration),
         (None, None) => Some(started + DEFAULT_DURATION),
     };
-    let per_request = match (target.mode, send.rate) {
-        (Mode::Cloudevents, _) => 1,
-        (Mode::Contacts, None) => send.batch,
-        (Mode::Contacts, Some(rate)) => {
+    let per_request = match (target.form(), send.rate) {
+        (Form::Json, None) => send.batch,
+        (Form::Json, Some(rate)) => {
             ((rate * RATE_BATCH_WINDOW_S).ceil() as usize).clamp(1, send.batch)
         }
+        (Form::Message | Form::JsonEvent | Form::CsvEvent, _) => 1,
     };
     let plan = Plan {
         limit: send.contacts,
@@ -470,14 +389,14 @@ async fn run_world(
     let mut contacts = spawn_world(config, CHANNEL_CONTACTS)?;
 
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let bar = progress.then(|| progress_bar(send, &plan));
-    let drawing = bar.clone().map(|bar| {
-        let tally = tally.clone();
+    let bar = progress_bar(send, &plan, progress);
+    let drawing = bar.is_shown().then(|| {
+        let (bar, tally) = (bar.clone(), tally.clone());
         let counts_contacts = plan.limit.is_some();
         tokio::spawn(async move {
             loop {
                 draw(&bar, &lock(&tally), started, counts_contacts);
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(progress::REDRAW).await;
             }
         })
     });
@@ -485,22 +404,18 @@ async fn run_world(
     if let Some(drawing) = drawing {
         drawing.abort();
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
     let ended = ended?;
     let elapsed = started.elapsed().as_secs_f64();
 
     let tally = std::mem::take(&mut *lock(&tally));
-    let mut url = target.url.clone();
-    let _ = url.set_password(None);
     Ok(Summary {
         seed,
         city,
         bbox,
         phones: world.phones as u64,
         mode: target.mode,
-        url: url.to_string(),
+        url: target.shown_url(),
         generated: ended.generated,
         sent: tally.sent,
         accepted: tally.accepted,
@@ -567,44 +482,35 @@ fn generate(config: &WorldConfig, out: &mpsc::Sender<SimContact>) {
     }
 }
 
-fn progress_bar(send: &SendArgs, plan: &Plan) -> ProgressBar {
-    let (bar, template) = match (plan.limit, plan.deadline, send.duration) {
-        (Some(limit), _, _) => (
-            ProgressBar::new(limit),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} contacts  {msg}",
-        ),
-        (None, Some(_), duration) => (
-            ProgressBar::new(duration.unwrap_or(DEFAULT_DURATION).as_secs().max(1)),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} s  {msg}",
-        ),
-        (None, None, _) => (
-            ProgressBar::new_spinner(),
-            "{spinner} [{elapsed_precise}] {msg}  (Ctrl-C to stop)",
-        ),
+fn progress_bar(send: &SendArgs, plan: &Plan, shown: bool) -> Bar {
+    let length = match (plan.limit, plan.deadline) {
+        (Some(limit), _) => Length::Count(limit, "contacts"),
+        (None, Some(_)) => Length::Seconds(send.duration.unwrap_or(DEFAULT_DURATION)),
+        (None, None) => Length::Endless("  (Ctrl-C to stop)"),
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
+    Bar::new(length, shown)
 }
 
-fn draw(bar: &ProgressBar, tally: &Tally, started: Instant, counts_contacts: bool) {
+fn draw(bar: &Bar, tally: &Tally, started: Instant, counts_contacts: bool) {
     let elapsed = started.elapsed();
-    if counts_contacts {
-        bar.set_position(tally.accepted + tally.rejected + tally.failed);
+    let position = if counts_contacts {
+        tally.accepted + tally.rejected + tally.failed
     } else {
-        bar.set_position(elapsed.as_secs());
-    }
-    let rate = tally.accepted as f64 / elapsed.as_secs_f64().max(1e-3);
-    bar.set_message(format!(
-        "accepted {} ({rate:.0}/s), rejected {}, failed {}",
-        tally.accepted, tally.rejected, tally.failed
-    ));
+        elapsed.as_secs()
+    };
+    let rate = progress::per_second(tally.accepted, elapsed);
+    bar.show(
+        position,
+        format!(
+            "accepted {} ({rate:.0}/s), rejected {}, failed {}",
+            tally.accepted, tally.rejected, tally.failed
+        ),
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, HashSet};
+    use std::collections::HashSet;
 
     use clap::Parser;
     use pact_runtime::testing::{CaptureSink, Reply};
@@ -670,50 +576,6 @@ mod tests {
         assert!(parse(&["--bbox", "1,2,3,4", "--city", "paris"]).is_err());
         assert!(parse(&["--bbox", "1,2,3"]).is_err());
         assert!(parse(&["--duration", "soon"]).is_err());
-    }
-
-    #[test]
-    fn the_mode_follows_the_url_unless_given() {
-        let mode = |url: &str, given| Target::new(url, given).expect("valid").mode;
-        assert_eq!(mode("http://h/contacts", None), Mode::Contacts);
-        assert_eq!(mode("http://h:8080/api/contacts/", None), Mode::Contacts);
-        assert_eq!(mode("http://h/", None), Mode::Cloudevents);
-        assert_eq!(mode("http://h/contacts-v2", None), Mode::Cloudevents);
-        assert_eq!(mode("http://h/", Some(Mode::Contacts)), Mode::Contacts);
-        assert!(Target::new("ftp://h/", None).is_err());
-        assert!(Target::new("/contacts", None).is_err());
-    }
-
-    #[test]
-    fn without_a_url_k_sink_and_its_overrides_are_used() {
-        let env: HashMap<&str, &str> = [
-            ("K_SINK", "http://broker.example/ns/default"),
-            ("K_CE_OVERRIDES", r#"{"extensions":{"team":"pact"}}"#),
-            ("PORT", "not a port"), // not ours: ignored
-        ]
-        .into_iter()
-        .collect();
-        let target = Target::resolve(None, None, &env).expect("K_SINK");
-        assert_eq!(target.url.as_str(), "http://broker.example/ns/default");
-        assert_eq!(target.mode, Mode::Cloudevents);
-        assert_eq!(target.overrides, vec![("team".into(), "pact".into())]);
-
-        // A URL given wins, and overrides are for K_SINK only.
-        let target = Target::resolve(Some("http://h/contacts"), None, &env).expect("URL");
-        assert_eq!(target.mode, Mode::Contacts);
-        assert!(target.overrides.is_empty());
-
-        let none: HashMap<&str, &str> = HashMap::new();
-        let e = Target::resolve(None, None, &none).expect_err("no target");
-        assert!(e.to_string().contains("K_SINK"), "{e}");
-        let bad: HashMap<&str, &str> = [("K_SINK", "ftp://x"), ("K_CE_OVERRIDES", "[1]")]
-            .into_iter()
-            .collect();
-        let e = Target::resolve(None, None, &bad).expect_err("bad");
-        assert!(
-            e.to_string().contains("K_SINK") && e.to_string().contains("K_CE_OVERRIDES"),
-            "{e}"
-        );
     }
 
     #[test]

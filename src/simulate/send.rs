@@ -1,31 +1,20 @@
 //! Sending the contacts: batching, the rate limit, bounded concurrency, and
-//! retries that can never create a contact twice.
-//!
-//! Every contact gets its id (UUIDv7) and its `observed_at` when its request
-//! is built, before the first attempt; a retry resends the same bytes, so
-//! the producer (which honours the `id` of each item) or any idempotent sink
-//! keeps one contact however often it is retried.
+//! retries that can never create a contact twice (the bodies, built once per
+//! request with an id per contact, are [`crate::traffic::body`]'s).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use cloudevents::binding::reqwest::RequestBuilderExt;
-use cloudevents::{Event, EventBuilder, EventBuilderV10};
-use pact_runtime::binary::for_binary_mode;
-use pact_runtime::retry::retry_after;
-use pact_runtime::wire::{UNTRANSLATED, UntranslatedData};
-use rand::Rng;
-use reqwest::StatusCode;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use pact_runtime::retry::{backoff, is_transient, retry_after, wait};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::world::SimContact;
-use super::{Mode, Target};
+use crate::traffic::body::{Body, Envelope, EventData, Observed, Stamped, new_id};
+use crate::traffic::{Form, Target, client, problem_text};
 
 /// The `source` of the CloudEvents the simulator sends.
 pub const SOURCE: &str = "/pact/simulate";
@@ -102,19 +91,6 @@ pub(super) struct Ended {
     pub interrupted: bool,
 }
 
-/// The HTTP client: no redirects (a redirected POST is a wrong URL), a
-/// connect timeout, Nagle off for small requests.
-pub(super) fn client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("pact-simulate/", env!("CARGO_PKG_VERSION")))
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("cannot create the HTTP client")
-}
-
 /// Resolves once the stop count reaches `n`; never when the sender is gone.
 async fn stop_requested(stop: &mut watch::Receiver<u32>, n: u32) {
     if stop.wait_for(|&count| count >= n).await.is_err() {
@@ -156,7 +132,7 @@ pub(super) async fn drive(
     tally: &Arc<Mutex<Tally>>,
     mut stop: watch::Receiver<u32>,
 ) -> anyhow::Result<Ended> {
-    let client = client()?;
+    let client = client("simulate", plan.concurrency)?;
     let permits = Arc::new(Semaphore::new(plan.concurrency));
     let mut pace = plan.rate.map(Pace::new);
     let mut tasks = JoinSet::new();
@@ -225,7 +201,7 @@ pub(super) async fn drive(
             plan.keep_ids,
         );
         tasks.spawn(async move {
-            let delivery = deliver(&client, &url, &request.payload).await;
+            let delivery = deliver(&client, &url, &request.body).await;
             request.record(delivery, &mut lock(&tally), keep_ids);
             drop(permit);
         });
@@ -268,72 +244,46 @@ pub(super) async fn drive(
     Ok(ended)
 }
 
-/// One item of `POST /contacts`: the untranslated data and its id.
-#[derive(Serialize)]
-struct Item<'a> {
-    id: &'a str,
-    #[serde(flatten)]
-    data: UntranslatedData,
-}
-
-enum Payload {
-    /// A JSON array for the producer's `POST /contacts`.
-    Contacts(Bytes),
-    /// One binary-mode CloudEvent.
-    Event(Box<Event>),
-}
-
 /// A request, built once and resent as it is.
 struct Request {
     ids: Vec<String>,
-    payload: Payload,
+    body: Body,
 }
 
 impl Request {
     fn build(target: &Target, batch: &[SimContact], now: DateTime<Utc>) -> anyhow::Result<Self> {
-        // Milliseconds, as the producer keeps them; never in the future.
-        let observed_at = now.trunc_subsecs(3);
-        let observed_text = observed_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let ids: Vec<String> = batch
+        let observed = Observed::at(now);
+        let items: Vec<Stamped> = batch
             .iter()
-            .map(|_| uuid::Uuid::now_v7().to_string())
+            .map(|c| Stamped {
+                id: new_id(),
+                data: observed.data(c),
+            })
             .collect();
-        let data = |c: &SimContact| UntranslatedData {
-            mmid1: c.mmid1,
-            mmid2: c.mmid2,
-            lat: c.lat,
-            lon: c.lon,
-            observed_at: Some(observed_text.clone()),
-        };
-        let payload = match target.mode {
-            Mode::Contacts => {
-                let items: Vec<Item<'_>> = batch
-                    .iter()
-                    .zip(&ids)
-                    .map(|(c, id)| Item { id, data: data(c) })
-                    .collect();
-                Payload::Contacts(serde_json::to_vec(&items)?.into())
-            }
-            Mode::Cloudevents => {
-                let (Some(c), Some(id)) = (batch.first(), ids.first()) else {
-                    anyhow::bail!("an event request needs one contact");
+        let ids = items.iter().map(|item| item.id.clone()).collect();
+        let form = target.form();
+        let body = match (form, items.as_slice(), batch) {
+            (Form::Json, _, _) => Body::batch(&items)?,
+            (Form::Message, [item], _) => Body::message(&item.data),
+            (Form::JsonEvent | Form::CsvEvent, [item], [c]) => {
+                let partition_key = format!("{}-{}", c.mmid1, c.mmid2);
+                let envelope = Envelope {
+                    id: &item.id,
+                    source: SOURCE,
+                    time: observed.time,
+                    partition_key: Some(&partition_key),
+                    overrides: &target.overrides,
                 };
-                let mut builder = EventBuilderV10::new()
-                    .id(id.as_str())
-                    .source(SOURCE)
-                    .ty(UNTRANSLATED)
-                    .time(observed_at)
-                    .data("application/json", serde_json::to_vec(&data(c))?)
-                    .extension("partitionkey", format!("{}-{}", c.mmid1, c.mmid2));
-                // K_CE_OVERRIDES win, as with a SinkBinding.
-                for (name, value) in &target.overrides {
-                    builder = builder.extension(name, value.as_str());
-                }
-                let event = builder.build().context("cannot build the CloudEvent")?;
-                Payload::Event(Box::new(for_binary_mode(event)))
+                let data = if form == Form::CsvEvent {
+                    EventData::Csv(item.data.clone())
+                } else {
+                    EventData::Json(item.data.clone())
+                };
+                Body::event(envelope, data)?
             }
+            _ => anyhow::bail!("a request of this mode carries one contact"),
         };
-        Ok(Self { ids, payload })
+        Ok(Self { ids, body })
     }
 
     fn record(self, delivery: Delivery, tally: &mut Tally, keep_ids: bool) {
@@ -373,21 +323,6 @@ enum Delivery {
     Failed(String),
 }
 
-/// What may succeed when tried again: overload, a restarting or scaling
-/// target, a gateway between. A plain 500 is a bug, resending will not help.
-fn retryable(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 502 | 503 | 504)
-}
-
-/// Exponential backoff with "equal jitter": half the step fixed, half random.
-fn backoff(retry: u32) -> Duration {
-    let step = FIRST_BACKOFF
-        .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
-    let half = step / 2;
-    half + rand::rng().random_range(Duration::ZERO..=half)
-}
-
 /// The `accepted` ids of a `POST /contacts` answer.
 fn accepted_ids(body: &[u8]) -> Option<Vec<String>> {
     #[derive(serde::Deserialize)]
@@ -399,35 +334,26 @@ fn accepted_ids(body: &[u8]) -> Option<Vec<String>> {
         .map(|a| a.accepted)
 }
 
-async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload) -> Delivery {
+async fn deliver(client: &reqwest::Client, url: &reqwest::Url, body: &Body) -> Delivery {
     let mut last = String::new();
     for attempt in 1..=MAX_ATTEMPTS {
-        let request = client.post(url.clone()).timeout(ATTEMPT_TIMEOUT);
-        let request = match payload {
-            Payload::Contacts(body) => Ok(request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())),
-            Payload::Event(event) => request.event(event.as_ref().clone()),
+        let request = match body.post(client, url) {
+            Ok(request) => request.timeout(ATTEMPT_TIMEOUT),
+            Err(problem) => return Delivery::Failed(problem),
         };
-        let request = match request {
-            Ok(request) => request,
-            Err(e) => return Delivery::Failed(format!("cannot encode the CloudEvent: {e}")),
-        };
-        let mut wait = backoff(attempt);
+        let mut pause = backoff(FIRST_BACKOFF, attempt, MAX_BACKOFF);
         match request.send().await {
             Ok(response) if response.status().is_success() => {
                 // Read the body so the connection is reused.
-                let body = response.bytes().await.unwrap_or_default();
-                let ids = match payload {
-                    Payload::Contacts(_) => accepted_ids(&body),
-                    Payload::Event(_) => None,
+                let answer = response.bytes().await.unwrap_or_default();
+                let ids = match body {
+                    Body::Json { .. } => accepted_ids(&answer),
+                    Body::Message(_) | Body::Event(_) => None,
                 };
                 return Delivery::Accepted(ids);
             }
-            Ok(response) if retryable(response.status()) => {
-                if let Some(after) = retry_after(response.headers(), MAX_RETRY_AFTER) {
-                    wait = wait.max(after);
-                }
+            Ok(response) if is_transient(response.status()) => {
+                pause = wait(pause, retry_after(response.headers(), MAX_RETRY_AFTER));
                 last = problem(response).await;
             }
             Ok(response) if response.status().is_server_error() => {
@@ -442,7 +368,7 @@ async fn deliver(client: &reqwest::Client, url: &reqwest::Url, payload: &Payload
         }
         tracing::debug!(attempt, problem = %last, "attempt failed");
         if attempt < MAX_ATTEMPTS {
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(pause).await;
         }
     }
     Delivery::Failed(format!("gave up after {MAX_ATTEMPTS} attempts ({last})"))
@@ -455,30 +381,12 @@ async fn problem(response: reqwest::Response) -> String {
     problem_text(status, &body)
 }
 
-/// `HTTP 422 Unprocessable Entity: <detail>` from a problem document (its
-/// `detail`, else its `title`), or the start of whatever body came.
-pub(crate) fn problem_text(status: StatusCode, body: &[u8]) -> String {
-    const MAX_CHARS: usize = 300;
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            ["detail", "title"]
-                .iter()
-                .find_map(|k| v.get(k).and_then(|d| d.as_str()).map(str::to_owned))
-        })
-        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    let detail: String = detail.chars().take(MAX_CHARS).collect();
-    if detail.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {detail}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::traffic::Mode;
     use cloudevents::AttributesReader;
+    use pact_runtime::wire::{UNTRANSLATED, UntranslatedData};
 
     fn contact(mmid1: i64, mmid2: i64) -> SimContact {
         SimContact {
@@ -510,7 +418,7 @@ mod tests {
             now,
         )
         .expect("built");
-        let Payload::Contacts(body) = &request.payload else {
+        let Body::Json { bytes: body, .. } = &request.body else {
             panic!("not a contacts request");
         };
         let items: Vec<serde_json::Value> = serde_json::from_slice(body).expect("JSON");
@@ -531,7 +439,7 @@ mod tests {
     fn an_event_has_the_contract_attributes_and_the_overrides_win() {
         let request = Request::build(&target(Mode::Cloudevents), &[contact(4, 7)], Utc::now())
             .expect("built");
-        let Payload::Event(event) = &request.payload else {
+        let Body::Event(event) = &request.body else {
             panic!("not an event");
         };
         assert_eq!(event.id(), request.ids[0]);
@@ -555,7 +463,7 @@ mod tests {
             ..target(Mode::Cloudevents)
         };
         let request = Request::build(&plain, &[contact(4, 7)], Utc::now()).expect("built");
-        let Payload::Event(event) = &request.payload else {
+        let Body::Event(event) = &request.body else {
             panic!("not an event");
         };
         assert_eq!(
@@ -565,27 +473,6 @@ mod tests {
                 .as_deref(),
             Some("4-7")
         );
-    }
-
-    #[test]
-    fn retries_only_what_may_succeed_later() {
-        for code in [408, 429, 502, 503, 504] {
-            assert!(retryable(StatusCode::from_u16(code).expect("code")));
-        }
-        for code in [400, 401, 404, 413, 415, 422, 500, 501] {
-            assert!(!retryable(StatusCode::from_u16(code).expect("code")));
-        }
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        for retry in 1..40 {
-            let full = FIRST_BACKOFF
-                .saturating_mul(1 << (retry - 1).min(16))
-                .min(MAX_BACKOFF);
-            let wait = backoff(retry);
-            assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
-        }
     }
 
     #[test]
