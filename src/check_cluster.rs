@@ -27,6 +27,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::burst::watch::{self, WatchArgs, describe};
+use crate::topology::{Stage, TOPOLOGY, Topology};
 
 /// Arguments of `pact check-cluster`.
 #[derive(Debug, Clone, clap::Args)]
@@ -110,8 +111,9 @@ pub struct Kind {
     pub version: &'static str,
     /// Plural, as the API paths name it.
     pub plural: &'static str,
-    /// The objects of this kind `knative/base` creates.
-    pub expected: &'static [&'static str],
+    /// The objects of this kind `knative/base` creates, named from the
+    /// pipeline's topology (pipeline.toml).
+    pub expected: fn(&Topology) -> Vec<String>,
     /// Only some overlays create one (the demo's ContainerSource): none, or
     /// the CRD not installed, is not a failure.
     pub optional: bool,
@@ -157,15 +159,16 @@ impl Kind {
     }
 }
 
-/// Every kind checked, with the names `knative/base/*.yaml` gives them (a
-/// unit test reads those files, so the two cannot drift apart).
+/// Every kind checked, with the names `knative/base/*.yaml` gives them,
+/// derived from pipeline.toml (a unit test reads those files, so the two
+/// cannot drift apart).
 pub const KINDS: [Kind; 6] = [
     Kind {
         kind: "Service",
         group: "serving.knative.dev",
         version: "v1",
         plural: "services",
-        expected: &[PRODUCER, "pact-translation", "pact-contactlog", QUERY],
+        expected: |t| t.functions.iter().map(Stage::service).collect(),
         optional: false,
     },
     Kind {
@@ -173,7 +176,8 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "kafkasources",
-        expected: &["pact-untranslated", "pact-translated"],
+        // Named after the topic each reads.
+        expected: |t| t.functions.iter().filter_map(|f| f.reads.clone()).collect(),
         optional: false,
     },
     Kind {
@@ -181,7 +185,7 @@ pub const KINDS: [Kind; 6] = [
         group: "eventing.knative.dev",
         version: "v1alpha1",
         plural: "kafkasinks",
-        expected: &["pact-untranslated", "pact-translated", "pact-deadletter"],
+        expected: |t| t.all_topics().into_iter().map(str::to_owned).collect(),
         optional: false,
     },
     Kind {
@@ -189,7 +193,7 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "sinkbindings",
-        expected: &["pact-producer-sink", "pact-translation-sink"],
+        expected: |t| t.functions.iter().filter_map(Stage::sink_binding).collect(),
         optional: false,
     },
     Kind {
@@ -197,7 +201,12 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "pingsources",
-        expected: &["pact-retention"],
+        expected: |t| {
+            t.functions
+                .iter()
+                .filter_map(|f| f.ping_source.clone())
+                .collect()
+        },
         optional: false,
     },
     Kind {
@@ -205,7 +214,7 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "containersources",
-        expected: &[],
+        expected: |_| Vec::new(),
         optional: true,
     },
 ];
@@ -478,8 +487,8 @@ async fn check_resources(
             });
             report.result(&what, ready.map_err(|why| format!("not Ready: {why}")));
         }
-        for name in kind.expected {
-            if !listed.iter().any(|o| o.name_any() == *name) {
+        for name in (kind.expected)(&TOPOLOGY) {
+            if !listed.iter().any(|o| o.name_any() == name) {
                 report.line(
                     Outcome::Fail,
                     &format!("{} {name}", kind.short()),
@@ -1141,7 +1150,7 @@ mod tests {
                 .map(|(_, _, n)| n.as_str())
                 .collect();
             in_base.sort_unstable();
-            let mut expected = kind.expected.to_vec();
+            let mut expected = (kind.expected)(&TOPOLOGY);
             expected.sort_unstable();
             assert_eq!(in_base, expected, "{} in knative/base", kind.kind);
         }

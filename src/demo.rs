@@ -14,8 +14,10 @@ use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::Function;
 use crate::dev::{Events, Pipeline, Settings};
 use crate::simulate::{self, SendArgs, WorldArgs};
+use crate::topology::TOPOLOGY;
 use crate::traffic::{Mode, Target};
 
 /// Arguments of `pact demo`.
@@ -67,7 +69,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Ctrl-C or SIGTERM: while starting, stop; while simulating, stop
     // sending and check what was sent; while waiting, stop waiting.
     let shutdown = on_signal();
-    say("pact demo: starting the pipeline (producer, translation, contactlog, query, eventing)");
+    let parts: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
+    say(&format!(
+        "pact demo: starting the pipeline ({}, eventing)",
+        parts.join(", ")
+    ));
     let settings = Settings {
         dir: dir.clone(),
         port: 0,
@@ -88,7 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
 
     let target = Target {
-        url: format!("{}/contacts", urls.producer).parse()?,
+        url: format!("{}/contacts", urls.of(Function::Producer)).parse()?,
         mode: Mode::Contacts,
         overrides: Default::default(),
     };
@@ -133,12 +139,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let waited = sent_at.elapsed();
     let report = Report::new(&rows, &expected, &sent, waited, start_time);
-    let exposure = exposure_sample(&urls.query, &rows).await;
+    let exposure = exposure_sample(urls.of(Function::Query), &rows).await;
     let status = pipeline.status();
     let dead_letters = status
         .topics
         .iter()
-        .find(|t| t.name == crate::dev::DEAD_LETTER_TOPIC)
+        .find(|t| t.name == TOPOLOGY.dead_letter_topic)
         .map_or(0, |t| t.records);
 
     if args.json {
@@ -156,8 +162,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "\npact demo: the pipeline keeps running (state in {}); Ctrl-C stops it.
   producer {}   query {}   eventing {}",
             dir.display(),
-            urls.producer,
-            urls.query,
+            urls.of(Function::Producer),
+            urls.of(Function::Query),
             urls.eventing
         );
         on_signal().cancelled().await;

@@ -16,7 +16,7 @@
 //! deliveries (offsets committed), then the other functions, each draining
 //! what it acknowledged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -34,27 +34,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Function;
 use crate::eventing::{DeliveryOrder, DeliverySpec, Eventing, Retention, Subscription};
-
-/// Topic of untranslated contacts (the original demo's name).
-pub const UNTRANSLATED_TOPIC: &str = "pact-untranslated";
-/// Topic of translated contacts (the original demo's name).
-pub const TRANSLATED_TOPIC: &str = "pact-translated";
-/// Topic of events no subscriber could take.
-pub const DEAD_LETTER_TOPIC: &str = "pact-deadletter";
+use crate::topology::{Stage, TOPOLOGY};
 
 /// Arguments of `pact dev`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Ports, from --port on: producer, translation, contactlog, query, eventing.
-Every setting of the functions can be given in the environment and is passed on,
-e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
-
-Examples:
-  pact dev                              state in ./.pact-dev, ports 8180-8184
-  pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
-  curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
-  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters"
-)]
+#[command(after_help = after_help())]
 pub struct Args {
     /// How the pipeline is set up.
     #[command(flatten)]
@@ -123,6 +107,30 @@ pub struct Settings {
     pub retention_check_interval: Duration,
 }
 
+/// `pact dev --help`'s last lines; the ports in the order of pipeline.toml.
+fn after_help() -> String {
+    let mut parts: Vec<(u16, &str)> = TOPOLOGY
+        .functions
+        .iter()
+        .map(|f| (f.port_offset, f.name.as_str()))
+        .collect();
+    parts.push((TOPOLOGY.eventing_port_offset, "eventing"));
+    parts.sort_unstable();
+    let ports: Vec<&str> = parts.into_iter().map(|(_, name)| name).collect();
+    format!(
+        "Ports, from --port on: {}.
+Every setting of the functions can be given in the environment and is passed on,
+e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
+
+Examples:
+  pact dev                              state in ./.pact-dev, ports 8180-8184
+  pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
+  curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
+  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters",
+        ports.join(", ")
+    )
+}
+
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -181,19 +189,26 @@ impl Default for Settings {
 #[error("interrupted while starting")]
 pub struct Cancelled;
 
-/// Where the parts listen.
+/// Where the parts listen: each function by its short name, and
+/// `eventing`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Urls {
-    /// pact-producer.
-    pub producer: String,
-    /// pact-translation.
-    pub translation: String,
-    /// pact-contactlog.
-    pub contactlog: String,
-    /// pact-query.
-    pub query: String,
+    /// Each function of pipeline.toml, by its short name (`producer`).
+    #[serde(flatten)]
+    pub functions: BTreeMap<String, String>,
     /// The eventing stand-in.
     pub eventing: String,
+}
+
+impl Urls {
+    /// The base URL of the function with this short name (`""` for a name
+    /// pipeline.toml does not list; the unit tests of the callers' names
+    /// keep that from happening).
+    pub fn of(&self, function: Function) -> &str {
+        self.functions
+            .get(function.name())
+            .map_or("", String::as_str)
+    }
 }
 
 /// The running pipeline.
@@ -204,7 +219,7 @@ pub struct Pipeline {
     server: JoinHandle<std::io::Result<()>>,
     server_stop: CancellationToken,
     ping: JoinHandle<()>,
-    functions: HashMap<Function, Supervised>,
+    functions: HashMap<&'static str, Supervised>,
     events: Events,
 }
 
@@ -240,14 +255,15 @@ impl Pipeline {
         };
         let mut eventing = Eventing::open(
             &dir.join("topics.db"),
-            &[UNTRANSLATED_TOPIC, TRANSLATED_TOPIC, DEAD_LETTER_TOPIC],
+            &TOPOLOGY.all_topics(),
             settings.partitions,
         )
         .await?;
+        let eventing_port = port(TOPOLOGY.eventing_port_offset);
         let listener =
-            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port(4))))
+            tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, eventing_port)))
                 .await
-                .with_context(|| format!("eventing: cannot listen on port {}", port(4)))?;
+                .with_context(|| format!("eventing: cannot listen on port {eventing_port}"))?;
         let eventing_url = format!("http://{}", listener.local_addr()?);
         let server_stop = CancellationToken::new();
         let server = tokio::spawn({
@@ -262,29 +278,17 @@ impl Pipeline {
 
         let database_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}", dir.join("pact.db").display()));
-        let sink = |topic: &str| format!("{eventing_url}/topics/{topic}");
         let mut functions = HashMap::new();
-        // The contact log first: it migrates the schema pact-query reads.
-        for (function, i, env) in [
-            (
-                Function::Contactlog,
-                2,
-                vec![("DATABASE_URL", database_url.clone())],
-            ),
-            (Function::Query, 3, query_env(&database_url)),
-            (
-                Function::Translation,
-                1,
-                vec![("K_SINK", sink(TRANSLATED_TOPIC))],
-            ),
-            (
-                Function::Producer,
-                0,
-                vec![("K_SINK", sink(UNTRANSLATED_TOPIC))],
-            ),
-        ] {
-            match Supervised::start(function, port(i), env, events, cancel).await {
-                Ok(supervised) => functions.insert(function, supervised),
+        for stage in TOPOLOGY.start_order() {
+            let env = environment(stage, &eventing_url, &database_url);
+            let Some(function) = Function::named(&stage.name) else {
+                bail!(
+                    "pipeline.toml lists {}, which `pact function` cannot run",
+                    stage.name
+                );
+            };
+            match Supervised::start(function, port(stage.port_offset), env, events, cancel).await {
+                Ok(supervised) => functions.insert(stage.name.as_str(), supervised),
                 Err(e) => {
                     for (_, started) in functions.drain() {
                         let _ = started.stop().await;
@@ -292,16 +296,15 @@ impl Pipeline {
                     if e.is::<Cancelled>() {
                         return Err(e);
                     }
-                    return Err(e.context(format!("pact-{} did not start", function.name())));
+                    return Err(e.context(format!("{} did not start", stage.service())));
                 }
             };
         }
-        let url = |f: Function| functions[&f].url();
         let urls = Urls {
-            producer: url(Function::Producer),
-            translation: url(Function::Translation),
-            contactlog: url(Function::Contactlog),
-            query: url(Function::Query),
+            functions: functions
+                .iter()
+                .map(|(name, f)| ((*name).to_owned(), f.url()))
+                .collect(),
             eventing: eventing_url,
         };
         let client = reqwest::Client::builder()
@@ -315,16 +318,15 @@ impl Pipeline {
             max_in_flight: settings.max_in_flight,
             deliveries: settings.deliveries,
         };
-        for (topic, function, subscriber) in [
-            (TRANSLATED_TOPIC, "pact-contactlog", &urls.contactlog),
-            (UNTRANSLATED_TOPIC, "pact-translation", &urls.translation),
-        ] {
+        // Downstream first, as the functions started.
+        for stage in TOPOLOGY.functions.iter().rev() {
+            let Some(topic) = &stage.reads else { continue };
             let subscription = Subscription {
-                group: function.to_owned(),
-                topic: topic.to_owned(),
-                subscriber: format!("{subscriber}/").parse()?,
+                group: stage.consumer_group(),
+                topic: topic.clone(),
+                subscriber: format!("{}/", functions[stage.name.as_str()].url()).parse()?,
                 ordering: settings.ordering,
-                dead_letter_topic: DEAD_LETTER_TOPIC.to_owned(),
+                dead_letter_topic: TOPOLOGY.dead_letter_topic.clone(),
             };
             eventing
                 .subscribe(subscription, delivery.clone(), client.clone())
@@ -334,14 +336,21 @@ impl Pipeline {
         // committed.
         eventing.retain(Retention {
             default: settings.retention,
-            topics: HashMap::from([(DEAD_LETTER_TOPIC.to_owned(), settings.dead_letter_retention)]),
+            topics: HashMap::from([(
+                TOPOLOGY.dead_letter_topic.clone(),
+                settings.dead_letter_retention,
+            )]),
             check_every: settings.retention_check_interval,
         });
-        let ping = tokio::spawn(ping_loop(
-            client,
-            format!("{}/", urls.contactlog),
-            settings.ping_every,
-        ));
+        let pinged: Vec<(String, String)> = TOPOLOGY
+            .functions
+            .iter()
+            .filter_map(|stage| {
+                let source = stage.ping_source.clone()?;
+                Some((format!("{}/", functions[stage.name.as_str()].url()), source))
+            })
+            .collect();
+        let ping = tokio::spawn(ping_loop(client, pinged, settings.ping_every));
         Ok(Self {
             urls,
             database_url,
@@ -370,8 +379,8 @@ impl Pipeline {
     }
 
     /// The process id of a function's current process.
-    pub fn pid(&self, function: Function) -> Option<u32> {
-        self.functions.get(&function).and_then(Supervised::pid)
+    pub fn pid(&self, function: &str) -> Option<u32> {
+        self.functions.get(function).and_then(Supervised::pid)
     }
 
     /// Stops everything in the order that loses nothing: the producer (its
@@ -380,8 +389,13 @@ impl Pipeline {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.ping.abort();
         let mut failures = Vec::new();
-        if let Some(producer) = self.functions.remove(&Function::Producer) {
-            failures.extend(producer.stop().await.err());
+        let ingress: Vec<_> = TOPOLOGY
+            .ingress()
+            .filter_map(|stage| self.functions.remove(stage.name.as_str()))
+            .map(Supervised::stop)
+            .collect();
+        for result in futures_util::future::join_all(ingress).await {
+            failures.extend(result.err());
         }
         self.eventing.stop_delivery().await;
         let rest: Vec<_> = self.functions.drain().map(|(_, f)| f.stop()).collect();
@@ -437,9 +451,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let urls = pipeline.urls().clone();
     if args.json {
-        let pids: HashMap<&str, Option<u32>> = Function::ALL
+        let pids: HashMap<&str, Option<u32>> = TOPOLOGY
+            .functions
             .iter()
-            .map(|f| (f.name(), pipeline.pid(*f)))
+            .map(|f| (f.name.as_str(), pipeline.pid(&f.name)))
             .collect();
         json_line(&serde_json::json!({
             "event": "ready",
@@ -449,31 +464,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "dir": args.settings.dir,
         }));
     } else {
-        text_line(&format!(
-            "pact dev: the whole pipeline on this machine (for development; clusters use Knative and Kafka)
-
-  producer     {}   POST /contacts, /pact/producer?message=..., / (CloudEvents)
-  translation  {}   POST / (CloudEvents; fed from {UNTRANSLATED_TOPIC})
-  contactlog   {}   POST / (CloudEvents; fed from {TRANSLATED_TOPIC})
-  query        {}   GET /stats, /contacts/{{mmid}}, /exposures/{{mmid}}, /openapi.json
-  eventing     {}   POST /topics/{{topic}}, GET /topics, GET /topics/{DEAD_LETTER_TOPIC}/records
-
-  state        {} (topics, offsets{})
-  database     {}
-
-Ctrl-C stops everything.",
-            urls.producer,
-            urls.translation,
-            urls.contactlog,
-            urls.query,
-            urls.eventing,
-            args.settings.dir.display(),
-            if std::env::var_os("DATABASE_URL").is_none() {
-                ", pact.db"
-            } else {
-                ""
-            },
-            pact_runtime::redact::url(pipeline.database_url()),
+        text_line(&banner(
+            &urls,
+            &args.settings.dir,
+            &pact_runtime::redact::url(pipeline.database_url()),
         ));
     }
     shutdown.cancelled().await;
@@ -484,20 +478,57 @@ Ctrl-C stops everything.",
     Ok(ExitCode::SUCCESS)
 }
 
-/// pact-query's environment: the database, and open access on this machine
-/// unless tokens (or an explicit `PACT_QUERY_AUTH`) are in the environment.
-fn query_env(database_url: &str) -> Vec<(&'static str, String)> {
-    let mut env = vec![("DATABASE_URL", database_url.to_owned())];
-    let configured = [
-        "PACT_QUERY_AUTH",
-        "PACT_QUERY_TOKENS",
-        "PACT_QUERY_TOKENS_FILE",
-    ]
-    .iter()
-    .any(|name| std::env::var_os(name).is_some());
-    if !configured {
-        env.push(("PACT_QUERY_AUTH", "none".to_owned()));
+/// What `pact dev` prints once everything is ready.
+fn banner(urls: &Urls, dir: &std::path::Path, database_url: &str) -> String {
+    let mut lines = vec![
+        "pact dev: the whole pipeline on this machine (for development; clusters use Knative and Kafka)"
+            .to_owned(),
+        String::new(),
+    ];
+    for stage in &TOPOLOGY.functions {
+        let url = urls.functions.get(&stage.name).map_or("", String::as_str);
+        let what = match (&stage.reads, stage.endpoints.strip_suffix(')')) {
+            (Some(topic), Some(open)) => format!("{open}; fed from {topic})"),
+            (Some(topic), None) => format!("{} (fed from {topic})", stage.endpoints),
+            (None, _) => stage.endpoints.clone(),
+        };
+        lines.push(format!("  {:<12} {url}   {what}", stage.name));
     }
+    lines.push(format!(
+        "  {:<12} {}   POST /topics/{{topic}}, GET /topics, GET /topics/{}/records",
+        "eventing", urls.eventing, TOPOLOGY.dead_letter_topic
+    ));
+    lines.push(String::new());
+    lines.push(format!(
+        "  state        {} (topics, offsets{})",
+        dir.display(),
+        if std::env::var_os("DATABASE_URL").is_none() {
+            ", pact.db"
+        } else {
+            ""
+        }
+    ));
+    lines.push(format!("  database     {database_url}"));
+    lines.push(String::new());
+    lines.push("Ctrl-C stops everything.".to_owned());
+    lines.join("\n")
+}
+
+/// A function's environment under `pact dev`, as in the cluster: its
+/// `K_SINK` (the stand-in's endpoint of the topic it emits to), the
+/// database, and what pipeline.toml adds on this machine.
+fn environment(stage: &Stage, eventing_url: &str, database_url: &str) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(topic) = &stage.emits_to {
+        env.push((
+            "K_SINK".to_owned(),
+            format!("{eventing_url}/topics/{topic}"),
+        ));
+    }
+    if stage.database.is_some() {
+        env.push(("DATABASE_URL".to_owned(), database_url.to_owned()));
+    }
+    env.extend(stage.dev_env(|name| std::env::var_os(name).is_some()));
     env
 }
 
@@ -526,28 +557,32 @@ fn init_logs() {
         .try_init();
 }
 
-/// Sends a `dev.knative.sources.ping` event to pact-contactlog at start and
-/// then every `every`, as the cluster's daily PingSource does.
-async fn ping_loop(client: reqwest::Client, url: String, every: Duration) {
+/// Sends a `dev.knative.sources.ping` event to each `(url, ping source)` at
+/// start and then every `every`, as the cluster's daily PingSources do.
+async fn ping_loop(client: reqwest::Client, targets: Vec<(String, String)>, every: Duration) {
     use pact_runtime::cloudevents::binding::reqwest::RequestBuilderExt;
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let event = EventBuilderV10::new()
-            .id(uuid::Uuid::now_v7().to_string())
-            .source("/apis/v1/namespaces/pact/pingsources/pact-retention")
-            .ty(pact_runtime::wire::PING)
-            .time(chrono::Utc::now())
-            .build();
-        let Ok(event) = event else { continue };
-        let sent = match client.post(&url).event(event) {
-            Ok(request) => request.send().await,
-            Err(_) => continue,
-        };
-        match sent {
-            Ok(response) if response.status().is_success() => {}
-            Ok(response) => tracing::warn!(status = %response.status(), "retention ping refused"),
-            Err(e) => tracing::warn!(error = %e, "retention ping not delivered"),
+        for (url, source) in &targets {
+            let event = EventBuilderV10::new()
+                .id(uuid::Uuid::now_v7().to_string())
+                .source(format!("/apis/v1/namespaces/pact/pingsources/{source}"))
+                .ty(pact_runtime::wire::PING)
+                .time(chrono::Utc::now())
+                .build();
+            let Ok(event) = event else { continue };
+            let sent = match client.post(url).event(event) {
+                Ok(request) => request.send().await,
+                Err(_) => continue,
+            };
+            match sent {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), "retention ping refused");
+                }
+                Err(e) => tracing::warn!(error = %e, "retention ping not delivered"),
+            }
         }
     }
 }
@@ -570,7 +605,7 @@ impl Supervised {
     async fn start(
         function: Function,
         port: u16,
-        env: Vec<(&'static str, String)>,
+        env: Vec<(String, String)>,
         events: Events,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
@@ -675,7 +710,7 @@ impl Supervised {
 struct Spawn {
     exe: PathBuf,
     function: Function,
-    env: Vec<(&'static str, String)>,
+    env: Vec<(String, String)>,
     events: Events,
 }
 
@@ -695,7 +730,7 @@ impl Spawn {
                 std::env::var("PACT_LISTEN_ADDRESS").unwrap_or_else(|_| "127.0.0.1".into()),
             )
             .env_remove("K_SINK")
-            .envs(self.env.iter().map(|(k, v)| (*k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             // Its own process group: Ctrl-C in a terminal reaches pact dev
             // only, which stops the functions in order.
             .process_group(0)

@@ -18,6 +18,7 @@ pub mod dev;
 pub mod eventing;
 pub mod invoke;
 pub mod simulate;
+pub mod topology;
 pub mod traffic;
 
 mod demo;
@@ -83,7 +84,9 @@ enum Command {
     },
 }
 
-/// The four functions, by the name `pact function` takes.
+/// The functions `pact function` runs, by their short names; the same list
+/// as pipeline.toml's (a unit test of [`topology`] compares them). This is
+/// the one place that links each function's crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
 pub enum Function {
     /// pact-producer.
@@ -113,6 +116,11 @@ impl Function {
             Function::Contactlog => "contactlog",
             Function::Query => "query",
         }
+    }
+
+    /// The function with this short name (`translation`).
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
     /// Serves as the function's own binary does, until SIGTERM.

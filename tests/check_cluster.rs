@@ -230,7 +230,7 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
                 "--speed",
                 "4",
                 "--producer-url",
-                &dev.urls.producer,
+                &dev.url("producer"),
                 "--query-url",
                 &query_url,
             ],
@@ -284,7 +284,7 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
         run.assert_line("SKIP  containersource", &["none"]);
         run.assert_line(
             "PASS  contacts: 5 of 5 contacts sent to",
-            &[&dev.urls.producer, &query_url, "end-to-end latency"],
+            &[&dev.url("producer"), &query_url, "end-to-end latency"],
         );
         run.assert_line(
             "PASS  burst: pact-producer 0 → ",

@@ -71,7 +71,7 @@ async fn translated_records(dev: &Dev, topics: &Value, expected: u64) -> u64 {
         .as_u64()
         .expect("records");
     let emit_retries = dev
-        .metric(&dev.urls.translation, "pact_emit_retries_total", "")
+        .metric(&dev.url("translation"), "pact_emit_retries_total", "")
         .await;
     assert!(
         translated >= expected && (translated - expected) as f64 <= emit_retries,
@@ -88,7 +88,7 @@ async fn contacts_are_stored_once(database: Option<&TestDatabase>) {
     let dir = temp_dir();
     let dev = Dev::start(dir.path(), database.map(|d| d.url.as_str()), &[]).await;
     let sent = contacts("flow", 0..N);
-    send_all(&dev.urls.producer, &sent).await;
+    send_all(&dev.url("producer"), &sent).await;
     dev.assert_stored_exactly(&sent).await;
 
     let topics = dev.wait_drained().await;
@@ -121,7 +121,7 @@ async fn simulated_city_is_stored(dev: &Dev, before: usize) {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_pact"))
             .args(["simulate", "--contacts", &SIMULATED.to_string()])
             .args(["--seed", "7", "--json"])
-            .arg(format!("{}/contacts", dev.urls.producer))
+            .arg(format!("{}/contacts", dev.url("producer")))
             .env_remove("K_SINK")
             .kill_on_drop(true)
             .output(),
@@ -185,7 +185,7 @@ async fn killed_functions_lose_nothing(database: Option<&TestDatabase>, signal: 
     )
     .await;
     let sent = contacts("kill", 0..N);
-    let (_url_tx, url) = watch::channel(dev.urls.producer.clone());
+    let (_url_tx, url) = watch::channel(dev.url("producer"));
     let (progress_tx, mut progress) = watch::channel(0);
     let sender = tokio::spawn(send(url, sent.clone(), 50, progress_tx));
 
@@ -283,7 +283,7 @@ async fn restarted_pact_dev_loses_nothing(how: Stop) {
     let dir = temp_dir();
     let dev = Dev::start(dir.path(), None, &["--backoff-delay", "50ms"]).await;
     let sent = contacts("restart", 0..N);
-    let (url_tx, url) = watch::channel(dev.urls.producer.clone());
+    let (url_tx, url) = watch::channel(dev.url("producer"));
     let (progress_tx, mut progress) = watch::channel(0);
     // The sender keeps going through the restart: it retries against the
     // old URL until it is told the new one.
@@ -352,7 +352,7 @@ async fn restarted_pact_dev_loses_nothing(how: Stop) {
     }
 
     url_tx
-        .send(dev.urls.producer.clone())
+        .send(dev.url("producer"))
         .expect("the sender listens");
     sender.await.expect("the sender got every batch accepted");
     dev.assert_stored_exactly(&sent).await;
@@ -379,7 +379,7 @@ async fn events_delivered_n_times_are_stored_once(times: u32, n: usize) {
     let deliveries = times.to_string();
     let dev = Dev::start(dir.path(), None, &["--deliveries", &deliveries]).await;
     let sent = contacts(&format!("x{times}"), 0..n);
-    send_all(&dev.urls.producer, &sent).await;
+    send_all(&dev.url("producer"), &sent).await;
     dev.assert_stored_exactly(&sent).await;
 
     let topics = dev.wait_drained().await;
@@ -404,14 +404,14 @@ async fn events_delivered_n_times_are_stored_once(times: u32, n: usize) {
     // And both functions really were called that often per event.
     let answered = "route=\"/\",status=\"2";
     let translation_calls = dev
-        .metric(&dev.urls.translation, "pact_requests_total", answered)
+        .metric(&dev.url("translation"), "pact_requests_total", answered)
         .await;
     assert!(
         translation_calls >= (times * n as u64) as f64,
         "pact-translation answered {translation_calls} deliveries for {n} events"
     );
     let contactlog_calls = dev
-        .metric(&dev.urls.contactlog, "pact_requests_total", answered)
+        .metric(&dev.url("contactlog"), "pact_requests_total", answered)
         .await;
     assert!(
         contactlog_calls >= (times * translated) as f64,
@@ -456,7 +456,7 @@ async fn colliding_ids_and_keys_from_other_clients_are_all_stored_once() {
         }
         // Each fleet sends everything twice, as a client that lost the 202 would.
         for fleet in [&fleet_a, &fleet_b, &fleet_a, &fleet_b] {
-            send_all(&dev.urls.producer, fleet).await;
+            send_all(&dev.url("producer"), fleet).await;
         }
         let mut expected: Vec<String> = fleet_a
             .iter()
@@ -466,7 +466,7 @@ async fn colliding_ids_and_keys_from_other_clients_are_all_stored_once() {
 
         // Two phones speaking CloudEvents, both numbering their events from
         // 1, each event sent twice.
-        let producer = format!("{}/", dev.urls.producer);
+        let producer = format!("{}/", dev.url("producer"));
         for (source, mmid1) in [("/phone/A", 7_000_001), ("/phone/B", 7_000_003)] {
             // The producer's key for a CloudEvent is its derived id.
             let contact = Contact {
@@ -544,11 +544,11 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
         let observed_at = sent[0].observed_at.clone();
 
         let parts: Vec<&[Contact]> = sent.chunks(N / 3).collect();
-        send_all(&dev.urls.producer, parts[0]).await;
+        send_all(&dev.url("producer"), parts[0]).await;
         // Out of range: translation answers 422.
         let bad = json!({"mmid1": 1, "mmid2": 2, "lat": 200.0, "lon": -93.26, "observed_at": observed_at});
         put_event(&dev, &bad_id, serde_json::to_vec(&bad).expect("JSON")).await;
-        send_all(&dev.urls.producer, parts[1]).await;
+        send_all(&dev.url("producer"), parts[1]).await;
         // Bytes as a plain Kafka producer (kcat) writes them, no content
         // type: delivered in a KafkaSource envelope; 400 (or 415).
         let response = reqwest::Client::new()
@@ -561,7 +561,7 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
             .await
             .expect("POST a raw record");
         assert_eq!(response.status(), 202, "the topic takes raw bytes");
-        send_all(&dev.urls.producer, parts[2]).await;
+        send_all(&dev.url("producer"), parts[2]).await;
         // 2 MiB: the topic takes it (8 MiB limit), translation answers 413.
         let mut big = bad.clone();
         big["lat"] = json!(44.97);
@@ -597,7 +597,7 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
             })
             .collect();
         assert_eq!(letters.len(), 3, "{letters:?}");
-        let destination = format!("{}/", dev.urls.translation);
+        let destination = format!("{}/", dev.url("translation"));
         let problem = |letter: &Value| -> Value {
             assert_eq!(letter["knativeerrordest"], destination.as_str(), "{letter}");
             let data = base64::engine::general_purpose::STANDARD
@@ -673,7 +673,7 @@ async fn functions_are_restarted_when_nobody_reads_stdout() {
         dev.close_stdout().await;
         kill(Pid::from_raw(dev.pids["contactlog"]), Signal::SIGKILL)
             .expect("SIGKILL pact-contactlog");
-        let contactlog = dev.urls.contactlog.clone();
+        let contactlog = dev.url("contactlog");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !dev.healthy(&contactlog).await {
             assert!(
@@ -684,7 +684,7 @@ async fn functions_are_restarted_when_nobody_reads_stdout() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let sent = contacts("unread", 0..N);
-        send_all(&dev.urls.producer, &sent).await;
+        send_all(&dev.url("producer"), &sent).await;
         dev.assert_stored_exactly(&sent).await;
         dev.stop().await;
     })

@@ -7,7 +7,8 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
 2. every rendered document validates strictly against the schemas copied in
    tests/manifests/schemas (validate.py from ../shared/k8s-schemas; a kind
    without a schema fails);
-3. consistency over the rendered output (see `problems()`), with the rules
+3. consistency over the rendered output (see `problems()`), with the pipeline's
+   topology (pipeline.toml, checked by topology.knative_problems), with the rules
    of Knative and eventing-kafka-broker in knative_rules.py that hold for
    every overlay (probe ports, aggressive readiness probing, PACT_REQUIRE_SINK
    on SinkBinding subjects, Kafka ACLs per operation); the overlay-specific
@@ -22,6 +23,7 @@ import re
 
 import knative_rules
 import pytest
+import topology
 from k8s import ROOT, kustomize, kustomize_text, schema_errors
 
 KNATIVE = ROOT / "knative"
@@ -247,6 +249,7 @@ def problems(docs):
             for c in _containers(d):
                 out += _env_problems(me, c, settings_read_by("pact"))
     out += _sender_auth_problems(docs)
+    out += topology.knative_problems(docs)
     for rule in (knative_rules.probe_port_problems, knative_rules.aggressive_readiness_problems,
                  knative_rules.require_sink_problems, knative_rules.kafka_acl_problems):
         out += rule(docs)
@@ -329,8 +332,9 @@ def _env_problems(me, c, reads):
     return out
 
 
-# Reachable from outside the cluster: the ingress phones call and the read API.
-PUBLIC = {"pact-producer", "pact-query"}
+# Reachable from outside the cluster: the ingress phones call and the read API
+# (`public = true` in pipeline.toml).
+PUBLIC = topology.public()
 
 
 def _ksvc_problems(d, reads):
@@ -391,18 +395,13 @@ def test_consistency(overlay):
 def test_everything_expected_is_there():
     docs = render("overlays/demo")
     have = {(d["kind"], _name(d)) for d in docs}
+    # What pipeline.toml makes (Services, sources, sinks, topics) is checked
+    # by topology.knative_problems in test_consistency; the rest is here.
+    assert topology.knative_problems(docs) == []
     for want in [("Namespace", "pact"), ("Kafka", "pact-cluster"), ("KafkaNodePool", "dual-role"),
-                 ("KafkaTopic", "pact-untranslated"), ("KafkaTopic", "pact-translated"),
-                 ("KafkaTopic", "pact-deadletter"), ("KafkaSink", "pact-untranslated"),
-                 ("KafkaSink", "pact-translated"), ("KafkaSink", "pact-deadletter"),
-                 ("KafkaSource", "pact-untranslated"), ("KafkaSource", "pact-translated"),
-                 ("SinkBinding", "pact-producer-sink"), ("SinkBinding", "pact-translation-sink"),
-                 ("PingSource", "pact-retention"), ("ContainerSource", "pact-simulate"),
-                 ("StatefulSet", "pact-postgres"), ("Service", "pact-postgres")] + [
-                 ("Service", f"pact-{f}") for f in ("producer", "translation", "contactlog", "query")]:
+                 ("ContainerSource", "pact-simulate"),
+                 ("StatefulSet", "pact-postgres"), ("Service", "pact-postgres")]:
         assert want in have, want
-    bound = {d["spec"]["subject"]["name"]: d["spec"]["sink"]["ref"]["name"] for d in docs if d["kind"] == "SinkBinding"}
-    assert bound == {"pact-producer": "pact-untranslated", "pact-translation": "pact-translated"}
     ns = next(d for d in docs if d["kind"] == "Namespace")
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
@@ -562,11 +561,28 @@ def _subject_missing(docs):
     e["value"] = e["value"].split(",")[0]
 
 
+def _source_for_another_group(docs):
+    _find(docs, "KafkaSource", "pact-untranslated")["spec"]["consumerGroup"] = "pact-translator"
+
+
+def _binding_to_another_sink(docs):
+    _find(docs, "SinkBinding", "pact-producer-sink")["spec"]["sink"]["ref"]["name"] = "pact-translated"
+
+
+def _function_missing(docs):
+    docs.remove(_ksvc(docs, "pact-query"))
+
+
 def _plain_listener(docs):
     _find(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["tls"] = False
 
 
 CONSISTENCY_BREAKS = {
+    "KafkaSource with another consumer group than pipeline.toml's":
+        (_source_for_another_group, "KafkaSource/pact-untranslated: consumerGroup pact-translator, pipeline.toml makes pact-translation"),
+    "SinkBinding to another topic than pipeline.toml's":
+        (_binding_to_another_sink, "SinkBinding/pact-producer-sink: K_SINK is pact-translated, pipeline.toml says pact-untranslated"),
+    "a function of pipeline.toml not deployed": (_function_missing, "Knative Services: the render has"),
     "Kafka listener without TLS": (_plain_listener, "is not a TLS+SCRAM listener"),
     "KafkaUser without the group ACL": (_acl_missing, "may not Read group pact-contactlog"),
     "KafkaSink without auth": (_unauthenticated_sink, "no Kafka credentials"),
@@ -612,3 +628,13 @@ def test_oidc_subjects_follow_eventing_naming():
     docs = render("base")
     assert oidc_subject(_find(docs, "KafkaSource", "pact-translated")) == \
         "system:serviceaccount:pact:pact-translated-oidc-sources.knative.dev-kafkasource"
+
+
+def test_a_stage_added_to_pipeline_toml_alone_is_noticed():
+    # A fifth function in the table, and nothing else changed: the render
+    # lacks its Knative Service, its KafkaSource and its topic.
+    table = topology.with_a_new_stage()
+    found = topology.knative_problems(render("base"), table)
+    for expected in ("Knative Services: the render has", "'pact-notify'", "KafkaTopics", "'pact-notified'",
+                     "SinkBindings", "'pact-notify-sink'"):
+        assert any(expected in p for p in found), (expected, found)

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use pact::topology::TOPOLOGY;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Connection;
@@ -45,10 +46,9 @@ const PASSED_THROUGH: [&str; 5] = [
 /// Where the parts of a running `pact dev` listen.
 #[derive(Debug, Clone)]
 pub struct Urls {
-    pub producer: String,
-    pub translation: String,
-    pub contactlog: String,
-    pub query: String,
+    /// Every function of pipeline.toml, by its short name.
+    pub functions: HashMap<String, String>,
+    /// The eventing stand-in.
     pub eventing: String,
 }
 
@@ -163,14 +163,25 @@ impl Dev {
                 .unwrap_or_else(|| panic!("no {name} URL in {ready}"))
                 .to_owned()
         };
+        // Every function of the topology, and nothing else.
+        let names: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
+        let mut listed: Vec<&str> = ready["urls"]
+            .as_object()
+            .map(|urls| urls.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        listed.sort_unstable();
+        let mut expected = names.clone();
+        expected.push("eventing");
+        expected.sort_unstable();
+        assert_eq!(listed, expected, "the parts in the ready line: {ready}");
         let urls = Urls {
-            producer: url("producer"),
-            translation: url("translation"),
-            contactlog: url("contactlog"),
-            query: url("query"),
+            functions: names
+                .iter()
+                .map(|name| ((*name).to_owned(), url(name)))
+                .collect(),
             eventing: url("eventing"),
         };
-        let pids = ["producer", "translation", "contactlog", "query"]
+        let pids = names
             .into_iter()
             .map(|name| {
                 let pid = ready["pids"][name]
@@ -203,6 +214,15 @@ impl Dev {
             logs,
             client: client(),
         }
+    }
+
+    /// The base URL of a function, by its short name in pipeline.toml.
+    pub fn url(&self, function: &str) -> String {
+        self.urls
+            .functions
+            .get(function)
+            .unwrap_or_else(|| panic!("pipeline.toml has no function {function}"))
+            .clone()
     }
 
     /// The last lines of the functions' logs, for failure messages.
@@ -240,7 +260,7 @@ impl Dev {
     pub async fn stored(&self) -> Option<i64> {
         let response = self
             .client
-            .get(format!("{}/stats", self.urls.query))
+            .get(format!("{}/stats", self.url("query")))
             .send()
             .await
             .ok()?;
@@ -366,7 +386,7 @@ impl Dev {
 
     /// `GET /contacts/{mmid1}` shows this contact once, translated offline.
     async fn assert_queryable(&self, contact: &Contact) {
-        let url = format!("{}/contacts/{}", self.urls.query, contact.mmid1);
+        let url = format!("{}/contacts/{}", self.url("query"), contact.mmid1);
         let response = self
             .client
             .get(&url)

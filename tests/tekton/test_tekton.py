@@ -9,7 +9,8 @@ Run:  python3 -m pytest tests/tekton     (needs kubectl, PyYAML, jsonschema, and
 2. tekton-lint passes with no warning;
 3. consistency (see `problems()`): every task referenced exists, every param,
    result and workspace used is declared and every required one is given, the
-   images built are the ones knative/ deploys, the deploy RBAC covers every
+   images built are the ones knative/ deploys and pipeline.toml lists (as are
+   the Dockerfile's and scripts/images.sh's, `test_build_files_follow_the_topology`), the deploy RBAC covers every
    kind the overlays contain, every Secret bound is created by tekton/ or a
    command in the guides (docs/ci-cd.md, docs/deploy.md);
 4. rules of the cluster a schema cannot express (issue 16), each a small
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 
 import pytest
+import topology
 import yaml
 from cluster_rules import KIND_NODE, PUBLIC_REGISTRIES, fits, image_problems, pod_requests
 from k8s import KUBECTL, ROOT, kustomize, load_all, schema_errors
@@ -296,8 +298,8 @@ def _deployed_images():
 
 
 def _dockerfile_functions():
-    case = re.search(r"^\s*([a-z|]+)\) package=\"pact-\$\{FUNCTION\}\"", (ROOT / "Dockerfile").read_text(), re.M)
-    return set(case.group(1).split("|"))
+    # The Dockerfile itself is checked against pipeline.toml (test_build_files_follow_the_topology).
+    return set(topology.names())
 
 
 def _plural(kind):
@@ -357,6 +359,7 @@ def problems(docs):
         built = _built_images(pipeline)
         if set(built) != _deployed_images():
             out.append(f"Pipeline/{_name(pipeline)} builds {sorted(built)}, knative/ deploys {sorted(_deployed_images())}")
+        out += topology.tekton_problems(pipeline)
         for image, function in built.items():
             if function not in _dockerfile_functions() or image != f"pact-{function}":
                 out.append(f"Pipeline/{_name(pipeline)}: image {image} is built from FUNCTION {function}")
@@ -597,10 +600,10 @@ def test_consistency():
 
 def test_pipeline_builds_what_knative_deploys():
     pipeline = _of(load(), "Pipeline")["pact-ci"]
-    assert set(_built_images(pipeline)) == {"pact-producer", "pact-translation", "pact-contactlog", "pact-query"}
+    assert set(_built_images(pipeline)) == set(topology.services())
     deploy = next(t for t in pipeline["spec"]["tasks"] if t["name"] == "deploy")
     images = next(p["value"] for p in deploy["params"] if p["name"] == "images")
-    assert len(images) == 4 and all("@$(tasks.build-" in i for i in images), images
+    assert len(images) == len(topology.names()) and all("@$(tasks.build-" in i for i in images), images
     overlay = next(p for p in pipeline["spec"]["params"] if p["name"] == "overlay")["default"]
     assert (ROOT / "knative/overlays" / overlay / "kustomization.yaml").is_file()
 
@@ -614,14 +617,14 @@ def test_the_deploy_script_finds_every_image_in_every_overlay():
     for overlay in ("kind", "openshift"):
         rendered = subprocess.run(["kubectl", "kustomize", str(ROOT / "knative/overlays" / overlay)],
                                   capture_output=True, text=True, check=True).stdout
-        for image in ("pact-producer", "pact-translation", "pact-contactlog", "pact-query"):
+        for image in topology.services():
             out = subprocess.run(["sed", "-nE", expr.replace("$image", image).replace("\\$", "$")],
                                  input=rendered, capture_output=True, text=True, check=True).stdout.split()
             assert out and out[0].endswith("/" + image), (overlay, image, out)
             assert ":" not in out[0].rsplit("/", 1)[-1] and "@" not in out[0], out
 
 
-FUNCTIONS = ("producer", "translation", "contactlog", "query")
+FUNCTIONS = tuple(topology.names())
 
 
 def deploy_substitution_problems(script, overlay, refs, tmp):
@@ -704,6 +707,15 @@ def _pipeline(docs):
 
 def _task(docs, name):
     return _of(docs, "Task")[name]
+
+
+def _build_missing(docs):
+    pipeline = _pipeline(docs)
+    pipeline["spec"]["tasks"] = [t for t in pipeline["spec"]["tasks"] if t["name"] != "build-contactlog"]
+    deploy = next(t for t in pipeline["spec"]["tasks"] if t["name"] == "deploy")
+    deploy["runAfter"].remove("build-contactlog")
+    images = next(p for p in deploy["params"] if p["name"] == "images")
+    images["value"] = [i for i in images["value"] if "build-contactlog" not in i]
 
 
 def _dangling_task_ref(docs):
@@ -807,6 +819,7 @@ def _unpinned_catalog(docs):
 
 
 BREAKS = {
+    "a function of pipeline.toml not built": (_build_missing, "pipeline.toml makes ['build-contactlog'"),
     "dangling taskRef": (_dangling_task_ref, "taskRef pact-tests is not a Task"),
     "undeclared param": (_undeclared_param, "uses $(params.cargo-flags) but declares no such param"),
     "unused param": (_unused_param, "param context is declared but never used"),
@@ -846,3 +859,24 @@ def test_schema_check_bites():
     assert schema_errors(docs) > 0
 
 
+
+
+def test_build_files_follow_the_topology():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    script = (ROOT / "scripts/images.sh").read_text()
+    assert topology.dockerfile_problems(dockerfile) == []
+    assert topology.images_script_problems(script) == []
+    # broken: a function left out of each
+    found = topology.dockerfile_problems(dockerfile.replace("contactlog|query)", "contactlog)"))
+    assert any("FUNCTION builds pact-<name> for ['producer', 'translation', 'contactlog']" in p for p in found), found
+    found = topology.images_script_problems(script.replace("functions=(producer translation contactlog query cli)",
+                                                            "functions=(producer translation query cli)"))
+    assert any("builds ['producer', 'translation', 'query', 'cli'] by default" in p for p in found), found
+
+
+def test_a_stage_added_to_pipeline_toml_alone_is_noticed():
+    table = topology.with_a_new_stage()
+    pipeline = _of(load(), "Pipeline")["pact-ci"]
+    assert any("build-notify" in p for p in topology.tekton_problems(pipeline, table))
+    assert any("'notify'" in p for p in topology.dockerfile_problems((ROOT / "Dockerfile").read_text(), table))
+    assert any("'notify'" in p for p in topology.images_script_problems((ROOT / "scripts/images.sh").read_text(), table))

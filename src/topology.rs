@@ -1,0 +1,305 @@
+//! The pipeline's topology: which functions there are, the topics between
+//! them and what each is given, read from `pipeline.toml` at the root of
+//! the repository (embedded at build time).
+//!
+//! It is the one list of the stages: `pact dev` starts, wires and stops
+//! them from it, `pact demo` and `pact check-cluster` name them from it,
+//! and tests check every file that cannot read it (the Dockerfile,
+//! `scripts/images.sh`, Tekton, `knative/base`) against it.
+//! docs/architecture.md explains each field and the naming rule.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+/// The table, as written in the repository.
+pub const SOURCE: &str = include_str!("../pipeline.toml");
+
+/// The table, parsed once. A unit test parses and checks it, so it cannot
+/// fail at run time.
+pub static TOPOLOGY: LazyLock<Topology> = LazyLock::new(|| {
+    Topology::parse(SOURCE).expect("pipeline.toml is checked by the tests of src/topology.rs")
+});
+
+/// The whole table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Where a KafkaSource puts what its subscriber refused for good.
+    pub dead_letter_topic: String,
+    /// Port of the eventing stand-in under `pact dev`, after `--port`.
+    pub eventing_port_offset: u16,
+    /// Every function, in the order of the flow.
+    pub functions: Vec<Stage>,
+}
+
+/// One function of the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Short name (`translation`); everything else is named `pact-<name>`.
+    pub name: String,
+    /// Its port under `pact dev`: `--port` plus this.
+    pub port_offset: u16,
+    /// The topic a KafkaSource delivers to it.
+    #[serde(default)]
+    pub reads: Option<String>,
+    /// The topic its `K_SINK` points at.
+    #[serde(default)]
+    pub emits_to: Option<String>,
+    /// Whether it gets `DATABASE_URL`, and what it does with it.
+    #[serde(default)]
+    pub database: Option<DatabaseUse>,
+    /// The PingSource that sends it a daily retention ping.
+    #[serde(default)]
+    pub ping_source: Option<String>,
+    /// Reachable from outside the cluster.
+    #[serde(default)]
+    pub public: bool,
+    /// What `pact dev` prints beside its URL.
+    pub endpoints: String,
+    /// Environment `pact dev` adds, unless one of `dev_env_unless_set` is
+    /// in its own environment.
+    #[serde(default)]
+    pub dev_env: BTreeMap<String, String>,
+    /// See `dev_env`.
+    #[serde(default)]
+    pub dev_env_unless_set: Vec<String>,
+}
+
+/// What a function does with its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseUse {
+    /// Writes, and migrates the schema: started before the readers.
+    Writes,
+    /// Only reads.
+    Reads,
+}
+
+impl Stage {
+    /// `pact-<name>`: its crate, binary, Knative Service, image and
+    /// `K_SERVICE`.
+    pub fn service(&self) -> String {
+        format!("pact-{}", self.name)
+    }
+
+    /// The consumer group of the KafkaSource that feeds it (`pact-<name>`).
+    pub fn consumer_group(&self) -> String {
+        self.service()
+    }
+
+    /// Its SinkBinding, when it emits (`pact-<name>-sink`).
+    pub fn sink_binding(&self) -> Option<String> {
+        self.emits_to
+            .as_ref()
+            .map(|_| format!("{}-sink", self.service()))
+    }
+
+    /// The environment `pact dev` adds on this machine: [`Stage::dev_env`],
+    /// unless a variable of `dev_env_unless_set` is in `present`'s view.
+    pub fn dev_env(&self, present: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        if self.dev_env_unless_set.iter().any(|name| present(name)) {
+            return Vec::new();
+        }
+        self.dev_env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+impl Topology {
+    /// Parses and checks a table.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let topology: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let problems = topology.problems();
+        if problems.is_empty() {
+            Ok(topology)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// What is wrong with a table that parsed.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut names = Vec::new();
+        let mut ports = vec![self.eventing_port_offset];
+        for stage in &self.functions {
+            if stage.name.is_empty()
+                || !stage
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            {
+                out.push(format!(
+                    "function name {:?}: lowercase letters and digits only",
+                    stage.name
+                ));
+            }
+            if names.contains(&&stage.name) {
+                out.push(format!("function {} is listed twice", stage.name));
+            }
+            names.push(&stage.name);
+            if ports.contains(&stage.port_offset) {
+                out.push(format!(
+                    "{}: port_offset {} is taken",
+                    stage.name, stage.port_offset
+                ));
+            }
+            ports.push(stage.port_offset);
+            if let Some(topic) = &stage.reads
+                && !self
+                    .functions
+                    .iter()
+                    .any(|f| f.emits_to.as_ref() == Some(topic))
+            {
+                out.push(format!(
+                    "{}: reads {topic}, which no function emits to",
+                    stage.name
+                ));
+            }
+            if stage.reads.is_some() && stage.reads == stage.emits_to {
+                out.push(format!("{}: reads the topic it emits to", stage.name));
+            }
+        }
+        if ports.iter().any(|&p| p > 4) {
+            out.push("port offsets above 4: `pact dev --port` allows five ports".to_owned());
+        }
+        if self.topics().contains(&self.dead_letter_topic.as_str()) {
+            out.push(format!(
+                "{} is both a topic between functions and the dead-letter topic",
+                self.dead_letter_topic
+            ));
+        }
+        out
+    }
+
+    /// The function named `name`.
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The topics between functions, in the order of the flow.
+    pub fn topics(&self) -> Vec<&str> {
+        let mut topics = Vec::new();
+        for stage in &self.functions {
+            for topic in [&stage.reads, &stage.emits_to].into_iter().flatten() {
+                if !topics.contains(&topic.as_str()) {
+                    topics.push(topic.as_str());
+                }
+            }
+        }
+        topics
+    }
+
+    /// Every topic, the dead-letter topic last.
+    pub fn all_topics(&self) -> Vec<&str> {
+        let mut topics = self.topics();
+        topics.push(&self.dead_letter_topic);
+        topics
+    }
+
+    /// The order `pact dev` starts them in: downstream first, so that what
+    /// a function emits to is listening when it starts, and the database's
+    /// writer (which migrates the schema) before its readers.
+    pub fn start_order(&self) -> Vec<&Stage> {
+        let rank = |stage: &Stage| match stage.database {
+            Some(DatabaseUse::Writes) => 0,
+            Some(DatabaseUse::Reads) => 1,
+            None => 2,
+        };
+        let mut order: Vec<&Stage> = self.functions.iter().rev().collect();
+        order.sort_by_key(|stage| rank(stage));
+        order
+    }
+
+    /// The entry points: functions that emit but are fed by no topic (what
+    /// clients send to). `pact dev` stops them first, so that what they
+    /// acknowledged is in a topic before the deliveries stop.
+    pub fn ingress(&self) -> impl Iterator<Item = &Stage> {
+        self.functions
+            .iter()
+            .filter(|f| f.reads.is_none() && f.emits_to.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_parses_and_holds_together() {
+        let topology = Topology::parse(SOURCE).unwrap_or_else(|e| panic!("pipeline.toml: {e}"));
+        assert!(!topology.functions.is_empty());
+        assert_eq!(TOPOLOGY.functions.len(), topology.functions.len());
+    }
+
+    #[test]
+    fn the_cli_runs_every_function_of_the_table() {
+        let names: Vec<&str> = crate::Function::ALL.iter().map(|f| f.name()).collect();
+        let table: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names, table,
+            "pact function's list (src/lib.rs Function) is not pipeline.toml's"
+        );
+    }
+
+    #[test]
+    fn the_start_order_is_the_one_pact_dev_always_had() {
+        let order: Vec<&str> = TOPOLOGY
+            .start_order()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(order, ["contactlog", "query", "translation", "producer"]);
+        let ingress: Vec<&str> = TOPOLOGY.ingress().map(|f| f.name.as_str()).collect();
+        assert_eq!(ingress, ["producer"]);
+        assert_eq!(
+            TOPOLOGY.all_topics(),
+            ["pact-untranslated", "pact-translated", "pact-deadletter"]
+        );
+    }
+
+    #[test]
+    fn a_broken_table_is_refused() {
+        let broken = [
+            (
+                SOURCE.replace("port_offset = 1", "port_offset = 0"),
+                "is taken",
+            ),
+            (
+                SOURCE.replace("reads = \"pact-translated\"", "reads = \"pact-translatd\""),
+                "no function emits to",
+            ),
+            (
+                SOURCE.replace("public = true", "publik = true"),
+                "unknown field",
+            ),
+            (
+                SOURCE.replace("name = \"query\"", "name = \"producer\""),
+                "listed twice",
+            ),
+        ];
+        for (text, expected) in broken {
+            assert_ne!(text, SOURCE);
+            let error = Topology::parse(&text).err().unwrap_or_default();
+            assert!(error.contains(expected), "{expected}: {error}");
+        }
+    }
+
+    #[test]
+    fn dev_env_yields_to_the_environment() {
+        let query = TOPOLOGY.stage("query").map(|q| q.dev_env(|_| false));
+        assert_eq!(
+            query,
+            Some(vec![("PACT_QUERY_AUTH".to_owned(), "none".to_owned())])
+        );
+        let tokens = TOPOLOGY
+            .stage("query")
+            .map(|q| q.dev_env(|name| name == "PACT_QUERY_TOKENS_FILE"));
+        assert_eq!(tokens, Some(vec![]));
+    }
+}
