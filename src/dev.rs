@@ -55,9 +55,10 @@ pub struct Settings {
     /// kept between runs.
     #[arg(long, env = "PACT_DEV_DIR", default_value = ".pact-dev")]
     pub dir: PathBuf,
-    /// First of five ports (0: ports the OS picks).
+    /// First of the ports: one per function, then the eventing stand-in
+    /// (0: ports the OS picks).
     #[arg(long, env = "PACT_DEV_PORT", default_value_t = 8180,
-          value_parser = clap::value_parser!(u16).range(0..=i64::from(u16::MAX - 4)))]
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(u16::MAX - last_port_offset())))]
     pub port: u16,
     /// Partitions of each topic (when it is created), 1 to 64.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -107,6 +108,17 @@ pub struct Settings {
     pub retention_check_interval: Duration,
 }
 
+/// The largest port offset of pipeline.toml: `--port` plus it must fit.
+fn last_port_offset() -> u16 {
+    TOPOLOGY
+        .functions
+        .iter()
+        .map(|f| f.port_offset)
+        .chain([TOPOLOGY.eventing_port_offset])
+        .max()
+        .unwrap_or(0)
+}
+
 /// `pact dev --help`'s last lines; the ports in the order of pipeline.toml.
 fn after_help() -> String {
     let mut parts: Vec<(u16, &str)> = TOPOLOGY
@@ -123,11 +135,13 @@ Every setting of the functions can be given in the environment and is passed on,
 e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
 
 Examples:
-  pact dev                              state in ./.pact-dev, ports 8180-8184
+  pact dev                              state in ./.pact-dev, ports 8180-{}
   pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
   curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
-  curl http://127.0.0.1:8184/topics     offsets, lag, dead letters",
-        ports.join(", ")
+  curl http://127.0.0.1:{}/topics     offsets, lag, dead letters",
+        ports.join(", "),
+        8180 + last_port_offset(),
+        8180 + TOPOLOGY.eventing_port_offset,
     )
 }
 

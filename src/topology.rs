@@ -165,8 +165,8 @@ impl Topology {
                 out.push(format!("{}: reads the topic it emits to", stage.name));
             }
         }
-        if ports.iter().any(|&p| p > 4) {
-            out.push("port offsets above 4: `pact dev --port` allows five ports".to_owned());
+        if ports.iter().any(|&p| p > 100) {
+            out.push("port offsets above 100: keep `pact dev`'s ports together".to_owned());
         }
         if self.topics().contains(&self.dead_letter_topic.as_str()) {
             out.push(format!(
@@ -245,6 +245,54 @@ mod tests {
             names, table,
             "pact function's list (src/lib.rs Function) is not pipeline.toml's"
         );
+    }
+
+    #[test]
+    fn the_workspace_builds_every_function_of_the_table() {
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .unwrap_or_else(|e| panic!("Cargo.toml: {e}"));
+        let manifest: toml::Table =
+            toml::from_str(&manifest).unwrap_or_else(|e| panic!("Cargo.toml: {e}"));
+        let listed = |path: &[&str]| -> Vec<String> {
+            let mut value = Some(&manifest["workspace"]);
+            for key in path {
+                value = value.and_then(|v| v.get(*key));
+            }
+            match value {
+                Some(toml::Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                Some(toml::Value::Table(table)) => table.keys().cloned().collect(),
+                _ => Vec::new(),
+            }
+        };
+        let dependencies: Vec<String> = manifest["dependencies"]
+            .as_table()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        for stage in &TOPOLOGY.functions {
+            let path = format!("functions/{}", stage.name);
+            assert!(
+                listed(&["members"]).contains(&path),
+                "{path} in workspace.members"
+            );
+            assert!(
+                listed(&["default-members"]).contains(&path),
+                "{path} in workspace.default-members"
+            );
+            assert!(
+                listed(&["dependencies"]).contains(&stage.service()),
+                "{} in workspace.dependencies",
+                stage.service()
+            );
+            assert!(
+                dependencies.contains(&stage.service()),
+                "{} in the dependencies of pact (it runs as `pact function {}`)",
+                stage.service(),
+                stage.name
+            );
+        }
     }
 
     #[test]

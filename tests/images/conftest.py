@@ -20,19 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import topology
 from pact_http import CaptureSink, Response, free_port, request
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 TAG = "dev"
-# image name -> the Dockerfile's FUNCTION value
-IMAGES = {
-    "pact-producer": "producer",
-    "pact-translation": "translation",
-    "pact-contactlog": "contactlog",
-    "pact-query": "query",
-    "pact": "cli",
-}
+# image name -> the Dockerfile's FUNCTION value: every function of
+# pipeline.toml, and the `pact` tool
+IMAGES = {**{f"pact-{name}": name for name in topology.names()}, "pact": "cli"}
 # Knative's default grace: terminationGracePeriodSeconds 30 s; the runtime's
 # drain is capped at 25 s (PACT_SHUTDOWN_GRACE_S).
 GRACE_S = 25.0

@@ -630,11 +630,35 @@ def test_oidc_subjects_follow_eventing_naming():
         "system:serviceaccount:pact:pact-translated-oidc-sources.knative.dev-kafkasource"
 
 
+def test_kind_up_follows_the_topology():
+    script = (ROOT / "scripts/kind-up.sh").read_text()
+    assert topology.kind_up_problems(script) == []
+    broken = script.replace("pact-source-translation pact-source-contactlog", "pact-source-translation")
+    assert broken != script
+    assert any("makes Kafka auth Secrets for" in p for p in topology.kind_up_problems(broken))
+    broken = script.replace("functions=(producer translation contactlog query cli)",
+                            "functions=(producer translation query cli)")
+    assert broken != script
+    assert any("builds images of ['producer', 'translation', 'query', 'cli']" in p
+               for p in topology.kind_up_problems(broken))
+
+
+def test_the_deploy_guide_makes_every_kafka_secret():
+    guide = (ROOT / "docs/deploy.md").read_text()
+    assert topology.kafka_secrets_problems("docs/deploy.md", guide) == []
+    broken = guide.replace("pact-sink-deadletter \\\n", "\\\n", 1)
+    assert broken != guide
+    assert any("docs/deploy.md: makes Kafka auth Secrets for" in p
+               for p in topology.kafka_secrets_problems("docs/deploy.md", broken))
+
+
 def test_a_stage_added_to_pipeline_toml_alone_is_noticed():
     # A fifth function in the table, and nothing else changed: the render
     # lacks its Knative Service, its KafkaSource and its topic.
     table = topology.with_a_new_stage()
     found = topology.knative_problems(render("base"), table)
     for expected in ("Knative Services: the render has", "'pact-notify'", "KafkaTopics", "'pact-notified'",
-                     "SinkBindings", "'pact-notify-sink'"):
+                     "SinkBindings", "'pact-notify-sink'", "KafkaUsers", "'pact-source-notify'"):
         assert any(expected in p for p in found), (expected, found)
+    found = topology.kind_up_problems((ROOT / "scripts/kind-up.sh").read_text(), table)
+    assert any("'notify'" in p for p in found) and any("'pact-sink-notified'" in p for p in found), found

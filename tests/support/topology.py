@@ -64,6 +64,13 @@ def all_topics(t: dict = TOPOLOGY) -> list[str]:
     return out + [t["dead_letter_topic"]]
 
 
+def kafka_users(t: dict = TOPOLOGY) -> list[str]:
+    """The KafkaUser of each KafkaSink (`pact-sink-<topic>`, without the
+    topic's `pact-`) and of each KafkaSource (`pact-source-<function>`)."""
+    sinks = [f"pact-sink-{topic.removeprefix('pact-')}" for topic in all_topics(t)]
+    return sinks + [f"pact-source-{f['name']}" for f in t["functions"] if f.get("reads")]
+
+
 # ------------------------------------------------------------ knative/
 
 def _of(docs, kind, api_version=None):
@@ -95,6 +102,7 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
                    [f"pact-{f['name']}-sink" for f in t["functions"] if f.get("emits_to")])
     out += _differ("KafkaSinks", sinks, all_topics(t))
     out += _differ("KafkaTopics", _of(docs, "KafkaTopic"), all_topics(t))
+    out += _differ("KafkaUsers", _of(docs, "KafkaUser"), kafka_users(t))
     out += _differ("PingSources", pings, [f["ping_source"] for f in t["functions"] if f.get("ping_source")])
     for name, sink in sinks.items():
         if sink["spec"]["topic"] != name:
@@ -133,6 +141,27 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
                 out.append(f"ksvc/{service}: DATABASE_URL {'set' if 'DATABASE_URL' in env else 'missing'}, "
                            f"pipeline.toml says database = {f.get('database')!r}")
     return out
+
+
+def kind_up_problems(text: str, t: dict = TOPOLOGY) -> list[str]:
+    """scripts/kind-up.sh builds an image per function (and the CLI) and
+    creates the Kafka auth Secret of every KafkaUser."""
+    out = []
+    built = re.search(r"^\s*functions=\(([a-z0-9 ]+)\)$", text, re.M)
+    have = built.group(1).split() if built else []
+    if have != names(t) + ["cli"]:
+        out.append(f"scripts/kind-up.sh: builds images of {have}, pipeline.toml makes {names(t) + ['cli']}")
+    return out + kafka_secrets_problems("scripts/kind-up.sh", text, t)
+
+
+def kafka_secrets_problems(where: str, text: str, t: dict = TOPOLOGY) -> list[str]:
+    """The `for user in ...; do` loop that makes the `knative-<user>` Kafka
+    auth Secrets (scripts/kind-up.sh, docs/deploy.md) covers every KafkaUser."""
+    users = re.search(r"^for user in ([a-z0-9 \\\n-]+); do$", text, re.M)
+    listed = users.group(1).replace("\\", " ").split() if users else []
+    if sorted(listed) != sorted(kafka_users(t)):
+        return [f"{where}: makes Kafka auth Secrets for {listed}, pipeline.toml makes the KafkaUsers {kafka_users(t)}"]
+    return []
 
 
 # ---------------------------------------------- Dockerfile, images.sh
