@@ -23,9 +23,20 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+// The topics these tests look at, by name; `the_topics_are_those_of_pipeline_toml`
+// keeps them equal to the table's.
 const UNTRANSLATED: &str = "pact-untranslated";
 const TRANSLATED: &str = "pact-translated";
 const DEAD_LETTER: &str = "pact-deadletter";
+
+#[test]
+fn the_topics_are_those_of_pipeline_toml() {
+    use pact::topology::TOPOLOGY;
+    let read_by = |name: &str| TOPOLOGY.stage(name).and_then(|s| s.reads.as_deref());
+    assert_eq!(read_by("translation"), Some(UNTRANSLATED));
+    assert_eq!(read_by("contactlog"), Some(TRANSLATED));
+    assert_eq!(TOPOLOGY.dead_letter_topic, DEAD_LETTER);
+}
 
 /// No test may hang CI: each is bounded as a whole, on top of the bound of
 /// every step.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import topology
 from conftest import TOKEN, Dev, Pipeline
 from pact_http import request
 
@@ -281,7 +282,8 @@ def read_response(s: socket.socket) -> bytes:
 
 # ------------------------------------------------------------ slow clients
 
-FUNCTIONS = ["producer", "translation", "contactlog", "query"]
+# Every function of pipeline.toml (conftest's `pipeline` fixture starts each).
+FUNCTIONS = topology.names()
 
 
 def closed_within(s: socket.socket, limit: float) -> float:

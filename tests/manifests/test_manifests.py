@@ -569,6 +569,11 @@ def _binding_to_another_sink(docs):
     _find(docs, "SinkBinding", "pact-producer-sink")["spec"]["sink"]["ref"]["name"] = "pact-translated"
 
 
+def _database_closed_to_query(docs):
+    rule = _find(docs, "NetworkPolicy", "pact-postgres-ingress")["spec"]["ingress"][0]
+    rule["from"][0]["podSelector"]["matchExpressions"][0]["values"] = ["pact-contactlog"]
+
+
 def _function_missing(docs):
     docs.remove(_ksvc(docs, "pact-query"))
 
@@ -583,6 +588,8 @@ CONSISTENCY_BREAKS = {
     "SinkBinding to another topic than pipeline.toml's":
         (_binding_to_another_sink, "SinkBinding/pact-producer-sink: K_SINK is pact-translated, pipeline.toml says pact-untranslated"),
     "a function of pipeline.toml not deployed": (_function_missing, "Knative Services: the render has"),
+    "database closed to a function pipeline.toml gives one":
+        (_database_closed_to_query, "NetworkPolicy/pact-postgres-ingress: the functions let in: the render has ['pact-contactlog']"),
     "Kafka listener without TLS": (_plain_listener, "is not a TLS+SCRAM listener"),
     "KafkaUser without the group ACL": (_acl_missing, "may not Read group pact-contactlog"),
     "KafkaSink without auth": (_unauthenticated_sink, "no Kafka credentials"),

@@ -104,6 +104,7 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
     out += _differ("KafkaTopics", _of(docs, "KafkaTopic"), all_topics(t))
     out += _differ("KafkaUsers", _of(docs, "KafkaUser"), kafka_users(t))
     out += _differ("PingSources", pings, [f["ping_source"] for f in t["functions"] if f.get("ping_source")])
+    out += _database_policy_problems(docs, t)
     for name, sink in sinks.items():
         if sink["spec"]["topic"] != name:
             out.append(f"KafkaSink/{name}: writes topic {sink['spec']['topic']}, not the topic it is named after")
@@ -140,6 +141,23 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
             if ("DATABASE_URL" in env) != bool(f.get("database")):
                 out.append(f"ksvc/{service}: DATABASE_URL {'set' if 'DATABASE_URL' in env else 'missing'}, "
                            f"pipeline.toml says database = {f.get('database')!r}")
+    return out
+
+
+def _database_policy_problems(docs, t):
+    """The NetworkPolicy in front of pact-postgres lets in exactly the
+    functions with a `database` in the table."""
+    want = [f"pact-{f['name']}" for f in t["functions"] if f.get("database")]
+    out = []
+    for name, policy in _of(docs, "NetworkPolicy").items():
+        labels = (policy["spec"].get("podSelector") or {}).get("matchLabels") or {}
+        if labels.get("app.kubernetes.io/name") != "pact-postgres":
+            continue
+        allowed = [v for rule in policy["spec"].get("ingress") or [] for peer in rule.get("from") or []
+                   for e in (peer.get("podSelector") or {}).get("matchExpressions") or []
+                   if e["key"] == "serving.knative.dev/service" and e["operator"] == "In"
+                   for v in e["values"]]
+        out += _differ(f"NetworkPolicy/{name}: the functions let in", allowed, want)
     return out
 
 
