@@ -27,7 +27,9 @@ import argparse
 import json
 import threading
 import time
+import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 NAMESPACE = "pact"
@@ -145,19 +147,32 @@ SERVICES = sorted({e[1] for e in SCRIPT})
 START = None
 LOCK = threading.Lock()
 
-# (group, version, plural): kind, names knative/base creates.
-KNATIVE = {
-    ("serving.knative.dev", "v1", "services"): (
-        "Service", ["pact-producer", "pact-translation", "pact-contactlog", "pact-query"]),
-    ("sources.knative.dev", "v1", "kafkasources"): (
-        "KafkaSource", ["pact-untranslated", "pact-translated"]),
-    ("eventing.knative.dev", "v1alpha1", "kafkasinks"): (
-        "KafkaSink", ["pact-untranslated", "pact-translated", "pact-deadletter"]),
-    ("sources.knative.dev", "v1", "sinkbindings"): (
-        "SinkBinding", ["pact-producer-sink", "pact-translation-sink"]),
-    ("sources.knative.dev", "v1", "pingsources"): ("PingSource", ["pact-retention"]),
-    ("sources.knative.dev", "v1", "containersources"): ("ContainerSource", []),
-}
+
+def knative_objects():
+    """{(group, version, plural): (kind, names knative/base creates)}, named
+    from the pipeline's topology (pipeline.toml at the root of the checkout)
+    as `pact check-cluster` names them."""
+    table = tomllib.loads((Path(__file__).resolve().parents[1] / "pipeline.toml").read_text())
+    functions = table["functions"]
+    topics = []
+    for f in functions:
+        for topic in (f.get("reads"), f.get("emits_to")):
+            if topic and topic not in topics:
+                topics.append(topic)
+    return {
+        ("serving.knative.dev", "v1", "services"): ("Service", [f"pact-{f['name']}" for f in functions]),
+        ("sources.knative.dev", "v1", "kafkasources"): (
+            "KafkaSource", [f["reads"] for f in functions if f.get("reads")]),
+        ("eventing.knative.dev", "v1alpha1", "kafkasinks"): ("KafkaSink", topics + [table["dead_letter_topic"]]),
+        ("sources.knative.dev", "v1", "sinkbindings"): (
+            "SinkBinding", [f"pact-{f['name']}-sink" for f in functions if f.get("emits_to")]),
+        ("sources.knative.dev", "v1", "pingsources"): (
+            "PingSource", [f["ping_source"] for f in functions if f.get("ping_source")]),
+        ("sources.knative.dev", "v1", "containersources"): ("ContainerSource", []),
+    }
+
+
+KNATIVE = knative_objects()
 # Set by main() from the options.
 OPTIONS = None
 
