@@ -485,29 +485,7 @@ fn check(args: &Args) -> anyhow::Result<()> {
 
 /// Runs `pact burst`; the exit codes are in the help text.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let usage = check(&args).and_then(|()| {
-        let Some(url) = args.url.as_deref() else {
-            if args.watch.watch {
-                return Ok(None);
-            }
-            bail!("give the URL to send to (or --watch to watch only)");
-        };
-        let target = Target::new(url, args.mode)?.with_default_path(PRODUCER_PATH);
-        let (payloads, seed) = match &args.data_file {
-            Some(path) => (Payloads::from_file(path)?, None),
-            None => {
-                let (config, _) = args.world.config()?;
-                let seed = config.seed;
-                let contacts = crate::simulate::spawn_world(config, CONTACTS_AHEAD)?;
-                (
-                    Payloads::World(tokio::sync::Mutex::new(contacts)),
-                    Some(seed),
-                )
-            }
-        };
-        Ok(Some((target, payloads, seed)))
-    });
-    let load = match usage {
+    let load = match check(&args).and_then(|()| prepare(&args)) {
         Ok(load) => load,
         Err(e) => {
             eprintln!("pact burst: {e:#}");
@@ -537,162 +515,239 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let terminal = std::io::stderr().is_terminal();
 
-    let mut report = None;
-    if let Some((target, payloads, seed)) = load {
-        let duration = match (args.duration, args.requests) {
-            (Some(d), _) => Some(d),
-            (None, Some(_)) => None,
-            (None, None) => Some(DEFAULT_DURATION),
-        };
-        let plan = Plan {
-            concurrency: args.concurrency,
-            deadline: duration.map(|d| Instant::now() + d),
-            requests: args.requests,
-            rate: args.rate,
-            timeout: args.timeout,
-        };
-        let progress = Arc::new(Progress::default());
-        let bar = Bar::new(
-            match duration {
-                Some(d) => Length::Seconds(d),
-                None => Length::Count(args.requests.unwrap_or(0), "requests"),
-            },
-            terminal,
-        );
-        let sending = load::run(
-            target.clone(),
-            plan,
-            payloads,
-            origin,
-            progress.clone(),
-            stop.clone(),
-        );
-        tokio::pin!(sending);
-        let result = loop {
-            tokio::select! {
-                result = &mut sending => break result,
-                () = tokio::time::sleep(progress::REDRAW) => if bar.is_shown() {
-                    draw(&bar, &progress, origin, duration.is_some(), watching.as_ref());
-                }
-            }
-        };
-        bar.finish();
-        let (record, started) = result?;
-        let mut done = Report::new(&target, &args, &record, started);
-        done.seed = seed;
-        done.interrupted = *stop.borrow();
-        done.load_s = Some((
-            (started - origin).as_secs_f64(),
-            record
-                .last_end
-                .unwrap_or(started)
-                .saturating_duration_since(origin)
-                .as_secs_f64(),
-        ));
-        report = Some(done);
-    }
-
-    let mut watched = None;
-    if let Some(watching) = watching {
-        // After a load: until every service is back to zero, or --settle.
-        // Watching only: for --duration.
-        let until = match &report {
-            Some(_) => Instant::now() + args.settle,
-            None => origin + args.duration.unwrap_or(DEFAULT_WATCH),
-        };
-        let bar = Bar::new(Length::Endless(""), terminal);
-        while Instant::now() < until && !*stop.borrow() {
-            let pods = watching.snapshot();
-            if report.is_some() && pods.values().all(PodCounts::is_zero) {
-                break;
-            }
-            if bar.is_shown() {
-                let what = if report.is_some() {
-                    "settling"
-                } else {
-                    "watching"
-                };
-                bar.show(
-                    origin.elapsed().as_secs(),
-                    format!("{what}: {}", pods_line(&pods)),
-                );
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                _ = stop.changed() => {}
-            }
+    let report = match load {
+        Some(load) => {
+            Some(send_load(&args, load, origin, terminal, watching.as_ref(), &stop).await?)
         }
-        bar.finish();
-        let until_s = origin.elapsed().as_secs_f64();
-        let namespace = watching.namespace().to_owned();
-        let warnings = watching.warnings();
-        let timeline = watching.stop().await;
-        let load_s = report.as_ref().and_then(|r| r.load_s);
-        let scaling = timeline.scaling(
-            load_s.map_or(0.0, |(start, _)| start),
-            load_s.map(|(_, end)| end),
-        );
-        let rps: Vec<f64> = report
-            .as_ref()
-            .map(|r| r.per_second.iter().map(|s| s.requests as f64).collect())
-            .unwrap_or_default();
-        let chart = args
-            .chart
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CHART));
-        let title = match &report {
-            Some(r) => format!(
-                "pact burst: {} ({} workers), namespace {namespace}",
-                r.url, r.concurrency
-            ),
-            None => format!("pact burst --watch: namespace {namespace}"),
-        };
-        let mut warnings = warnings;
-        let chart =
-            match chart::write_svg(&chart, &title, &rps, &timeline, &scaling, load_s, until_s) {
-                Ok(()) => Some(chart),
-                Err(e) => {
-                    warnings.push(format!("{e:#}"));
-                    None
-                }
-            };
-        watched = Some(WatchReport {
-            namespace,
-            load_s,
-            changes: timeline.changes().to_vec(),
-            samples: timeline.sample(1.0, until_s),
-            scaling,
-            chart,
-            warnings,
-        });
-    }
+        None => None,
+    };
+    let watched = match watching {
+        Some(watching) => Some(
+            watch_to_the_end(
+                &args,
+                watching,
+                report.as_ref(),
+                origin,
+                terminal,
+                &mut stop,
+            )
+            .await,
+        ),
+        None => None,
+    };
     on_signal.abort();
 
-    let per_second = report.as_ref().map_or(&[][..], |r| &r.per_second[..]);
-    if args.json {
-        let output = Output {
-            load: report.as_ref(),
-            watch: watched.as_ref(),
-        };
-        println!("{}", serde_json::to_string(&output)?);
-    } else if args.csv {
-        print_csv(per_second, watched.as_ref());
-    } else {
-        if let Some(report) = &report {
-            report.print_text();
-        }
-        print_table(per_second, watched.as_ref());
-        if let Some(watched) = &watched {
-            print_scaling(watched);
-        }
-    }
+    print(&args, report.as_ref(), watched.as_ref())?;
     Ok(match &report {
         Some(report) if !report.success() => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
 }
 
-/// `pact-producer 3, pact-translation 1/2 +1`: the counts of each service.
+/// What a burst sends: where, the contents, the seed of the simulated city.
+struct Load {
+    target: Target,
+    payloads: Payloads,
+    seed: Option<u64>,
+}
+
+/// The load the arguments ask for; `None` when only watching.
+fn prepare(args: &Args) -> anyhow::Result<Option<Load>> {
+    let Some(url) = args.url.as_deref() else {
+        if args.watch.watch {
+            return Ok(None);
+        }
+        bail!("give the URL to send to (or --watch to watch only)");
+    };
+    let target = Target::new(url, args.mode)?.with_default_path(PRODUCER_PATH);
+    let (payloads, seed) = match &args.data_file {
+        Some(path) => (Payloads::from_file(path)?, None),
+        None => {
+            let (config, _) = args.world.config()?;
+            let seed = config.seed;
+            let contacts = crate::simulate::spawn_world(config, CONTACTS_AHEAD)?;
+            (
+                Payloads::World(tokio::sync::Mutex::new(contacts)),
+                Some(seed),
+            )
+        }
+    };
+    Ok(Some(Load {
+        target,
+        payloads,
+        seed,
+    }))
+}
+
+/// Sends the load with a progress bar (and the pods, when watching), and
+/// reports what it met.
+async fn send_load(
+    args: &Args,
+    load: Load,
+    origin: Instant,
+    terminal: bool,
+    watching: Option<&Watch>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Report> {
+    let duration = match (args.duration, args.requests) {
+        (Some(d), _) => Some(d),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_DURATION),
+    };
+    let plan = Plan {
+        concurrency: args.concurrency,
+        deadline: duration.map(|d| Instant::now() + d),
+        requests: args.requests,
+        rate: args.rate,
+        timeout: args.timeout,
+    };
+    let progress = Arc::new(Progress::default());
+    let bar = Bar::new(
+        match duration {
+            Some(d) => Length::Seconds(d),
+            None => Length::Count(args.requests.unwrap_or(0), "requests"),
+        },
+        terminal,
+    );
+    let sending = load::run(
+        load.target.clone(),
+        plan,
+        load.payloads,
+        origin,
+        progress.clone(),
+        stop.clone(),
+    );
+    tokio::pin!(sending);
+    let result = loop {
+        tokio::select! {
+            result = &mut sending => break result,
+            () = tokio::time::sleep(progress::REDRAW) => if bar.is_shown() {
+                draw(&bar, &progress, origin, duration.is_some(), watching);
+            }
+        }
+    };
+    bar.finish();
+    let (record, started) = result?;
+    let mut done = Report::new(&load.target, args, &record, started);
+    done.seed = load.seed;
+    done.interrupted = *stop.borrow();
+    done.load_s = Some((
+        (started - origin).as_secs_f64(),
+        record
+            .last_end
+            .unwrap_or(started)
+            .saturating_duration_since(origin)
+            .as_secs_f64(),
+    ));
+    Ok(done)
+}
+
+/// Watches after a load until every service is back to zero, or for
+/// --settle; watching only, for --duration. Then the timeline, the scaling
+/// and the chart.
+async fn watch_to_the_end(
+    args: &Args,
+    watching: Watch,
+    report: Option<&Report>,
+    origin: Instant,
+    terminal: bool,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> WatchReport {
+    let until = match report {
+        Some(_) => Instant::now() + args.settle,
+        None => origin + args.duration.unwrap_or(DEFAULT_WATCH),
+    };
+    let bar = Bar::new(Length::Endless(""), terminal);
+    while Instant::now() < until && !*stop.borrow() {
+        let pods = watching.snapshot();
+        if report.is_some() && pods.values().all(PodCounts::is_zero) {
+            break;
+        }
+        if bar.is_shown() {
+            let what = if report.is_some() {
+                "settling"
+            } else {
+                "watching"
+            };
+            bar.show(
+                origin.elapsed().as_secs(),
+                format!("{what}: {}", pods_line(&pods)),
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    bar.finish();
+    let until_s = origin.elapsed().as_secs_f64();
+    let namespace = watching.namespace().to_owned();
+    let mut warnings = watching.warnings();
+    let timeline = watching.stop().await;
+    let load_s = report.and_then(|r| r.load_s);
+    let scaling = timeline.scaling(
+        load_s.map_or(0.0, |(start, _)| start),
+        load_s.map(|(_, end)| end),
+    );
+    let rps: Vec<f64> = report
+        .map(|r| r.per_second.iter().map(|s| s.requests as f64).collect())
+        .unwrap_or_default();
+    let chart = args
+        .chart
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CHART));
+    let title = match report {
+        Some(r) => format!(
+            "pact burst: {} ({} workers), namespace {namespace}",
+            r.url, r.concurrency
+        ),
+        None => format!("pact burst --watch: namespace {namespace}"),
+    };
+    let chart = match chart::write_svg(&chart, &title, &rps, &timeline, &scaling, load_s, until_s) {
+        Ok(()) => Some(chart),
+        Err(e) => {
+            warnings.push(format!("{e:#}"));
+            None
+        }
+    };
+    WatchReport {
+        namespace,
+        load_s,
+        changes: timeline.changes().to_vec(),
+        samples: timeline.sample(1.0, until_s),
+        scaling,
+        chart,
+        warnings,
+    }
+}
+
+/// The report as --json, --csv or text.
+fn print(
+    args: &Args,
+    report: Option<&Report>,
+    watched: Option<&WatchReport>,
+) -> anyhow::Result<()> {
+    let per_second = report.map_or(&[][..], |r| &r.per_second[..]);
+    if args.json {
+        let output = Output {
+            load: report,
+            watch: watched,
+        };
+        println!("{}", serde_json::to_string(&output)?);
+    } else if args.csv {
+        print_csv(per_second, watched);
+    } else {
+        if let Some(report) = report {
+            report.print_text();
+        }
+        print_table(per_second, watched);
+        if let Some(watched) = watched {
+            print_scaling(watched);
+        }
+    }
+    Ok(())
+}
+
 fn pods_line(pods: &std::collections::BTreeMap<String, PodCounts>) -> String {
     if pods.is_empty() {
         return "no pods of a Knative service".to_owned();
