@@ -211,7 +211,30 @@ pub(super) async fn drive(
     // The model's thread ends when it sees the channel closed.
     contacts.close();
 
-    let mut grace = ended.interrupted.then(|| Instant::now() + STOP_GRACE);
+    if finish_in_flight(&mut tasks, &mut stop, ended.interrupted).await {
+        ended.interrupted = true;
+    }
+    let mut tally = lock(tally);
+    let unresolved = tally.sent - tally.accepted - tally.rejected - tally.failed;
+    if unresolved > 0 {
+        tally.failed += unresolved;
+        tally.problem(format!(
+            "{unresolved} contacts were still in flight when the run was stopped"
+        ));
+    }
+    Ok(ended)
+}
+
+/// Lets the requests in flight finish: all of them, or for [`STOP_GRACE`]
+/// after a stop (`interrupted`: one came already); a second stop ends them
+/// at once. `true` when a stop came while waiting.
+async fn finish_in_flight(
+    tasks: &mut JoinSet<()>,
+    stop: &mut watch::Receiver<u32>,
+    interrupted: bool,
+) -> bool {
+    let mut stopped = false;
+    let mut grace = interrupted.then(|| Instant::now() + STOP_GRACE);
     loop {
         let grace_over = async {
             match grace {
@@ -222,26 +245,18 @@ pub(super) async fn drive(
         let stops_to_abort = if grace.is_some() { 2 } else { 1 };
         tokio::select! {
             joined = tasks.join_next() => if joined.is_none() { break },
-            () = stop_requested(&mut stop, stops_to_abort) => {
+            () = stop_requested(stop, stops_to_abort) => {
                 if grace.is_some() {
                     break;
                 }
-                ended.interrupted = true;
+                stopped = true;
                 grace = Some(Instant::now() + STOP_GRACE);
             }
             () = grace_over => break,
         }
     }
     tasks.shutdown().await;
-    let mut tally = lock(tally);
-    let unresolved = tally.sent - tally.accepted - tally.rejected - tally.failed;
-    if unresolved > 0 {
-        tally.failed += unresolved;
-        tally.problem(format!(
-            "{unresolved} contacts were still in flight when the run was stopped"
-        ));
-    }
-    Ok(ended)
+    stopped
 }
 
 /// A request, built once and resent as it is.
