@@ -23,14 +23,12 @@ use tokio::time::Instant;
 
 use crate::simulate::world::SimContact;
 use crate::traffic::body::{Body, Envelope, EventData, Observed, Stamped, new_id};
-use crate::traffic::{Form, Target, client, problem_text};
+use crate::traffic::{Form, Target, client, keep_problem, problem_text};
 
 /// The `source` of the CloudEvents a burst sends.
 pub const SOURCE: &str = "/pact/burst";
 /// Longest latency the histogram holds (longer ones count as this).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
-/// Distinct problems kept for the report.
-const MAX_PROBLEMS: usize = 5;
 /// Most characters of a problem kept.
 const MAX_PROBLEM_CHARS: usize = 200;
 
@@ -284,9 +282,7 @@ impl Recorder {
 
     /// Keeps `problem` if it is new and there is room.
     pub fn problem(&mut self, problem: String) {
-        if self.problems.len() < MAX_PROBLEMS && !self.problems.contains(&problem) {
-            self.problems.push(problem);
-        }
+        keep_problem(&mut self.problems, problem);
     }
 
     /// Adds another worker's record (same origin) to this one.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::world::SimContact;
 use crate::traffic::body::{Body, Envelope, EventData, Observed, Stamped, new_id};
-use crate::traffic::{Form, Target, client, problem_text};
+use crate::traffic::{Form, Target, client, keep_problem, problem_text};
 
 /// The `source` of the CloudEvents the simulator sends.
 pub const SOURCE: &str = "/pact/simulate";
@@ -35,8 +35,6 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 const TIMER_RESOLUTION: Duration = Duration::from_millis(1);
 /// How far the rate limit's schedule may lag and still catch up.
 const PACE_SLACK: Duration = Duration::from_millis(10);
-/// Problems kept for the summary.
-pub const MAX_PROBLEMS: usize = 5;
 /// Accepted ids kept for the summary (about 60 MB); counts go on beyond.
 pub const MAX_KEPT_IDS: usize = 1_000_000;
 
@@ -70,9 +68,7 @@ pub(super) struct Tally {
 
 impl Tally {
     fn problem(&mut self, problem: String) {
-        if self.problems.len() < MAX_PROBLEMS && !self.problems.contains(&problem) {
-            self.problems.push(problem);
-        }
+        keep_problem(&mut self.problems, problem);
     }
 }
 
@@ -511,7 +507,7 @@ mod tests {
             tally.problem(format!("problem {}", i % 7));
             tally.problem("same".into());
         }
-        assert_eq!(tally.problems.len(), MAX_PROBLEMS);
+        assert_eq!(tally.problems.len(), crate::traffic::MAX_PROBLEMS);
         assert_eq!(tally.problems.iter().filter(|p| *p == "same").count(), 1);
     }
 }

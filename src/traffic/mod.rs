@@ -187,6 +187,16 @@ pub fn client(command: &str, concurrency: usize) -> anyhow::Result<reqwest::Clie
         .context("cannot create the HTTP client")
 }
 
+/// Distinct problems a report keeps.
+pub const MAX_PROBLEMS: usize = 5;
+
+/// Keeps `problem` in `problems` if it is new and there is room.
+pub fn keep_problem(problems: &mut Vec<String>, problem: String) {
+    if problems.len() < MAX_PROBLEMS && !problems.contains(&problem) {
+        problems.push(problem);
+    }
+}
+
 /// `HTTP 422 Unprocessable Entity: <detail>` from a problem document (its
 /// `detail`, else its `title`), or the start of whatever body came.
 pub fn problem_text(status: StatusCode, body: &[u8]) -> String {
