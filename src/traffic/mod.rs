@@ -30,9 +30,9 @@ pub const PRODUCER_PATH: &str = "/pact/producer";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// pact-producer's endpoints: JSON contacts, each with its `id`, to
-    /// `…/contacts`, or the original demo's `POST /pact/producer?message=…`
-    /// (also spelled `producer`).
+    /// JSON contacts, each with its `id`, to pact-producer's `…/contacts`,
+    /// or the original demo's `POST /pact/producer?message=…` (also spelled
+    /// `producer`).
     #[value(alias = "producer")]
     Contacts,
     /// One `dev.pact.contact.untranslated` CloudEvent per POST, binary mode,
