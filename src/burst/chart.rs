@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::timeline::{ServiceScaling, Timeline};
@@ -222,6 +223,17 @@ fn draw(
         .border_style(BLACK)
         .draw()?;
 
+    draw_callouts(&notes, &services, scaling)?;
+    root.present()?;
+    Ok(())
+}
+
+/// One callout line per service under the plot, in the service's colour.
+fn draw_callouts(
+    notes: &DrawingArea<SVGBackend<'_>, Shift>,
+    services: &[String],
+    scaling: &[ServiceScaling],
+) -> DrawResult {
     for (line, s) in scaling.iter().enumerate() {
         let index = services
             .iter()
@@ -233,7 +245,6 @@ fn draw(
             ("sans-serif", 15).into_font().color(&colour(index)),
         ))?;
     }
-    root.present()?;
     Ok(())
 }
 
