@@ -211,6 +211,7 @@ fn describe_run(send: &SendArgs) -> String {
 }
 
 /// One stored contact of this run.
+#[derive(sqlx::FromRow)]
 struct Row {
     event_id: String,
     mmid1: i64,
@@ -219,22 +220,12 @@ struct Row {
     state: String,
     city: String,
     zipcode: String,
+    /// From observation to storage; computed after reading.
+    #[sqlx(skip)]
     latency_ms: f64,
     observed_at: DateTime<Utc>,
     recorded_at: DateTime<Utc>,
 }
-
-type RowTuple = (
-    String,
-    i64,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
 
 /// Polls until every expected id is stored; fails when the pipeline stops
 /// making progress for [`STALL_LIMIT`] first.
@@ -272,50 +263,21 @@ async fn wait_until_stored(
 
 /// Every row recorded since `since`, with its observation-to-storage latency.
 async fn fetch_rows(database: &Database, since: DateTime<Utc>) -> anyhow::Result<Vec<Row>> {
-    const COLUMNS: &str = "event_id, mmid1, mmid2, country, state, city, zipcode";
-    let tuples: Vec<RowTuple> = match database {
-        Database::Postgres(pool) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS},
-                        to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-                        to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
-                 FROM contactlist WHERE recorded_at >= $1"
-            ))
-            .bind(since)
-            .fetch_all(pool)
-            .await?
-        }
-        Database::Sqlite(pool) => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS}, observed_at, recorded_at FROM contactlist WHERE recorded_at >= ?"
-            ))
-            .bind(since.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-            .fetch_all(pool)
-            .await?
-        }
-    };
-    tuples
-        .into_iter()
-        .map(
-            |(event_id, mmid1, mmid2, country, state, city, zipcode, observed, recorded)| {
-                let observed_at: DateTime<Utc> = observed.parse().context("observed_at")?;
-                let recorded_at: DateTime<Utc> = recorded.parse().context("recorded_at")?;
-                Ok(Row {
-                    event_id,
-                    mmid1,
-                    mmid2,
-                    country,
-                    state,
-                    city,
-                    zipcode,
-                    latency_ms: (recorded_at - observed_at).num_microseconds().unwrap_or(0) as f64
-                        / 1000.0,
-                    observed_at,
-                    recorded_at,
-                })
-            },
+    let mut rows: Vec<Row> = database
+        .query(
+            "SELECT event_id, mmid1, mmid2, country, state, city, zipcode, observed_at, recorded_at \
+             FROM contactlist WHERE recorded_at >= $1",
         )
-        .collect()
+        .bind(since)
+        .fetch_all()
+        .await?;
+    for row in &mut rows {
+        row.latency_ms = (row.recorded_at - row.observed_at)
+            .num_microseconds()
+            .unwrap_or(0) as f64
+            / 1000.0;
+    }
+    Ok(rows)
 }
 
 /// What the demo found.

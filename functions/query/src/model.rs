@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// One row of the contact log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct ContactRecord {
     /// The row's id (increasing in insertion order).
     #[schema(example = 1)]
@@ -113,17 +113,18 @@ pub struct ExposuresPage {
 }
 
 /// Contacts per country.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct CountryCount {
     /// ISO 3166-1 alpha-2 code; empty for places no geocoder could name.
     #[schema(example = "US")]
     pub country: String,
     /// Contacts stored.
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
 /// Contacts per state (of a country: state names repeat across countries).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct StateCount {
     /// ISO 3166-1 alpha-2 code.
     #[schema(example = "US")]
@@ -132,15 +133,17 @@ pub struct StateCount {
     #[schema(example = "MN")]
     pub state: String,
     /// Contacts stored.
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 
 /// Contacts per day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct DayCount {
     /// The UTC day the contacts were observed.
     pub day: NaiveDate,
     /// Contacts stored.
+    #[sqlx(rename = "n")]
     pub count: i64,
 }
 

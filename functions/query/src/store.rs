@@ -1,25 +1,18 @@
-//! Every query pact-query runs, for PostgreSQL and SQLite.
-//!
-//! The SQL is written once with `$n` placeholders where both backends take
-//! the same text (SQLite gets `?n`, its numbered form); where they differ
-//! (PostgreSQL's `LATERAL`, day truncation) each has its own. Times are
-//! `timestamptz` on PostgreSQL and fixed-width UTC text on SQLite
-//! (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, so text order is time order): bound as
-//! `DateTime<Utc>` there and as that text here.
+//! Every query pact-query runs, written once for PostgreSQL and SQLite
+//! through `pact_runtime::sql`: `$n` placeholders, times bound as
+//! `DateTime<Utc>` (one encoding on both), rows read by `sqlx::FromRow`.
+//! Only where the dialects differ (PostgreSQL's `LATERAL`, collation, day
+//! truncation) does each get its own text.
 //!
 //! Every page is fetched with one row more than asked, to know whether a
 //! next page exists without counting.
 
-use std::sync::LazyLock;
-
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use pact_runtime::contact::{CountryCode, PersonId};
 use pact_runtime::database::Database;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use pact_runtime::sql::Dialect;
 
-use crate::model::{ContactRecord, CountryCount, DayCount, MetContact, StateCount, Stats};
+use crate::model::{ContactRecord, CountryCount, MetContact, Stats};
 
 /// "No lower bound": 0001-01-01T00:00:00Z, which both backends store and
 /// SQLite's four-digit-year text form orders correctly.
@@ -67,16 +60,6 @@ macro_rules! columns {
     };
 }
 
-/// The same SQL with SQLite's numbered placeholders (`?1` for `$1`).
-fn sqlite(sql: &str) -> String {
-    sql.replace('$', "?")
-}
-
-/// SQLite's stored form of a time.
-fn sqlite_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 /// Rows `WHERE <column> = $1 AND id > $2`, by id: the original endpoints.
 const BY_STATE: &str = concat!(
     "SELECT ",
@@ -88,8 +71,6 @@ const BY_COUNTRY: &str = concat!(
     columns!(""),
     " FROM contactlist WHERE country = $1 AND id > $2 ORDER BY id LIMIT $3"
 );
-static BY_STATE_SQLITE: LazyLock<String> = LazyLock::new(|| sqlite(BY_STATE));
-static BY_COUNTRY_SQLITE: LazyLock<String> = LazyLock::new(|| sqlite(BY_COUNTRY));
 
 /// The contacts of one person ($1) from ($2, id $4) on, before $3. Each side
 /// of the pair is read through its own index, already in time order, and
@@ -109,7 +90,6 @@ pub const CONTACTS_OF: &str = concat!(
     " AND (observed_at, id) > ($2, $4) ORDER BY observed_at, id LIMIT $5) AS second_side",
     ") AS met ORDER BY observed_at, id LIMIT $5"
 );
-static CONTACTS_OF_SQLITE: LazyLock<String> = LazyLock::new(|| sqlite(CONTACTS_OF));
 
 /// Everyone reachable from person $1 through contacts observed at or after
 /// $2, in at most $3 hops; one page of them after (hops $4, person $5), $6
@@ -176,26 +156,26 @@ pub const EXPOSURES_POSTGRES: &str = concat!(
 pub const EXPOSURES_SQLITE: &str = concat!(
     "WITH RECURSIVE",
     " walk(person, hops) AS (",
-    "   SELECT ?1, 0",
+    "   SELECT $1, 0",
     "   UNION",
     "   SELECT CASE WHEN c.mmid1 = walk.person THEN c.mmid2 ELSE c.mmid1 END, walk.hops + 1",
     "   FROM walk JOIN contactlist AS c ON c.mmid1 = walk.person OR c.mmid2 = walk.person",
-    "   WHERE walk.hops < ?3 AND c.observed_at >= ?2",
-    "     AND CASE WHEN c.mmid1 = walk.person THEN c.mmid2 ELSE c.mmid1 END <> ?1",
+    "   WHERE walk.hops < $3 AND c.observed_at >= $2",
+    "     AND CASE WHEN c.mmid1 = walk.person THEN c.mmid2 ELSE c.mmid1 END <> $1",
     " ),",
     " reached AS MATERIALIZED (",
     "   SELECT person, min(hops) AS hops FROM walk GROUP BY person",
     " ),",
     " page AS MATERIALIZED (",
     "   SELECT person, hops FROM reached",
-    "   WHERE hops > 0 AND (hops, person) > (?4, ?5)",
-    "   ORDER BY hops, person LIMIT ?6",
+    "   WHERE hops > 0 AND (hops, person) > ($4, $5)",
+    "   ORDER BY hops, person LIMIT $6",
     " ),",
     " candidates AS (",
     "   SELECT page.person, page.hops, c.id, c.observed_at,",
     "     CASE WHEN c.mmid1 = page.person THEN c.mmid2 ELSE c.mmid1 END AS via",
     "   FROM page JOIN contactlist AS c ON c.mmid1 = page.person OR c.mmid2 = page.person",
-    "   WHERE c.observed_at >= ?2",
+    "   WHERE c.observed_at >= $2",
     " ),",
     " links AS (",
     "   SELECT *, row_number() OVER (PARTITION BY person ORDER BY observed_at, id) AS rank",
@@ -208,15 +188,18 @@ pub const EXPOSURES_SQLITE: &str = concat!(
 );
 
 /// One person reached by the exposure walk.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Reached {
     /// Who.
+    #[sqlx(rename = "reached")]
     pub person: i64,
     /// Smallest number of hops.
+    #[sqlx(try_from = "i32")]
     pub hops: u32,
     /// Through whom (one hop closer).
     pub via: i64,
     /// The earliest contact between `via` and `person` in the window.
+    #[sqlx(flatten)]
     pub contact: ContactRecord,
 }
 
@@ -231,7 +214,12 @@ pub async fn by_state(
     after: i64,
     limit: u32,
 ) -> Result<Vec<ContactRecord>, sqlx::Error> {
-    by_column(db, BY_STATE, &BY_STATE_SQLITE, state, after, limit).await
+    db.query(BY_STATE)
+        .bind(state)
+        .bind(after)
+        .bind(fetch(limit))
+        .fetch_all()
+        .await
 }
 
 /// Up to `limit` + 1 contacts in `country` with id after `after`, by id.
@@ -241,46 +229,17 @@ pub async fn by_country(
     after: i64,
     limit: u32,
 ) -> Result<Vec<ContactRecord>, sqlx::Error> {
-    by_column(
-        db,
-        BY_COUNTRY,
-        &BY_COUNTRY_SQLITE,
-        country.as_str(),
-        after,
-        limit,
-    )
-    .await
+    db.query(BY_COUNTRY)
+        .bind(country.as_str())
+        .bind(after)
+        .bind(fetch(limit))
+        .fetch_all()
+        .await
 }
 
-async fn by_column(
-    db: &Database,
-    postgres: &str,
-    sqlite: &str,
-    value: &str,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<ContactRecord>, sqlx::Error> {
-    let fetch = i64::from(limit) + 1;
-    match db {
-        Database::Postgres(pool) => sqlx::query(postgres)
-            .bind(value)
-            .bind(after)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| record(row, pg_time))
-            .collect(),
-        Database::Sqlite(pool) => sqlx::query(sqlite)
-            .bind(value)
-            .bind(after)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| record(row, sqlite_row_time))
-            .collect(),
-    }
+/// Rows to ask for: one more than the page, to tell whether another follows.
+fn fetch(limit: u32) -> i64 {
+    i64::from(limit) + 1
 }
 
 /// Up to `limit` + 1 contacts of `person` observed in [`from`, `until`)
@@ -292,33 +251,17 @@ pub async fn contacts_of(
     after: After<(DateTime<Utc>, i64)>,
     limit: u32,
 ) -> Result<Vec<MetContact>, sqlx::Error> {
-    let fetch = i64::from(limit) + 1;
     let After((from, after_id)) = after;
     let person = person.get();
-    let records: Vec<ContactRecord> = match db {
-        Database::Postgres(pool) => sqlx::query(CONTACTS_OF)
-            .bind(person)
-            .bind(from)
-            .bind(until)
-            .bind(after_id)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| record(row, pg_time))
-            .collect::<Result<_, _>>()?,
-        Database::Sqlite(pool) => sqlx::query(&CONTACTS_OF_SQLITE)
-            .bind(person)
-            .bind(sqlite_time(from))
-            .bind(sqlite_time(until))
-            .bind(after_id)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| record(row, sqlite_row_time))
-            .collect::<Result<_, _>>()?,
-    };
+    let records: Vec<ContactRecord> = db
+        .query(CONTACTS_OF)
+        .bind(person)
+        .bind(from)
+        .bind(until)
+        .bind(after_id)
+        .bind(fetch(limit))
+        .fetch_all()
+        .await?;
     Ok(records
         .into_iter()
         .map(|contact| MetContact {
@@ -343,37 +286,19 @@ pub async fn exposures(
     after: After<(u32, i64)>,
     limit: u32,
 ) -> Result<Vec<Reached>, sqlx::Error> {
-    let fetch = i64::from(limit) + 1;
     let After((after_hops, after_person)) = after;
     // Depth and hops are at most 3 by contract.
     let depth = i32::try_from(depth).unwrap_or(i32::MAX);
     let after_hops = i32::try_from(after_hops).unwrap_or(i32::MAX);
-    match db {
-        Database::Postgres(pool) => sqlx::query(EXPOSURES_POSTGRES)
-            .bind(person.get())
-            .bind(since)
-            .bind(depth)
-            .bind(after_hops)
-            .bind(after_person)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| reached(row, pg_time))
-            .collect(),
-        Database::Sqlite(pool) => sqlx::query(EXPOSURES_SQLITE)
-            .bind(person.get())
-            .bind(sqlite_time(since))
-            .bind(depth)
-            .bind(after_hops)
-            .bind(after_person)
-            .bind(fetch)
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|row| reached(row, sqlite_row_time))
-            .collect(),
-    }
+    db.query(db.dialect().pick(EXPOSURES_POSTGRES, EXPOSURES_SQLITE))
+        .bind(person.get())
+        .bind(since)
+        .bind(depth)
+        .bind(after_hops)
+        .bind(after_person)
+        .bind(fetch(limit))
+        .fetch_all()
+        .await
 }
 
 const COUNT_BY_COUNTRY: &str =
@@ -382,170 +307,39 @@ const COUNT_BY_STATE_POSTGRES: &str = "SELECT country, state, count(*) AS n FROM
      GROUP BY country, state ORDER BY country, state COLLATE \"C\"";
 const COUNT_BY_STATE_SQLITE: &str = "SELECT country, state, count(*) AS n FROM contactlist \
      GROUP BY country, state ORDER BY country, state";
-const COUNT_BY_DAY_POSTGRES: &str = "SELECT to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') \
-     AS day, count(*) AS n FROM contactlist GROUP BY 1 ORDER BY 1";
+const COUNT_BY_DAY_POSTGRES: &str = "SELECT (observed_at AT TIME ZONE 'UTC')::date AS day, \
+     count(*) AS n FROM contactlist GROUP BY 1 ORDER BY 1";
 const COUNT_BY_DAY_SQLITE: &str = "SELECT substr(observed_at, 1, 10) AS day, count(*) AS n \
      FROM contactlist GROUP BY 1 ORDER BY 1";
 
 /// Counts by country, state and day, from one snapshot of the table.
 pub async fn stats(db: &Database) -> Result<Stats, sqlx::Error> {
-    let (countries, states, days) = match db {
-        Database::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await?;
-            let countries = sqlx::query(COUNT_BY_COUNTRY).fetch_all(&mut *tx).await?;
-            let states = sqlx::query(COUNT_BY_STATE_POSTGRES)
-                .fetch_all(&mut *tx)
-                .await?;
-            let days = sqlx::query(COUNT_BY_DAY_POSTGRES)
-                .fetch_all(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            (
-                country_counts(&countries)?,
-                state_counts(&states)?,
-                day_counts(&days)?,
-            )
-        }
-        Database::Sqlite(pool) => {
-            // A read transaction in WAL mode is one snapshot.
-            let mut tx = pool.begin().await?;
-            let countries = sqlx::query(COUNT_BY_COUNTRY).fetch_all(&mut *tx).await?;
-            let states = sqlx::query(COUNT_BY_STATE_SQLITE)
-                .fetch_all(&mut *tx)
-                .await?;
-            let days = sqlx::query(COUNT_BY_DAY_SQLITE).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            (
-                country_counts(&countries)?,
-                state_counts(&states)?,
-                day_counts(&days)?,
-            )
-        }
-    };
-    Ok(Stats {
-        total: countries.iter().map(|c| c.count).sum(),
-        by_country: countries,
-        by_state: states,
-        by_day: days,
-    })
-}
-
-fn country_counts<R: Row>(rows: &[R]) -> Result<Vec<CountryCount>, sqlx::Error>
-where
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    rows.iter()
-        .map(|row| {
-            Ok(CountryCount {
-                country: row.try_get("country")?,
-                count: row.try_get("n")?,
-            })
-        })
-        .collect()
-}
-
-fn state_counts<R: Row>(rows: &[R]) -> Result<Vec<StateCount>, sqlx::Error>
-where
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    rows.iter()
-        .map(|row| {
-            Ok(StateCount {
-                country: row.try_get("country")?,
-                state: row.try_get("state")?,
-                count: row.try_get("n")?,
-            })
-        })
-        .collect()
-}
-
-fn day_counts<R: Row>(rows: &[R]) -> Result<Vec<DayCount>, sqlx::Error>
-where
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    rows.iter()
-        .map(|row| {
-            let day: String = row.try_get("day")?;
-            Ok(DayCount {
-                day: NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| decode("day", e))?,
-                count: row.try_get("n")?,
-            })
-        })
-        .collect()
-}
-
-/// Reads a time column on PostgreSQL.
-fn pg_time(row: &PgRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    row.try_get(column)
-}
-
-/// Reads a time column on SQLite (RFC 3339 text).
-fn sqlite_row_time(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
-    let text: String = row.try_get(column)?;
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| decode(column, e))
-}
-
-fn decode(column: &str, e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: Box::new(e),
+    let dialect = db.dialect();
+    // A read transaction is one snapshot: on SQLite (WAL mode) as it is; on
+    // PostgreSQL once it is REPEATABLE READ.
+    let mut tx = db.begin().await?;
+    if dialect == Dialect::Postgres {
+        tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute()
+            .await?;
     }
-}
-
-fn record<R: Row>(
-    row: &R,
-    time: fn(&R, &str) -> Result<DateTime<Utc>, sqlx::Error>,
-) -> Result<ContactRecord, sqlx::Error>
-where
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    Ok(ContactRecord {
-        id: row.try_get("id")?,
-        mmid1: row.try_get("mmid1")?,
-        mmid2: row.try_get("mmid2")?,
-        street: row.try_get("street")?,
-        city: row.try_get("city")?,
-        state: row.try_get("state")?,
-        zipcode: row.try_get("zipcode")?,
-        country: row.try_get("country")?,
-        lat: row.try_get("lat")?,
-        lon: row.try_get("lon")?,
-        observed_at: time(row, "observed_at")?,
-        recorded_at: time(row, "recorded_at")?,
-        geocoder: row.try_get("geocoder")?,
-    })
-}
-
-fn reached<R: Row>(
-    row: &R,
-    time: fn(&R, &str) -> Result<DateTime<Utc>, sqlx::Error>,
-) -> Result<Reached, sqlx::Error>
-where
-    for<'r> i32: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> f64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'a> &'a str: ColumnIndex<R>,
-{
-    let hops: i32 = row.try_get("hops")?;
-    Ok(Reached {
-        person: row.try_get("reached")?,
-        hops: u32::try_from(hops).map_err(|e| decode("hops", e))?,
-        via: row.try_get("via")?,
-        contact: record(row, time)?,
+    let by_country: Vec<CountryCount> = tx.query(COUNT_BY_COUNTRY).fetch_all().await?;
+    let by_state = tx
+        .query(dialect.pick(COUNT_BY_STATE_POSTGRES, COUNT_BY_STATE_SQLITE))
+        .fetch_all()
+        .await?;
+    let by_day = tx
+        .query(dialect.pick(COUNT_BY_DAY_POSTGRES, COUNT_BY_DAY_SQLITE))
+        .fetch_all()
+        .await?;
+    tx.commit().await?;
+    Ok(Stats {
+        total: by_country
+            .iter()
+            .map(|c: &crate::model::CountryCount| c.count)
+            .sum(),
+        by_country,
+        by_state,
+        by_day,
     })
 }

@@ -230,8 +230,9 @@ impl DatabaseConfig {
     }
 }
 
-/// A pool on one of the two backends. Queries that differ between them
-/// match on it; each backend's SQL stays plain and tested.
+/// A pool on one of the two backends. Statements go through
+/// [`Database::query`] and [`Database::begin`] (module [`crate::sql`]),
+/// written once for both.
 #[derive(Debug, Clone)]
 pub enum Database {
     /// PostgreSQL.
@@ -294,10 +295,7 @@ impl Database {
 
     /// `postgres` or `sqlite`, for logs.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
-        }
+        self.dialect().name()
     }
 }
 

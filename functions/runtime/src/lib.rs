@@ -23,6 +23,8 @@ pub mod redact;
 pub mod retry;
 pub mod sender_auth;
 pub mod server;
+#[cfg(feature = "database")]
+pub mod sql;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

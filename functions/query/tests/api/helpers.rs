@@ -1,5 +1,6 @@
 //! Spawning pact-query on a free port over a test database, and seeding
-//! the contact log with plain SQL.
+//! the contact log with plain SQL (through `pact_runtime::sql`, as the
+//! functions write it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,30 +148,18 @@ pub async fn seed(db: &Database, contacts: &[Seed]) -> Vec<i64> {
     let mut ids = Vec::with_capacity(contacts.len());
     for c in contacts {
         let event_id = EVENT_IDS.fetch_add(1, Ordering::Relaxed).to_string();
-        let id: i64 = match db {
-            Database::Postgres(pool) => sqlx::query_scalar(INSERT)
-                .bind(c.mmid1)
-                .bind(c.mmid2)
-                .bind(c.city)
-                .bind(c.state)
-                .bind(c.country)
-                .bind(c.observed_at)
-                .bind(event_id)
-                .fetch_one(pool)
-                .await
-                .expect("insert"),
-            Database::Sqlite(pool) => sqlx::query_scalar(&INSERT.replace('$', "?"))
-                .bind(c.mmid1)
-                .bind(c.mmid2)
-                .bind(c.city)
-                .bind(c.state)
-                .bind(c.country)
-                .bind(c.observed_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-                .bind(event_id)
-                .fetch_one(pool)
-                .await
-                .expect("insert"),
-        };
+        let (id,): (i64,) = db
+            .query(INSERT)
+            .bind(c.mmid1)
+            .bind(c.mmid2)
+            .bind(c.city)
+            .bind(c.state)
+            .bind(c.country)
+            .bind(c.observed_at)
+            .bind(&event_id)
+            .fetch_one()
+            .await
+            .expect("insert");
         ids.push(id);
     }
     ids
