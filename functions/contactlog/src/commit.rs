@@ -39,18 +39,26 @@ pub struct Written {
     pub duplicates: usize,
 }
 
-/// Why a request's rows were not written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a request's rows were not written. Cloned to every request of a
+/// failed batch, so the database's error is shared.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     /// The queue is full: try again shortly.
+    #[error("too many writes are waiting")]
     Busy,
+    /// The writer has stopped (the process is shutting down).
+    #[error("the writer stopped")]
+    Stopped,
     /// The database failed or is unreachable: nothing was committed.
-    Unavailable(String),
+    #[error("the commit failed")]
+    Unavailable(#[source] Arc<sqlx::Error>),
     /// The commit did not finish within its time limit; the transaction was
     /// abandoned.
+    #[error("the commit did not finish within {} ms", .0.as_millis())]
     TimedOut(Duration),
     /// The database refuses these rows (a constraint): retrying cannot help.
-    Rejected(String),
+    #[error("the database refused the rows")]
+    Rejected(#[source] Arc<sqlx::Error>),
 }
 
 struct Job {
@@ -255,9 +263,7 @@ impl GroupCommit {
             self.progress.answered();
             return Err(WriteError::Busy);
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(WriteError::Unavailable("the writer stopped".into())))
+        answer.await.unwrap_or_else(|_| Err(WriteError::Stopped))
     }
 }
 
@@ -362,10 +368,10 @@ impl Writer {
                 self.metrics.failures.inc();
                 let permanent = store::is_permanent(&e);
                 let failure = if permanent {
-                    WriteError::Rejected(e.to_string())
+                    WriteError::Rejected(Arc::new(e))
                 } else {
                     tracing::warn!(error = %e, requests = batch.len(), "commit failed; the senders will retry");
-                    WriteError::Unavailable(e.to_string())
+                    WriteError::Unavailable(Arc::new(e))
                 };
                 for job in batch {
                     self.answer(job, Err(failure.clone()));

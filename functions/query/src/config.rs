@@ -55,6 +55,16 @@ pub struct Config {
     pub read_timeout: Duration,
 }
 
+impl pact_runtime::server::Settings for Config {
+    fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
+        Self::from_env(env)
+    }
+
+    fn runtime(&self) -> &RuntimeConfig {
+        &self.runtime
+    }
+}
+
 impl Config {
     /// Reads every variable, reporting all bad ones together. The warnings
     /// (unknown `PACT_*` names, open access, short tokens) are for the log.

@@ -30,6 +30,11 @@ pub enum Error {
     /// No token, or not an accepted one.
     #[error("{0}")]
     Unauthorized(Unauthorized),
+    /// The database failed: 503 when it may answer later, 504 when it
+    /// stopped a statement at its time limit, 500 otherwise (see
+    /// [`Error::answer`]).
+    #[error("the database failed")]
+    Database(#[from] sqlx::Error),
     /// Anything the runtime knows how to answer (503, 500...).
     #[error(transparent)]
     Runtime(#[from] pact_runtime::Error),
@@ -79,52 +84,54 @@ impl Error {
         match self {
             Self::Parameter { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Database(e) => answer(e).status(),
             Self::Runtime(e) => e.status(),
         }
     }
 }
 
-impl From<sqlx::Error> for Error {
-    /// Connection trouble (the database down, restarting, out of
-    /// connections, a busy SQLite file, a lock not granted in time) is a 503
-    /// the client may retry; a statement the server stopped at its
-    /// `statement_timeout` is a 504 like pact-query's own read timeout; any
-    /// other database error is a bug (500).
-    fn from(e: sqlx::Error) -> Self {
-        // PostgreSQL 57014 query_canceled: the pool's statement_timeout.
-        if let sqlx::Error::Database(db) = &e
-            && db.code().as_deref() == Some("57014")
-        {
-            return Self::Runtime(pact_runtime::Error::UpstreamTimeout(
-                "the database stopped a read that ran past its time limit; retry shortly, or \
-                 ask for a smaller window"
-                    .into(),
-            ));
+/// The runtime's answer for a database failure. Connection trouble (the
+/// database down, restarting, out of connections, a busy SQLite file, a
+/// lock not granted in time) is a 503 the client may retry; a statement the
+/// server stopped at its `statement_timeout` is a 504 like pact-query's own
+/// read timeout; any other database error is a bug (500).
+fn answer(e: &sqlx::Error) -> pact_runtime::Error {
+    // PostgreSQL 57014 query_canceled: the pool's statement_timeout.
+    if let sqlx::Error::Database(db) = e
+        && db.code().as_deref() == Some("57014")
+    {
+        return pact_runtime::Error::UpstreamTimeout(
+            "the database stopped a read that ran past its time limit; retry shortly, or \
+             ask for a smaller window"
+                .into(),
+        );
+    }
+    let transient = match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: 08 connection exception, 53300 too many
+            // connections, 55P03 lock_timeout (another session holds
+            // the table), 57P01-57P03 shutdown/crash/cannot connect now.
+            // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
+            code.starts_with("08")
+                || matches!(
+                    &*code,
+                    "53300" | "55P03" | "57P01" | "57P02" | "57P03" | "5" | "6"
+                )
+        }),
+        _ => false,
+    };
+    if transient {
+        pact_runtime::Error::Unavailable {
+            detail: "the database is not available; retry shortly".into(),
+            retry_after: Duration::from_secs(1),
         }
-        let transient = match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                // PostgreSQL: 08 connection exception, 53300 too many
-                // connections, 55P03 lock_timeout (another session holds
-                // the table), 57P01-57P03 shutdown/crash/cannot connect now.
-                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED.
-                code.starts_with("08")
-                    || matches!(
-                        &*code,
-                        "53300" | "55P03" | "57P01" | "57P02" | "57P03" | "5" | "6"
-                    )
-            }),
-            _ => false,
-        };
-        if transient {
-            Self::unavailable("the database is not available; retry shortly")
-        } else {
-            Self::Runtime(pact_runtime::Error::Internal(format!("database: {e}")))
-        }
+    } else {
+        pact_runtime::Error::Internal(format!("database: {e}"))
     }
 }
 
@@ -132,6 +139,16 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Self::Runtime(e) => e.into_response(),
+            Self::Database(e) => match answer(&e) {
+                // A bug: the runtime logs it with its cause.
+                bug @ pact_runtime::Error::Internal(_) => bug.into_response(),
+                // Logged here once, with the driver's error, which the
+                // answer does not quote.
+                retry => {
+                    tracing::warn!(error_type = retry.error_type(), error = %e, "database read failed; the client may retry");
+                    retry.into_unlogged_response()
+                }
+            },
             Self::Parameter { name, reason } => {
                 // The reason may quote the value (a person id): not above DEBUG.
                 tracing::warn!(error_type = "malformed", field = %name, "request rejected");

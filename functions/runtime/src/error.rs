@@ -71,6 +71,16 @@ pub enum Error {
     /// A bug: the sender can retry, but it should be rare.
     #[error("internal error")]
     Internal(String),
+    /// A bug with an underlying error (an encoder that failed): answered
+    /// as [`Error::Internal`], logged with `what` and the whole chain.
+    #[error("internal error")]
+    Bug {
+        /// What failed, for the log.
+        what: &'static str,
+        /// The error under it.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// An error with every cause under it, `outer: inner: ...`, each cause's
@@ -93,6 +103,14 @@ impl Error {
     /// Shorthand for [`Error::Malformed`].
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::Malformed(detail.into())
+    }
+
+    /// Shorthand for [`Error::Bug`].
+    pub fn bug(what: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Bug {
+            what,
+            source: Box::new(source),
+        }
     }
 
     /// Shorthand for [`Error::Invalid`].
@@ -119,7 +137,7 @@ impl Error {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Bug { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -134,7 +152,7 @@ impl Error {
             Self::Unavailable { .. } => "unavailable",
             Self::Upstream(_) => "upstream",
             Self::UpstreamTimeout(_) => "upstream_timeout",
-            Self::Internal(_) => "internal",
+            Self::Internal(_) | Self::Bug { .. } => "internal",
         }
     }
 
@@ -182,12 +200,24 @@ impl IntoResponse for Error {
         };
         match &self {
             Self::Internal(cause) => tracing::error!(cause, "internal error"),
+            Self::Bug { what, source } => {
+                tracing::error!(cause = what, error = %chain(source.as_ref()), "internal error")
+            }
             e if e.is_transient() => {
                 tracing::warn!(error_type = e.error_type(), detail = %e, "request not done, the sender should retry")
             }
             e => tracing::warn!(error_type = e.error_type(), field, "request rejected"),
         }
         tracing::debug!(detail = %self, "problem detail");
+        self.into_unlogged_response()
+    }
+}
+
+impl Error {
+    /// The answer for this error without logging it: for a failure that
+    /// was logged once already, with its cause, where it happened (each
+    /// failure is logged once). Otherwise use `into_response`, which logs.
+    pub fn into_unlogged_response(self) -> Response {
         let mut response = self.to_problem().into_response();
         response
             .extensions_mut()

@@ -1,6 +1,6 @@
 //! The HTTP side of the function contract: the standard endpoints and
-//! middleware around a function's routes, graceful shutdown, and `start`,
-//! which every function's `main` calls.
+//! middleware around a function's routes, graceful shutdown, and [`run`],
+//! the one start-up path every function's `main` takes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::{ConnectionLimits, RuntimeConfig};
+use crate::config::{ConfigError, ConnectionLimits, Env, ProcessEnv, RuntimeConfig};
 use crate::error::Error;
 use crate::metrics::{Metrics, serve_metrics, track_requests};
 use crate::problem::Problem;
@@ -247,19 +247,80 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// The whole life of a function process after its configuration is read:
-/// logs, bind `0.0.0.0:$PORT`, serve, drain on SIGTERM. Exit code 0 after a
-/// clean shutdown, 1 when the port cannot be bound.
-pub async fn start(
-    name: &str,
-    config: &RuntimeConfig,
-    warnings: &[String],
+/// The settings of one function: the runtime's and its own, read from the
+/// environment once, before anything else happens.
+pub trait Settings: Sized + Send + 'static {
+    /// Reads every variable, reporting all bad ones together; `Ok` carries
+    /// warnings (unknown `PACT_*` variables). Runs before the async runtime
+    /// starts, so it may read files.
+    fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError>;
+
+    /// The function contract's part (port, sink, logs, limits).
+    fn runtime(&self) -> &RuntimeConfig;
+}
+
+/// A PACT function, as [`run`] starts it: what each crate's `app.rs`
+/// implements.
+pub trait Function {
+    /// The function's name, in logs and problem documents (`pact-query`).
+    const NAME: &'static str;
+    /// Its settings (the crate's `config.rs`).
+    type Settings: Settings;
+
+    /// Builds the router from the settings: inside the Tokio runtime, with
+    /// logs set up, before the port is bound. Background work it starts
+    /// (a migration, a writer) must not delay it.
+    fn start(settings: Self::Settings) -> Started;
+}
+
+/// A started function: its router, and what to do once the server has
+/// stopped (flush writes, close the database).
+pub struct Started {
     app: Router,
-) -> ExitCode {
-    crate::telemetry::init(config);
-    for warning in warnings {
-        tracing::warn!("{warning}");
+    stop: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl Started {
+    /// A function with nothing to do after the server stops.
+    pub fn new(app: Router) -> Self {
+        Self { app, stop: None }
     }
+
+    /// `stop` runs after the server has stopped and drained, before exit.
+    pub fn then(mut self, stop: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.stop = Some(Box::pin(stop));
+        self
+    }
+}
+
+/// The whole process of a function, the one start-up path every function's
+/// binary (and `pact function <name>`) takes: read the settings (exit 2
+/// when one is bad), start the async runtime, set up logs once, log the
+/// warnings, [`Function::start`], bind `0.0.0.0:$PORT`, serve until SIGTERM
+/// or Ctrl-C and drain, then the function's stop work. Exit code 0 after a
+/// clean shutdown, 1 when the port cannot be bound.
+pub fn run<F: Function>() -> ExitCode {
+    let (settings, warnings) = match F::Settings::from_env(&ProcessEnv) {
+        Ok(read) => read,
+        Err(e) => return config_failed(F::NAME, &e),
+    };
+    block_on(F::NAME, async move {
+        let config = settings.runtime().clone();
+        crate::telemetry::init(&config);
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let started = F::start(settings);
+        let code = listen(F::NAME, &config, started.app).await;
+        if let Some(stop) = started.stop {
+            stop.await;
+        }
+        code
+    })
+}
+
+/// Binds `0.0.0.0:$PORT`, serves `app`, drains on SIGTERM.
+async fn listen(name: &str, config: &RuntimeConfig, app: Router) -> ExitCode {
     let address = SocketAddr::from((config.listen, config.port));
     let listener = match TcpListener::bind(address).await {
         Ok(listener) => listener,
@@ -296,9 +357,8 @@ pub async fn start(
     }
 }
 
-/// Runs a function's process body on a new multi-threaded runtime: what each
-/// function's `run` (its binary, or `pact function <name>`) calls after
-/// reading its configuration. Exit code 1 if the runtime cannot start.
+/// Runs a process body on a new multi-threaded runtime ([`run`] does, after
+/// reading the settings). Exit code 1 if the runtime cannot start.
 pub fn block_on(name: &str, body: impl Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -57,7 +57,7 @@ impl Offline {
         };
         // The build checks the embedded data against these bounds, so a
         // failure here is a bug, not bad input.
-        let text = |e: Error| Error::Internal(format!("embedded geodata out of bounds: {e}"));
+        let text = |e: Error| Error::bug("embedded geodata out of bounds", e);
         Ok(Resolved {
             address: Address {
                 street: BoundedText::default(),
