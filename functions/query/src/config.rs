@@ -55,15 +55,8 @@ pub struct Config {
     pub read_timeout: Duration,
 }
 
-impl pact_runtime::server::Settings for Config {
-    fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
-        Self::from_env(env)
-    }
-
-    fn runtime(&self) -> &RuntimeConfig {
-        &self.runtime
-    }
-}
+// `Config::from_env` and its `runtime` field, for `pact_runtime::server::run`.
+pact_runtime::settings!(Config);
 
 impl Config {
     /// Reads every variable, reporting all bad ones together. The warnings

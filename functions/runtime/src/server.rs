@@ -259,6 +259,29 @@ pub trait Settings: Sized + Send + 'static {
     fn runtime(&self) -> &RuntimeConfig;
 }
 
+/// Implements [`Settings`] for a function's `Config` that has an inherent
+/// `Config::from_env` and a `runtime: RuntimeConfig` field, as every
+/// function's `config.rs` does: `pact_runtime::settings!(Config);`.
+#[macro_export]
+macro_rules! settings {
+    ($config:ty) => {
+        impl $crate::server::Settings for $config {
+            fn from_env<E: $crate::config::Env + ?Sized>(
+                env: &E,
+            ) -> ::std::result::Result<
+                (Self, ::std::vec::Vec<::std::string::String>),
+                $crate::config::ConfigError,
+            > {
+                <$config>::from_env(env)
+            }
+
+            fn runtime(&self) -> &$crate::config::RuntimeConfig {
+                &self.runtime
+            }
+        }
+    };
+}
+
 /// A PACT function, as [`run`] starts it: what each crate's `app.rs`
 /// implements.
 pub trait Function {

@@ -118,12 +118,5 @@ impl Config {
     }
 }
 
-impl pact_runtime::server::Settings for Config {
-    fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
-        Self::from_env(env)
-    }
-
-    fn runtime(&self) -> &RuntimeConfig {
-        &self.runtime
-    }
-}
+// `Config::from_env` and its `runtime` field, for `pact_runtime::server::run`.
+pact_runtime::settings!(Config);
