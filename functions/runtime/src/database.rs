@@ -154,28 +154,7 @@ impl DatabaseUrl {
     /// the PostgreSQL driver reads too, `sslpassword=`). A URL that does not
     /// parse is not shown at all.
     pub fn redacted(&self) -> String {
-        let Ok(mut url) = reqwest::Url::parse(&self.raw) else {
-            return "***".into();
-        };
-        if url.password().is_some() {
-            let _ = url.set_password(Some("***"));
-        }
-        let secret = |key: &str| key.to_ascii_lowercase().contains("password");
-        if url.query_pairs().any(|(key, _)| secret(&key)) {
-            let pairs: Vec<(String, String)> = url
-                .query_pairs()
-                .map(|(key, value)| {
-                    let value = if secret(&key) {
-                        "***".into()
-                    } else {
-                        value.into_owned()
-                    };
-                    (key.into_owned(), value)
-                })
-                .collect();
-            url.query_pairs_mut().clear().extend_pairs(pairs);
-        }
-        url.to_string()
+        crate::redact::url(&self.raw)
     }
 }
 
