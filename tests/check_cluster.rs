@@ -259,99 +259,116 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
                 Duration::from_secs(150),
             )
             .await;
-        assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
-        for name in [
-            "pact-producer",
-            "pact-translation",
-            "pact-contactlog",
-            "pact-query",
-        ] {
-            run.assert_line(&format!("PASS  ksvc {name}: Ready"), &[]);
-        }
-        run.assert_line("PASS  ksvc pact-query", &[&query_url]);
-        for what in [
-            "kafkasource pact-untranslated",
-            "kafkasource pact-translated",
-            "kafkasink pact-untranslated",
-            "kafkasink pact-translated",
-            "kafkasink pact-deadletter",
-            "sinkbinding pact-producer-sink",
-            "sinkbinding pact-translation-sink",
-            "pingsource pact-retention",
-        ] {
-            run.assert_line(&format!("PASS  {what}: Ready"), &[]);
-        }
-        run.assert_line("SKIP  containersource", &["none"]);
-        run.assert_line(
-            "PASS  contacts: 5 of 5 contacts sent to",
-            &[&dev.url("producer"), &query_url, "end-to-end latency"],
-        );
-        run.assert_line(
-            "PASS  burst: pact-producer 0 → ",
-            &["→ 0", "back to zero", "pact-translation", "chart"],
-        );
-        assert!(
-            run.summary().ends_with("14 passed, 0 failed, 1 skipped"),
-            "{}",
-            run.stdout
-        );
-        assert_eq!(run.count("FAIL"), 0);
+        assert_every_check_passed(&run, &dev, &query_url);
         assert!(chart.exists(), "the burst's chart");
-        // The producer's ids are those derived from the probes' keys.
-        assert!(
-            !run.stderr().contains("section 3 derives"),
-            "{}",
-            run.stderr()
-        );
         // The probes and the burst's contacts are rows now.
         let rows = harness::stored_event_ids(&dev.database_url).await;
         assert!(rows.len() >= 5, "{} rows", rows.len());
 
-        // The wrong token: refused at once, with the token's origin named.
-        let wrong = dir.path().join("wrong-token");
-        std::fs::write(&wrong, "not-the-token-of-this-query").expect("write");
-        let run = fake
-            .check(
-                dir.path(),
-                &[
-                    "--query-token-file",
-                    wrong.to_str().expect("path"),
-                    "--skip-burst",
-                ],
-                Duration::from_secs(60),
-            )
-            .await;
-        assert_eq!(run.code(), Some(1), "{}", run.stdout);
-        run.assert_line("FAIL  contacts", &["cannot be read", "401", "wrong-token"]);
-        run.assert_line("SKIP  burst", &["--skip-burst"]);
-
-        // Contacts accepted and dropped: nothing to read back; fails when
-        // --arrival-timeout ends, not later.
-        let dropping = dropping_producer().await;
-        let run = fake
-            .check(
-                dir.path(),
-                &[
-                    "--producer-url",
-                    &dropping,
-                    "--query-token-file",
-                    token_file.to_str().expect("path"),
-                    "--arrival-timeout",
-                    "3s",
-                    "--skip-burst",
-                ],
-                Duration::from_secs(60),
-            )
-            .await;
-        assert_eq!(run.code(), Some(1), "{}", run.stdout);
-        run.assert_line(
-            "FAIL  contacts: 0 of 5 contacts",
-            &[&dropping, "after 3", "--arrival-timeout", "missing"],
-        );
-        assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
+        the_wrong_token_is_refused_at_once(&fake, dir.path()).await;
+        dropped_contacts_fail_when_the_arrival_timeout_ends(&fake, dir.path(), &token_file).await;
         dev.stop().await;
     })
     .await;
+}
+
+/// The run against the local pipeline: exit 0, a `PASS` line for every
+/// object of knative/base, for the contacts and for the burst.
+fn assert_every_check_passed(run: &Run, dev: &Dev, query_url: &str) {
+    assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
+    for name in [
+        "pact-producer",
+        "pact-translation",
+        "pact-contactlog",
+        "pact-query",
+    ] {
+        run.assert_line(&format!("PASS  ksvc {name}: Ready"), &[]);
+    }
+    run.assert_line("PASS  ksvc pact-query", &[query_url]);
+    for what in [
+        "kafkasource pact-untranslated",
+        "kafkasource pact-translated",
+        "kafkasink pact-untranslated",
+        "kafkasink pact-translated",
+        "kafkasink pact-deadletter",
+        "sinkbinding pact-producer-sink",
+        "sinkbinding pact-translation-sink",
+        "pingsource pact-retention",
+    ] {
+        run.assert_line(&format!("PASS  {what}: Ready"), &[]);
+    }
+    run.assert_line("SKIP  containersource", &["none"]);
+    run.assert_line(
+        "PASS  contacts: 5 of 5 contacts sent to",
+        &[&dev.url("producer"), query_url, "end-to-end latency"],
+    );
+    run.assert_line(
+        "PASS  burst: pact-producer 0 → ",
+        &["→ 0", "back to zero", "pact-translation", "chart"],
+    );
+    assert!(
+        run.summary().ends_with("14 passed, 0 failed, 1 skipped"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.count("FAIL"), 0);
+    // The producer's ids are those derived from the probes' keys.
+    assert!(
+        !run.stderr().contains("section 3 derives"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// The wrong token: refused at once, with the token's origin named.
+async fn the_wrong_token_is_refused_at_once(fake: &FakeApi, dir: &Path) {
+    let wrong = dir.join("wrong-token");
+    std::fs::write(&wrong, "not-the-token-of-this-query").expect("write");
+    let run = fake
+        .check(
+            dir,
+            &[
+                "--query-token-file",
+                wrong.to_str().expect("path"),
+                "--skip-burst",
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(run.code(), Some(1), "{}", run.stdout);
+    run.assert_line("FAIL  contacts", &["cannot be read", "401", "wrong-token"]);
+    run.assert_line("SKIP  burst", &["--skip-burst"]);
+}
+
+/// Contacts accepted and dropped: nothing to read back; fails when
+/// --arrival-timeout ends, not later.
+async fn dropped_contacts_fail_when_the_arrival_timeout_ends(
+    fake: &FakeApi,
+    dir: &Path,
+    token_file: &Path,
+) {
+    let dropping = dropping_producer().await;
+    let run = fake
+        .check(
+            dir,
+            &[
+                "--producer-url",
+                &dropping,
+                "--query-token-file",
+                token_file.to_str().expect("path"),
+                "--arrival-timeout",
+                "3s",
+                "--skip-burst",
+            ],
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(run.code(), Some(1), "{}", run.stdout);
+    run.assert_line(
+        "FAIL  contacts: 0 of 5 contacts",
+        &[&dropping, "after 3", "--arrival-timeout", "missing"],
+    );
+    assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
 }
 
 #[tokio::test]
