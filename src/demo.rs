@@ -61,53 +61,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| temporary.as_ref().map(|t| t.path().to_owned()))
         .context("no directory")?;
-    let say = |text: &str| {
-        if !args.json {
-            eprintln!("{text}");
-        }
-    };
     // Ctrl-C or SIGTERM: while starting, stop; while simulating, stop
     // sending and check what was sent; while waiting, stop waiting.
     let shutdown = on_signal();
-    let parts: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
-    say(&format!(
-        "pact demo: starting the pipeline ({}, eventing)",
-        parts.join(", ")
-    ));
-    let settings = Settings {
-        dir: dir.clone(),
-        port: 0,
-        ..Settings::default()
-    };
-    let started = Instant::now();
-    let pipeline = match Pipeline::start(&settings, Events::Quiet, &shutdown).await {
-        Ok(pipeline) => pipeline,
-        Err(e) if e.is::<crate::dev::Cancelled>() => return Ok(ExitCode::from(130)),
-        Err(e) => return Err(e),
-    };
-    let start_time = started.elapsed();
-    let urls = pipeline.urls().clone();
-    say(&format!(
-        "pact demo: pipeline up in {} ms; simulating for {}",
-        start_time.as_millis(),
-        describe_run(&args.send)
-    ));
-
-    let target = Target {
-        url: format!("{}/contacts", urls.of(Function::Producer)).parse()?,
-        mode: Mode::Contacts,
-        overrides: Default::default(),
+    let Some((pipeline, start_time)) = start_pipeline(&args, &dir, &shutdown).await? else {
+        return Ok(ExitCode::from(130));
     };
     let since = Utc::now();
-    let progress = !args.json && std::io::stderr().is_terminal();
-    let sent = simulate::simulate_until(
-        &args.world,
-        &args.send,
-        &target,
-        progress,
-        shutdown.clone().cancelled_owned(),
-    )
-    .await?;
+    let sent = send_contacts(&args, &pipeline, &shutdown).await?;
     let sent_at = Instant::now();
 
     let database = Database::connect_lazy(&DatabaseConfig {
@@ -120,16 +81,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|id| pact_runtime::identity::of_event(pact_producer::SOURCE, id))
         .collect();
-    say(&format!(
+    args.say(&format!(
         "pact demo: {} contacts accepted; waiting until each is stored",
         expected.len()
     ));
-    let interrupt = on_signal();
-    let rows = tokio::select! {
-        rows = wait_until_stored(&pipeline, &database, since, &expected) => rows,
-        () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted while waiting for the contacts to be stored")),
-    };
-    let rows = match rows {
+    let rows = match wait_or_interrupt(&pipeline, &database, since, &expected).await {
         Ok(rows) => rows,
         Err(e) => {
             database.close().await;
@@ -139,38 +95,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let waited = sent_at.elapsed();
     let report = Report::new(&rows, &expected, &sent, waited, start_time);
-    let exposure = exposure_sample(urls.of(Function::Query), &rows).await;
-    let status = pipeline.status();
-    let dead_letters = status
-        .topics
-        .iter()
-        .find(|t| t.name == TOPOLOGY.dead_letter_topic)
-        .map_or(0, |t| t.records);
-
-    if args.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["dead_letters"] = dead_letters.into();
-        value["exposure_sample"] = serde_json::to_value(&exposure)?;
-        println!("{value}");
-    } else {
-        report.print(dead_letters, exposure.as_ref());
-    }
+    print_summary(&args, &pipeline, &report, &rows).await?;
     database.close().await;
 
     if args.keep {
-        eprintln!(
-            "\npact demo: the pipeline keeps running (state in {}); Ctrl-C stops it.
-  producer {}   query {}   eventing {}",
-            dir.display(),
-            urls.of(Function::Producer),
-            urls.of(Function::Query),
-            urls.eventing
-        );
-        on_signal().cancelled().await;
-        if let Some(temporary) = temporary {
-            // --keep: the directory stays for a look afterwards.
-            let _ = temporary.keep();
-        }
+        keep_running(&dir, pipeline.urls(), temporary).await;
     }
     pipeline.stop().await?;
     Ok(if report.problems.is_empty() {
@@ -181,6 +110,132 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         ExitCode::FAILURE
     })
+}
+
+impl Args {
+    /// A progress line on stderr, unless the summary is JSON.
+    fn say(&self, text: &str) {
+        if !self.json {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// Starts the pipeline in `dir` on ports the OS picks: the pipeline and how
+/// long it took, or `None` when a signal came first.
+async fn start_pipeline(
+    args: &Args,
+    dir: &std::path::Path,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<(Pipeline, Duration)>> {
+    let parts: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
+    args.say(&format!(
+        "pact demo: starting the pipeline ({}, eventing)",
+        parts.join(", ")
+    ));
+    let settings = Settings {
+        dir: dir.to_owned(),
+        port: 0,
+        ..Settings::default()
+    };
+    let started = Instant::now();
+    let pipeline = match Pipeline::start(&settings, Events::Quiet, shutdown).await {
+        Ok(pipeline) => pipeline,
+        Err(e) if e.is::<crate::dev::Cancelled>() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let start_time = started.elapsed();
+    args.say(&format!(
+        "pact demo: pipeline up in {} ms; simulating for {}",
+        start_time.as_millis(),
+        describe_run(&args.send)
+    ));
+    Ok(Some((pipeline, start_time)))
+}
+
+/// Simulates the city through pact-producer until the run ends or a signal.
+async fn send_contacts(
+    args: &Args,
+    pipeline: &Pipeline,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<simulate::Summary> {
+    let target = Target {
+        url: format!("{}/contacts", pipeline.urls().of(Function::Producer)).parse()?,
+        mode: Mode::Contacts,
+        overrides: Default::default(),
+    };
+    let progress = !args.json && std::io::stderr().is_terminal();
+    simulate::simulate_until(
+        &args.world,
+        &args.send,
+        &target,
+        progress,
+        shutdown.clone().cancelled_owned(),
+    )
+    .await
+}
+
+/// [`wait_until_stored`], stopped by the next signal.
+async fn wait_or_interrupt(
+    pipeline: &Pipeline,
+    database: &Database,
+    since: DateTime<Utc>,
+    expected: &HashSet<String>,
+) -> anyhow::Result<Vec<Row>> {
+    let interrupt = on_signal();
+    tokio::select! {
+        rows = wait_until_stored(pipeline, database, since, expected) => rows,
+        () = interrupt.cancelled() => Err(anyhow::anyhow!("interrupted while waiting for the contacts to be stored")),
+    }
+}
+
+/// Prints the report, with the dead letters and a sample exposure query,
+/// as text or as one JSON object.
+async fn print_summary(
+    args: &Args,
+    pipeline: &Pipeline,
+    report: &Report,
+    rows: &[Row],
+) -> anyhow::Result<()> {
+    let exposure = exposure_sample(pipeline.urls().of(Function::Query), rows).await;
+    let status = pipeline.status();
+    let dead_letters = status
+        .topics
+        .iter()
+        .find(|t| t.name == TOPOLOGY.dead_letter_topic)
+        .map_or(0, |t| t.records);
+
+    if args.json {
+        let mut value = serde_json::to_value(report)?;
+        value["dead_letters"] = dead_letters.into();
+        value["exposure_sample"] = serde_json::to_value(&exposure)?;
+        println!("{value}");
+    } else {
+        report.print(dead_letters, exposure.as_ref());
+    }
+    Ok(())
+}
+
+/// `--keep`: leaves the pipeline running until Ctrl-C, and its directory
+/// for a look afterwards.
+async fn keep_running(
+    dir: &std::path::Path,
+    urls: &crate::dev::Urls,
+    temporary: Option<tempfile::TempDir>,
+) {
+    eprintln!(
+        "\npact demo: the pipeline keeps running (state in {}); Ctrl-C stops it.
+  producer {}   query {}   eventing {}",
+        dir.display(),
+        urls.of(Function::Producer),
+        urls.of(Function::Query),
+        urls.eventing
+    );
+    on_signal().cancelled().await;
+    if let Some(temporary) = temporary {
+        // --keep: the directory stays for a look afterwards.
+        let _ = temporary.keep();
+    }
 }
 
 /// A token cancelled by the next Ctrl-C or SIGTERM.
