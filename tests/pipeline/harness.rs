@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use pact::topology::TOPOLOGY;
+use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Connection;
@@ -101,6 +102,110 @@ pub fn dev_command(dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
+/// Keeps the last [`LOG_LINES`] lines of `pact dev`'s stderr, for failure
+/// messages.
+fn keep_logs(stderr: tokio::process::ChildStderr) -> Arc<Mutex<VecDeque<String>>> {
+    let logs = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
+    tokio::spawn({
+        let logs = logs.clone();
+        async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut logs = lock(&logs);
+                if logs.len() == LOG_LINES {
+                    logs.pop_front();
+                }
+                logs.push_back(line);
+            }
+        }
+    });
+    logs
+}
+
+/// Reads `pact dev`'s stdout, each line JSON (or the test fails), into a
+/// channel; the reader task is aborted to close it.
+fn read_json_lines(
+    stdout: tokio::process::ChildStdout,
+) -> (tokio::task::JoinHandle<()>, mpsc::UnboundedReceiver<Value>) {
+    let (tx, lines) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        let mut reader = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                panic!("pact dev printed a line that is not JSON ({e}): {line}")
+            });
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    (reader, lines)
+}
+
+/// The first line of `pact dev --json`, which must be its ready line.
+async fn wait_ready(
+    child: &mut Child,
+    lines: &mut mpsc::UnboundedReceiver<Value>,
+    logs: &Mutex<VecDeque<String>>,
+) -> Value {
+    let ready = match tokio::time::timeout(READY_LIMIT, lines.recv()).await {
+        Ok(Some(ready)) => ready,
+        Ok(None) => {
+            let status = child.wait().await.expect("wait for pact dev");
+            panic!(
+                "pact dev exited ({status}) before it was ready:\n{}",
+                tail(logs, 40)
+            );
+        }
+        Err(_) => panic!(
+            "pact dev was not ready within {READY_LIMIT:?}:\n{}",
+            tail(logs, 40)
+        ),
+    };
+    assert_eq!(ready["event"], "ready", "first line: {ready}");
+    ready
+}
+
+/// The URLs and pids of the ready line, checked to name every function of
+/// the topology and nothing else.
+fn parts_of(ready: &Value) -> (Urls, HashMap<String, i32>) {
+    let url = |name: &str| {
+        ready["urls"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {name} URL in {ready}"))
+            .to_owned()
+    };
+    // Every function of the topology, and nothing else.
+    let names: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
+    let mut listed: Vec<&str> = ready["urls"]
+        .as_object()
+        .map(|urls| urls.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    listed.sort_unstable();
+    let mut expected = names.clone();
+    expected.push("eventing");
+    expected.sort_unstable();
+    assert_eq!(listed, expected, "the parts in the ready line: {ready}");
+    let urls = Urls {
+        functions: names
+            .iter()
+            .map(|name| ((*name).to_owned(), url(name)))
+            .collect(),
+        eventing: url("eventing"),
+    };
+    let pids = names
+        .into_iter()
+        .map(|name| {
+            let pid = ready["pids"][name]
+                .as_i64()
+                .and_then(|p| i32::try_from(p).ok())
+                .unwrap_or_else(|| panic!("no pid of {name} in {ready}"));
+            (name.to_owned(), pid)
+        })
+        .collect();
+    (urls, pids)
+}
+
 impl Dev {
     /// Starts `pact dev --dir <dir> --port 0 --json <extra>`, on `database`
     /// (`None`: its embedded SQLite default), and reads its ready line.
@@ -112,85 +217,10 @@ impl Dev {
         }
         let mut child = command.spawn().expect("spawn pact dev");
         let pid = i32::try_from(child.id().expect("pact dev has a pid")).expect("pid fits i32");
-
-        let logs = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_LINES)));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        tokio::spawn({
-            let logs = logs.clone();
-            async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut logs = lock(&logs);
-                    if logs.len() == LOG_LINES {
-                        logs.pop_front();
-                    }
-                    logs.push_back(line);
-                }
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        let reader = tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-                    panic!("pact dev printed a line that is not JSON ({e}): {line}")
-                });
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
-
-        let ready = match tokio::time::timeout(READY_LIMIT, lines.recv()).await {
-            Ok(Some(ready)) => ready,
-            Ok(None) => {
-                let status = child.wait().await.expect("wait for pact dev");
-                panic!(
-                    "pact dev exited ({status}) before it was ready:\n{}",
-                    tail(&logs, 40)
-                );
-            }
-            Err(_) => panic!(
-                "pact dev was not ready within {READY_LIMIT:?}:\n{}",
-                tail(&logs, 40)
-            ),
-        };
-        assert_eq!(ready["event"], "ready", "first line: {ready}");
-        let url = |name: &str| {
-            ready["urls"][name]
-                .as_str()
-                .unwrap_or_else(|| panic!("no {name} URL in {ready}"))
-                .to_owned()
-        };
-        // Every function of the topology, and nothing else.
-        let names: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
-        let mut listed: Vec<&str> = ready["urls"]
-            .as_object()
-            .map(|urls| urls.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        listed.sort_unstable();
-        let mut expected = names.clone();
-        expected.push("eventing");
-        expected.sort_unstable();
-        assert_eq!(listed, expected, "the parts in the ready line: {ready}");
-        let urls = Urls {
-            functions: names
-                .iter()
-                .map(|name| ((*name).to_owned(), url(name)))
-                .collect(),
-            eventing: url("eventing"),
-        };
-        let pids = names
-            .into_iter()
-            .map(|name| {
-                let pid = ready["pids"][name]
-                    .as_i64()
-                    .and_then(|p| i32::try_from(p).ok())
-                    .unwrap_or_else(|| panic!("no pid of {name} in {ready}"));
-                (name.to_owned(), pid)
-            })
-            .collect();
+        let logs = keep_logs(child.stderr.take().expect("stderr is piped"));
+        let (reader, mut lines) = read_json_lines(child.stdout.take().expect("stdout is piped"));
+        let ready = wait_ready(&mut child, &mut lines, &logs).await;
+        let (urls, pids) = parts_of(&ready);
         let database_url = match database {
             Some(url) => {
                 assert_eq!(ready["database_url"], url, "the database pact dev uses");
@@ -688,26 +718,22 @@ pub async fn wait_sent(progress: &mut watch::Receiver<usize>, n: usize) {
         .expect("the sender is running");
 }
 
-/// The `event_id` of every row of `contactlist`.
+/// The `event_id` of every row of `contactlist`, read through the
+/// project's database seam (either backend, one statement).
 pub async fn stored_event_ids(database_url: &str) -> Vec<String> {
-    let query = "SELECT event_id FROM contactlist";
-    if database_url.starts_with("sqlite:") {
-        let mut connection = sqlx::SqliteConnection::connect(database_url)
-            .await
-            .unwrap_or_else(|e| panic!("open {database_url}: {e}"));
-        sqlx::query_scalar(query)
-            .fetch_all(&mut connection)
-            .await
-            .expect("read contactlist")
-    } else {
-        let mut connection = sqlx::PgConnection::connect(database_url)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {database_url}: {e}"));
-        sqlx::query_scalar(query)
-            .fetch_all(&mut connection)
-            .await
-            .expect("read contactlist")
-    }
+    let url = DatabaseUrl::parse(database_url)
+        .unwrap_or_else(|e| panic!("DATABASE_URL {database_url}: {e}"));
+    let database = Database::connect_lazy(&DatabaseConfig {
+        url,
+        max_connections: 1,
+    });
+    let rows: Vec<(String,)> = database
+        .query("SELECT event_id FROM contactlist")
+        .fetch_all()
+        .await
+        .unwrap_or_else(|e| panic!("read contactlist of {database_url}: {e}"));
+    database.close().await;
+    rows.into_iter().map(|(id,)| id).collect()
 }
 
 /// A PostgreSQL database of its own for one test, dropped (`WITH (FORCE)`)
