@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pact::burst::chart;
-use pact::burst::timeline::PodCounts;
+use pact::burst::timeline::{PodCounts, ServiceScaling, Timeline};
 use pact::burst::watch::{Watch, WatchArgs};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -427,7 +427,46 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
     })
     .await;
 
-    let script: Vec<Step> = vec![
+    play(&fake, &watch, scale_up()).await;
+    // A bookmark moves the resource version on and changes nothing.
+    fake.bookmark(What::Pods);
+    expire_and_relist(&fake, &watch).await;
+    play(&fake, &watch, scale_down()).await;
+    assert_eq!(watch.warnings(), Vec::<String>::new());
+    let until_s = origin.elapsed().as_secs_f64();
+    let timeline = watch.stop().await;
+
+    assert_changes(&timeline);
+    for seen in fake.seen() {
+        assert_eq!(
+            seen.label_selector.as_deref(),
+            Some("serving.knative.dev/service"),
+            "{seen:?}"
+        );
+    }
+    let scaling = timeline.scaling(0.0, None);
+    assert_eq!(scaling.len(), 1);
+    assert_eq!(scaling[0].peak_ready, 2);
+    assert_eq!(scaling[0].ready_at_start, 0);
+    assert!(
+        scaling[0].scale_up_delay_s.is_some() && scaling[0].to_zero_s.is_some(),
+        "{scaling:?}"
+    );
+
+    assert_chart(&dir.path().join("burst.svg"), &timeline, &scaling, until_s);
+}
+
+/// Runs a script: each step, then a wait until the watch shows its counts.
+async fn play(fake: &Fake, watch: &Watch, script: Vec<Step>) {
+    for (step, want) in &script {
+        step(fake);
+        until_counts(watch, *want).await;
+    }
+}
+
+/// Two pods start and become ready, the revision asking for 2.
+fn scale_up() -> Vec<Step> {
+    vec![
         (
             Box::new(|f| f.put(What::Pods, pod("a", false, false), true)),
             counts(Some(0), 0, 1, 0),
@@ -448,15 +487,13 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
             Box::new(|f| f.put(What::Pods, pod("b", true, false), true)),
             counts(Some(2), 2, 0, 0),
         ),
-    ];
-    for (step, want) in &script {
-        step(&fake);
-        until_counts(&watch, *want).await;
-    }
-    // A bookmark moves the resource version on and changes nothing.
-    fake.bookmark(What::Pods);
+    ]
+}
 
-    // While the watch is down: b deleted, c added, unannounced; then 410.
+/// While the watch is down, b is deleted and c added, unannounced; then the
+/// watch expires (410): the watch re-lists and watches from the list's
+/// version.
+async fn expire_and_relist(fake: &Fake, watch: &Watch) {
     let lists_before = fake
         .seen()
         .iter()
@@ -466,8 +503,8 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
     fake.put(What::Pods, pod("c", false, false), false);
     let relist_version = fake.current_version();
     fake.expire(What::Pods);
-    until_counts(&watch, counts(Some(2), 1, 1, 0)).await;
-    until_seen(&fake, "a re-list, then a watch from its version", |seen| {
+    until_counts(watch, counts(Some(2), 1, 1, 0)).await;
+    until_seen(fake, "a re-list, then a watch from its version", |seen| {
         let pods: Vec<&Seen> = seen.iter().filter(|s| s.what == What::Pods).collect();
         let lists = pods.iter().filter(|s| !s.watch).count();
         lists == lists_before + 1
@@ -477,8 +514,11 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
     })
     .await;
     assert_eq!(watch.relists(), 1);
+}
 
-    let script: Vec<Step> = vec![
+/// The pods terminate, the revision goes to 0, and the last pod is deleted.
+fn scale_down() -> Vec<Step> {
+    vec![
         (
             Box::new(|f| f.put(What::Pods, pod("a", true, true), true)),
             counts(Some(2), 0, 1, 1),
@@ -503,15 +543,11 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
             Box::new(|f| f.delete(What::Pods, "c", true)),
             counts(Some(0), 0, 0, 0),
         ),
-    ];
-    for (step, want) in &script {
-        step(&fake);
-        until_counts(&watch, *want).await;
-    }
-    assert_eq!(watch.warnings(), Vec::<String>::new());
-    let until_s = origin.elapsed().as_secs_f64();
-    let timeline = watch.stop().await;
+    ]
+}
 
+/// The service's changes, in order, one per step (the re-list one change).
+fn assert_changes(timeline: &Timeline) {
     let changes: Vec<PodCounts> = timeline
         .changes()
         .iter()
@@ -545,36 +581,23 @@ async fn a_scripted_scale_up_and_down_gives_the_timeline_and_the_chart() {
         "{:?}",
         timeline.changes()
     );
-    for seen in fake.seen() {
-        assert_eq!(
-            seen.label_selector.as_deref(),
-            Some("serving.knative.dev/service"),
-            "{seen:?}"
-        );
-    }
+}
 
-    let scaling = timeline.scaling(0.0, None);
-    assert_eq!(scaling.len(), 1);
-    assert_eq!(scaling[0].peak_ready, 2);
-    assert_eq!(scaling[0].ready_at_start, 0);
-    assert!(
-        scaling[0].scale_up_delay_s.is_some() && scaling[0].to_zero_s.is_some(),
-        "{scaling:?}"
-    );
-
-    let path = dir.path().join("burst.svg");
+/// The chart of the timeline is well-formed SVG naming the service, its
+/// scale-up, peak and scale to zero.
+fn assert_chart(path: &Path, timeline: &Timeline, scaling: &[ServiceScaling], until_s: f64) {
     let rps = [0.0, 12.0, 30.0, 25.0];
     chart::write_svg(
-        &path,
+        path,
         "pact burst --watch test",
         &rps,
-        &timeline,
-        &scaling,
+        timeline,
+        scaling,
         Some((0.0, 3.0)),
         until_s,
     )
     .expect("the chart is written");
-    let svg = std::fs::read_to_string(&path).expect("read the chart");
+    let svg = std::fs::read_to_string(path).expect("read the chart");
     let document = roxmltree::Document::parse(&svg).expect("the chart is well-formed XML");
     assert_eq!(document.root_element().tag_name().name(), "svg");
     let texts: Vec<&str> = document

@@ -549,44 +549,17 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
         let dev = Dev::start(dir.path(), None, &[]).await;
         let sent = contacts("good", 0..N);
         let run = uuid::Uuid::now_v7().simple().to_string();
-        let bad_id = format!("poison-lat-{run}");
-        let big_id = format!("poison-big-{run}");
-        let garbage: Vec<u8> = b"\xff\xfe\x00 not a contact, not even UTF-8 \xc3\x28".to_vec();
-        let observed_at = sent[0].observed_at.clone();
-
-        let parts: Vec<&[Contact]> = sent.chunks(N / 3).collect();
-        send_all(&dev.url("producer"), parts[0]).await;
-        // Out of range: translation answers 422.
-        let bad = json!({"mmid1": 1, "mmid2": 2, "lat": 200.0, "lon": -93.26, "observed_at": observed_at});
-        put_event(&dev, &bad_id, serde_json::to_vec(&bad).expect("JSON")).await;
-        send_all(&dev.url("producer"), parts[1]).await;
-        // Bytes as a plain Kafka producer (kcat) writes them, no content
-        // type: delivered in a KafkaSource envelope; 400 (or 415).
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/topics/{UNTRANSLATED}/records?key=poison-garbage",
-                dev.urls.eventing
-            ))
-            .body(garbage.clone())
-            .send()
-            .await
-            .expect("POST a raw record");
-        assert_eq!(response.status(), 202, "the topic takes raw bytes");
-        send_all(&dev.url("producer"), parts[2]).await;
-        // 2 MiB: the topic takes it (8 MiB limit), translation answers 413.
-        let mut big = bad.clone();
-        big["lat"] = json!(44.97);
-        big["pad"] = json!("x".repeat(2 << 20));
-        put_event(&dev, &big_id, serde_json::to_vec(&big).expect("JSON")).await;
+        let poison = Poison {
+            bad_id: format!("poison-lat-{run}"),
+            big_id: format!("poison-big-{run}"),
+            garbage: b"\xff\xfe\x00 not a contact, not even UTF-8 \xc3\x28".to_vec(),
+        };
+        poison.send_among(&dev, &sent).await;
 
         dev.assert_stored_exactly(&sent).await;
         let topics = dev.wait_drained().await;
         assert_eq!(topic(&topics, DEAD_LETTER)["records"], 3, "{topics}");
-        assert_eq!(
-            topic(&topics, UNTRANSLATED)["records"],
-            N + 3,
-            "{topics}"
-        );
+        assert_eq!(topic(&topics, UNTRANSLATED)["records"], N + 3, "{topics}");
         let translation = subscription(&topics, "pact-translation");
         assert_eq!(translation["dead_lettered"], 3, "{topics}");
         // Permanent errors: straight to the dead letters, never retried.
@@ -598,6 +571,56 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
         assert_eq!(contactlog["dead_lettered"], 0, "{topics}");
         assert_eq!(contactlog["delivered"], translated, "{topics}");
 
+        poison.assert_dead_lettered(&dev).await;
+        dev.stop().await;
+    })
+    .await;
+}
+
+/// The three poison events of
+/// `poison_events_are_dead_lettered_and_the_rest_flows`: a latitude out of
+/// range (422), an event too large for pact-translation (413), and raw bytes
+/// that are not even UTF-8 (400 or 415).
+struct Poison {
+    bad_id: String,
+    big_id: String,
+    garbage: Vec<u8>,
+}
+
+impl Poison {
+    /// Sends `sent` through pact-producer in three parts, with a poison
+    /// event into pact-untranslated after each.
+    async fn send_among(&self, dev: &Dev, sent: &[Contact]) {
+        let observed_at = sent[0].observed_at.clone();
+        let parts: Vec<&[Contact]> = sent.chunks(sent.len() / 3).collect();
+        send_all(&dev.url("producer"), parts[0]).await;
+        // Out of range: translation answers 422.
+        let bad = json!({"mmid1": 1, "mmid2": 2, "lat": 200.0, "lon": -93.26, "observed_at": observed_at});
+        put_event(dev, &self.bad_id, serde_json::to_vec(&bad).expect("JSON")).await;
+        send_all(&dev.url("producer"), parts[1]).await;
+        // Bytes as a plain Kafka producer (kcat) writes them, no content
+        // type: delivered in a KafkaSource envelope; 400 (or 415).
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/topics/{UNTRANSLATED}/records?key=poison-garbage",
+                dev.urls.eventing
+            ))
+            .body(self.garbage.clone())
+            .send()
+            .await
+            .expect("POST a raw record");
+        assert_eq!(response.status(), 202, "the topic takes raw bytes");
+        send_all(&dev.url("producer"), parts[2]).await;
+        // 2 MiB: the topic takes it (8 MiB limit), translation answers 413.
+        let mut big = bad.clone();
+        big["lat"] = json!(44.97);
+        big["pad"] = json!("x".repeat(2 << 20));
+        put_event(dev, &self.big_id, serde_json::to_vec(&big).expect("JSON")).await;
+    }
+
+    /// Each poison event is a dead letter, as it was sent, with the
+    /// subscriber's answer (code and problem JSON) in its extensions.
+    async fn assert_dead_lettered(&self, dev: &Dev) {
         let letters: Vec<Value> = dev
             .records(DEAD_LETTER)
             .await
@@ -612,7 +635,11 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
         let problem = |letter: &Value| -> Value {
             assert_eq!(letter["knativeerrordest"], destination.as_str(), "{letter}");
             let data = base64::engine::general_purpose::STANDARD
-                .decode(letter["knativeerrordata"].as_str().expect("knativeerrordata"))
+                .decode(
+                    letter["knativeerrordata"]
+                        .as_str()
+                        .expect("knativeerrordata"),
+                )
                 .expect("knativeerrordata is base64");
             serde_json::from_slice(&data).unwrap_or_else(|e| {
                 panic!(
@@ -628,7 +655,7 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
                 .unwrap_or_else(|| panic!("{id} is not a dead letter: {letters:?}"))
         };
 
-        let letter = find(&bad_id);
+        let letter = find(&self.bad_id);
         assert_eq!(letter["knativeerrorcode"], 422, "{letter}");
         let p = problem(letter);
         assert_eq!(p["status"], 422, "{p}");
@@ -636,10 +663,17 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
             p["detail"].as_str().is_some_and(|d| d.contains("lat")),
             "{p}"
         );
-        assert_eq!(letter["data"]["lat"], 200.0, "the event as it was: {letter}");
+        assert_eq!(
+            letter["data"]["lat"], 200.0,
+            "the event as it was: {letter}"
+        );
 
-        let letter = find(&big_id);
-        assert_eq!(letter["knativeerrorcode"], 413, "{}", letter["knativeerrorcode"]);
+        let letter = find(&self.big_id);
+        assert_eq!(
+            letter["knativeerrorcode"], 413,
+            "{}",
+            letter["knativeerrorcode"]
+        );
         assert_eq!(problem(letter)["status"], 413);
         assert!(
             letter["data"]["pad"].as_str().map(str::len) == Some(2 << 20),
@@ -655,19 +689,20 @@ async fn poison_events_are_dead_lettered_and_the_rest_flows() {
         assert!(matches!(code, Some(400 | 415)), "{letter}");
         assert_eq!(problem(letter)["status"].as_u64(), code, "{letter}");
         let data = base64::engine::general_purpose::STANDARD
-            .decode(letter["data_base64"].as_str().expect("raw data as data_base64"))
+            .decode(
+                letter["data_base64"]
+                    .as_str()
+                    .expect("raw data as data_base64"),
+            )
             .expect("base64");
-        assert_eq!(data, garbage, "the dead letter keeps the bytes");
-
-        dev.stop().await;
-    })
-    .await;
+        assert_eq!(data, self.garbage, "the dead letter keeps the bytes");
+    }
 }
 
 // ---------------------------------------------------------------------------
 // Found while writing these tests (see each test's comment).
 
-/// BUG (src/dev.rs, `supervise`, the `println!` of the `exited` and
+/// BUG (src/dev/supervise.rs, `supervise`, the `println!` of the `exited` and
 /// `restarting` lines; also `Pipeline::stop`'s `stopped` line): `println!`
 /// panics when stdout is closed (EPIPE; Rust ignores SIGPIPE). A script that
 /// reads the ready line and closes the pipe (`pact dev --json | head -1`)
