@@ -399,45 +399,14 @@ impl RuntimeConfig {
             std::net::Ipv4Addr::UNSPECIFIED.into(),
             "an IP address such as 0.0.0.0, 127.0.0.1 or ::",
         );
-        let sink = r.parse_with(K_SINK, "an absolute http:// or https:// URL", |v| {
-            Url::parse(v.trim())
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-        });
-        let require_sink = r
-            .parse_with(PACT_REQUIRE_SINK, "true or false", |v| match v.trim() {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => None,
-            })
-            .unwrap_or(false);
-        let ce_overrides = match r.raw(K_CE_OVERRIDES) {
-            None => Vec::new(),
-            Some(raw) => parse_ce_overrides(&raw).unwrap_or_else(|why| {
-                r.reject(K_CE_OVERRIDES, raw, why);
-                Vec::new()
-            }),
-        };
-        let log_format = r
-            .parse_with(PACT_LOG_FORMAT, "json or text", |v| {
-                match v.trim().to_ascii_lowercase().as_str() {
-                    "json" => Some(LogFormat::Json),
-                    "text" => Some(LogFormat::Text),
-                    _ => None,
-                }
-            })
-            .unwrap_or_default();
-        let log_filter = r.parse_with(
-            PACT_LOG,
-            "a tracing filter such as info or pact_runtime=debug",
-            |v| {
-                tracing_subscriber::EnvFilter::try_new(v)
-                    .ok()
-                    .map(|_| v.to_owned())
-            },
-        );
-        // Every time value is bounded here, so no later `Instant + Duration`
-        // can overflow whatever the environment says.
+        let sink = read_sink(r);
+        let require_sink = read_require_sink(r);
+        let ce_overrides = read_ce_overrides(r);
+        let log_format = read_log_format(r);
+        let log_filter = read_log_filter(r);
+        // Every time value is bounded here and in the two reads below, so no
+        // later `Instant + Duration` can overflow whatever the environment
+        // says.
         let shutdown_grace = r.seconds(
             PACT_SHUTDOWN_GRACE_S,
             Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_S),
@@ -448,6 +417,92 @@ impl RuntimeConfig {
             Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
             1..=MAX_SECONDS,
         );
+        let emit = EmitPolicy::read(r);
+        let connections = ConnectionLimits::read(r);
+        Self {
+            port,
+            listen,
+            sink,
+            require_sink,
+            ce_overrides,
+            service: r.raw(K_SERVICE),
+            revision: r.raw(K_REVISION),
+            log_format,
+            log_filter,
+            shutdown_grace,
+            request_timeout,
+            emit,
+            connections,
+        }
+    }
+
+    /// Reads only the runtime's variables (for functions with none of their own).
+    pub fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut reader = EnvReader::new(env);
+        let config = Self::read(&mut reader);
+        reader.finish().map(|warnings| (config, warnings))
+    }
+}
+
+/// `K_SINK`: where events go; unset means reply mode.
+fn read_sink<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Option<Url> {
+    r.parse_with(K_SINK, "an absolute http:// or https:// URL", |v| {
+        Url::parse(v.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+    })
+}
+
+/// `PACT_REQUIRE_SINK`, `false` when unset.
+fn read_require_sink<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> bool {
+    r.parse_with(PACT_REQUIRE_SINK, "true or false", |v| match v.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+    .unwrap_or(false)
+}
+
+/// `K_CE_OVERRIDES`, none when unset.
+fn read_ce_overrides<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Vec<(String, String)> {
+    match r.raw(K_CE_OVERRIDES) {
+        None => Vec::new(),
+        Some(raw) => parse_ce_overrides(&raw).unwrap_or_else(|why| {
+            r.reject(K_CE_OVERRIDES, raw, why);
+            Vec::new()
+        }),
+    }
+}
+
+/// `PACT_LOG_FORMAT`, text when unset.
+fn read_log_format<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> LogFormat {
+    r.parse_with(PACT_LOG_FORMAT, "json or text", |v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "json" => Some(LogFormat::Json),
+            "text" => Some(LogFormat::Text),
+            _ => None,
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// `PACT_LOG`, `info` when unset.
+fn read_log_filter<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> String {
+    r.parse_with(
+        PACT_LOG,
+        "a tracing filter such as info or pact_runtime=debug",
+        |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .ok()
+                .map(|_| v.to_owned())
+        },
+    )
+    .unwrap_or_else(|| "info".into())
+}
+
+impl EmitPolicy {
+    /// `PACT_EMIT_ATTEMPTS`, `PACT_EMIT_TIMEOUT_MS`, `PACT_EMIT_BACKOFF_MS`.
+    fn read<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Self {
         let attempts = r
             .parse_with(PACT_EMIT_ATTEMPTS, "a whole number from 1 to 20", |v| {
                 v.trim().parse().ok().filter(|n| (1..=20).contains(n))
@@ -463,6 +518,18 @@ impl RuntimeConfig {
             Duration::from_millis(DEFAULT_EMIT_BACKOFF_MS),
             1..=MAX_MILLIS,
         );
+        Self {
+            attempts,
+            attempt_timeout,
+            backoff,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// `PACT_HEADER_READ_TIMEOUT_MS`, `PACT_IDLE_TIMEOUT_S`,
+    /// `PACT_MAX_CONNECTIONS`.
+    fn read<E: Env + ?Sized>(r: &mut EnvReader<'_, E>) -> Self {
         let header_read_timeout = r.millis(
             PACT_HEADER_READ_TIMEOUT_MS,
             Duration::from_millis(DEFAULT_HEADER_READ_TIMEOUT_MS),
@@ -484,35 +551,10 @@ impl RuntimeConfig {
             )
             .unwrap_or(DEFAULT_MAX_CONNECTIONS);
         Self {
-            port,
-            listen,
-            sink,
-            require_sink,
-            ce_overrides,
-            service: r.raw(K_SERVICE),
-            revision: r.raw(K_REVISION),
-            log_format,
-            log_filter: log_filter.unwrap_or_else(|| "info".into()),
-            shutdown_grace,
-            request_timeout,
-            emit: EmitPolicy {
-                attempts,
-                attempt_timeout,
-                backoff,
-            },
-            connections: ConnectionLimits {
-                header_read_timeout,
-                idle_timeout,
-                max_connections,
-            },
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
         }
-    }
-
-    /// Reads only the runtime's variables (for functions with none of their own).
-    pub fn from_env<E: Env + ?Sized>(env: &E) -> Result<(Self, Vec<String>), ConfigError> {
-        let mut reader = EnvReader::new(env);
-        let config = Self::read(&mut reader);
-        reader.finish().map(|warnings| (config, warnings))
     }
 }
 
