@@ -84,27 +84,31 @@ impl Error {
         match self {
             Self::Parameter { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Database(e) => answer(e).status(),
+            Self::Database(e) => {
+                answer(e).map_or(StatusCode::INTERNAL_SERVER_ERROR, |a| a.status())
+            }
             Self::Runtime(e) => e.status(),
         }
     }
 }
 
-/// The runtime's answer for a database failure. Connection trouble (the
+/// The runtime's answer for a database failure the client may retry, or
+/// `None` for a bug (500, answered as the runtime's [`pact_runtime::Error::Bug`]
+/// with the database error as its source). Connection trouble (the
 /// database down, restarting, out of connections, a busy SQLite file, a
 /// lock not granted in time) is a 503 the client may retry; a statement the
 /// server stopped at its `statement_timeout` is a 504 like pact-query's own
-/// read timeout; any other database error is a bug (500).
-fn answer(e: &sqlx::Error) -> pact_runtime::Error {
+/// read timeout; any other database error is a bug.
+fn answer(e: &sqlx::Error) -> Option<pact_runtime::Error> {
     // PostgreSQL 57014 query_canceled: the pool's statement_timeout.
     if let sqlx::Error::Database(db) = e
         && db.code().as_deref() == Some("57014")
     {
-        return pact_runtime::Error::UpstreamTimeout(
+        return Some(pact_runtime::Error::UpstreamTimeout(
             "the database stopped a read that ran past its time limit; retry shortly, or \
              ask for a smaller window"
                 .into(),
-        );
+        ));
     }
     let transient = match e {
         sqlx::Error::PoolTimedOut
@@ -125,14 +129,10 @@ fn answer(e: &sqlx::Error) -> pact_runtime::Error {
         }),
         _ => false,
     };
-    if transient {
-        pact_runtime::Error::Unavailable {
-            detail: "the database is not available; retry shortly".into(),
-            retry_after: Duration::from_secs(1),
-        }
-    } else {
-        pact_runtime::Error::Internal(format!("database: {e}"))
-    }
+    transient.then(|| pact_runtime::Error::Unavailable {
+        detail: "the database is not available; retry shortly".into(),
+        retry_after: Duration::from_secs(1),
+    })
 }
 
 impl IntoResponse for Error {
@@ -140,14 +140,14 @@ impl IntoResponse for Error {
         match self {
             Self::Runtime(e) => e.into_response(),
             Self::Database(e) => match answer(&e) {
-                // A bug: the runtime logs it with its cause.
-                bug @ pact_runtime::Error::Internal(_) => bug.into_response(),
                 // Logged here once, with the driver's error, which the
                 // answer does not quote.
-                retry => {
+                Some(retry) => {
                     tracing::warn!(error_type = retry.error_type(), error = %e, "database read failed; the client may retry");
                     retry.into_unlogged_response()
                 }
+                // A bug: the runtime logs it once, with its cause.
+                None => pact_runtime::Error::bug("database read failed", e).into_response(),
             },
             Self::Parameter { name, reason } => {
                 // The reason may quote the value (a person id): not above DEBUG.

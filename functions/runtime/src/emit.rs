@@ -192,7 +192,7 @@ impl Emitter {
         }
         builder
             .build()
-            .map_err(|e| Error::Internal(format!("could not build the output event: {e}")))
+            .map_err(|e| Error::bug("could not build the output event", e))
     }
 
     /// Delivers every event, or fails as a whole (some may have been
@@ -245,7 +245,7 @@ impl Emitter {
             }
             let request = request
                 .event(for_binary_mode(event.clone()))
-                .map_err(|e| Error::Internal(format!("could not encode the output event: {e}")))?;
+                .map_err(|e| Error::bug("could not encode the output event", e))?;
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
                     // Read the (normally empty) body so the connection is reused.
@@ -300,7 +300,7 @@ impl Sink {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| Error::Internal(format!("could not create the HTTP client: {e}")))?;
+            .map_err(|e| Error::bug("could not create the HTTP client", e))?;
         Ok(self.client.get_or_init(|| client))
     }
 }
