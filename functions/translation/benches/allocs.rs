@@ -93,11 +93,62 @@ fn run<I>(plan: Plan, mut make: impl FnMut() -> I, mut f: impl FnMut(I)) {
     drop(unused);
 }
 
+/// Which scenario runs and with what plan, from the command line, and how
+/// many ran.
+struct Selection {
+    plan: Plan,
+    only: Option<String>,
+    ran: usize,
+}
+
+impl Selection {
+    fn from_args() -> Self {
+        let args: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let number = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
+        let plan = Plan {
+            rounds: number(1).unwrap_or(1),
+            inputs: number(2).unwrap_or(0),
+        };
+        Self {
+            plan,
+            only: args.first().cloned(),
+            ran: 0,
+        }
+    }
+
+    fn scenario(&mut self, name: &str, go: &mut dyn FnMut(Plan)) {
+        if self.only.as_deref().is_none_or(|o| o == name) {
+            go(self.plan);
+            self.ran += 1;
+        }
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    let mut selection = Selection::from_args();
+    request_scenarios(&rt, &mut selection);
+    // The runtime's steps on their own.
+    ingest_scenarios(&mut selection);
+    encode_scenarios(&mut selection);
+    if selection.ran == 0 {
+        eprintln!(
+            "allocs: no scenario {:?}",
+            selection.only.unwrap_or_default()
+        );
+        std::process::exit(2);
+    }
+}
+
+/// Whole requests through pact-translation's router, and through a bare
+/// axum router and the runtime's contract alone for the floor.
+fn request_scenarios(rt: &tokio::runtime::Runtime, selection: &mut Selection) {
     let call = |router: &Router, request: Request<Body>| {
         rt.block_on(async {
             let response = router.clone().oneshot(request).await.expect("infallible");
@@ -119,47 +170,32 @@ fn main() {
     let structured = content_type("application/cloudevents+json");
     let csv = content_type("text/csv");
 
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let number = |i: usize| args.get(i).and_then(|n| n.parse::<usize>().ok());
-    let plan = Plan {
-        rounds: number(1).unwrap_or(1),
-        inputs: number(2).unwrap_or(0),
-    };
-    let only = args.first().cloned();
-    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    let mut ran = 0;
-    let mut scenario = |name: &str, go: &mut dyn FnMut(Plan)| {
-        if wanted(name) {
-            go(plan);
-            ran += 1;
-        }
-    };
-
-    scenario("translate/binary", &mut |p| {
+    selection.scenario("translate/binary", &mut |p| {
         run(p, || request(&binary, DATA), |r| call(&reply, r))
     });
-    scenario("translate/binary_csv_out", &mut |p| {
+    selection.scenario("translate/binary_csv_out", &mut |p| {
         run(p, || request(&binary, DATA), |r| call(&reply_csv, r))
     });
-    scenario("translate/structured", &mut |p| {
+    selection.scenario("translate/structured", &mut |p| {
         run(p, || request(&structured, STRUCTURED), |r| call(&reply, r))
     });
-    scenario("translate/csv_line", &mut |p| {
+    selection.scenario("translate/csv_line", &mut |p| {
         run(p, || request(&csv, CSV_LINE), |r| call(&reply, r))
     });
-    scenario("router/bare_axum", &mut |p| {
+    selection.scenario("router/bare_axum", &mut |p| {
         run(p, || request(&binary, DATA), |r| call(&bare, r))
     });
-    scenario("router/contract_floor", &mut |p| {
+    selection.scenario("router/contract_floor", &mut |p| {
         run(p, || request(&binary, DATA), |r| call(&floor, r))
     });
+}
 
-    // The runtime's steps on their own.
+/// Reading an event and its contact, in binary mode and as a CSV line.
+fn ingest_scenarios(selection: &mut Selection) {
+    let binary = binary_headers();
+    let csv = content_type("text/csv");
     let now = "2026-11-24T10:00:01Z".parse().expect("valid");
-    scenario("ingest/binary", &mut |p| {
+    selection.scenario("ingest/binary", &mut |p| {
         run(
             p,
             || Bytes::from_static(DATA.as_bytes()),
@@ -170,7 +206,7 @@ fn main() {
             },
         )
     });
-    scenario("ingest/csv_line", &mut |p| {
+    selection.scenario("ingest/csv_line", &mut |p| {
         run(
             p,
             || Bytes::from_static(CSV_LINE.as_bytes()),
@@ -181,6 +217,10 @@ fn main() {
             },
         )
     });
+}
+
+/// Building the output event, and answering with it in the reply.
+fn encode_scenarios(selection: &mut Selection) {
     let emitter = Emitter::new(
         "/pact/translation",
         &RuntimeConfig::default(),
@@ -211,19 +251,15 @@ fn main() {
             serde_json::to_vec(&TranslatedData::from(&contact)).expect("serializable"),
         ),
     };
-    scenario("encode/build", &mut |p| {
+    selection.scenario("encode/build", &mut |p| {
         run(p, outgoing, |out| drop(emitter.build(out).expect("valid")))
     });
     let event = emitter.build(outgoing()).expect("valid");
-    scenario("encode/reply_into_response", &mut |p| {
+    selection.scenario("encode/reply_into_response", &mut |p| {
         run(
             p,
             || Emitted::Reply(vec![event.clone()]),
             |reply| drop(reply.into_response(StatusCode::OK)),
         )
     });
-    if ran == 0 {
-        eprintln!("allocs: no scenario {:?}", only.unwrap_or_default());
-        std::process::exit(2);
-    }
 }

@@ -99,18 +99,31 @@ fn observed(page: &Value) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+fn days_ago(days: i64) -> DateTime<Utc> {
+    Utc::now() - TimeDelta::days(days)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
 async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     seed_chain(&db).await;
     let app = spawn_open(db).await;
     let scope = Scope::new("exposures", &["1", "30", "3", "100"]);
-    let days_ago = |days: i64| Utc::now() - TimeDelta::days(days);
-    let micros = |t: DateTime<Utc>| t.timestamp_micros();
+    made_up_exposure_windows_are_400(&app, scope).await;
+    a_made_up_start_within_the_lifetime_stays_in_the_window(&app, scope).await;
+    made_up_contact_positions_stay_in_the_range(&app).await;
+    made_up_ids_stay_within_the_filter(&app).await;
+}
 
+/// /exposures: a made-up window wider than the query's is a 400.
+async fn made_up_exposure_windows_are_400(app: &TestApp, scope: Scope) {
     // Issue 15's attack: a window that starts 61 days ago for days=30, in
     // today's form and in the old one.
     let attack = made_up(scope, &[micros(days_ago(61)), 0, 0]);
     let detail = assert_cursor_rejected(
-        &app,
+        app,
         &format!("/exposures/1?days=30&depth=3&cursor={attack}"),
     )
     .await;
@@ -120,7 +133,7 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     );
     let attack = made_up(scope, &[micros(days_ago(61)), 1, 1]);
     let detail = assert_cursor_rejected(
-        &app,
+        app,
         &format!("/exposures/1?days=30&depth=3&cursor={attack}"),
     )
     .await;
@@ -128,7 +141,7 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     let mut old = fields(&attack);
     old[0] = "p1".into();
     let old = reassemble(&old);
-    assert_cursor_rejected(&app, &format!("/exposures/1?days=30&depth=3&cursor={old}")).await;
+    assert_cursor_rejected(app, &format!("/exposures/1?days=30&depth=3&cursor={old}")).await;
 
     // Wider by a day, by an hour; hops past the depth, nobody, a negative
     // person, times chrono cannot hold.
@@ -144,14 +157,16 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     ] {
         let cursor = made_up(scope, &keys);
         assert_cursor_rejected(
-            &app,
+            app,
             &format!("/exposures/1?days=30&depth=3&cursor={cursor}"),
         )
         .await;
     }
+}
 
-    // Within the cursor lifetime a made-up start is accepted, and shows
-    // nothing older than the lifetime allows: never the 40- or 60-day rows.
+/// Within the cursor lifetime a made-up start is accepted, and shows
+/// nothing older than the lifetime allows: never the 40- or 60-day rows.
+async fn a_made_up_start_within_the_lifetime_stays_in_the_window(app: &TestApp, scope: Scope) {
     let start = days_ago(30) - EXPOSURE_CURSOR_LIFETIME + TimeDelta::minutes(1);
     let cursor = made_up(scope, &[micros(start), 1, 2]);
     let page = app
@@ -167,9 +182,11 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     for at in observed(&page) {
         assert!(at >= start, "{at} is before the window");
     }
+}
 
-    // /contacts: a made-up position before `since` used to start the page
-    // there; now it is a 400, and positions in the range stay in it.
+/// /contacts: a made-up position before `since` used to start the page
+/// there; now it is a 400, and positions in the range stay in it.
+async fn made_up_contact_positions_stay_in_the_range(app: &TestApp) {
     let (since_text, until_text) = (stamp(days_ago(30)), stamp(days_ago(0)));
     let since: DateTime<Utc> = since_text.parse().expect("time");
     let until: DateTime<Utc> = until_text.parse().expect("time");
@@ -192,7 +209,7 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
         [i64::MIN, 1],
     ] {
         let cursor = made_up(scope, &keys);
-        assert_cursor_rejected(&app, &format!("/contacts/1?{query}&cursor={cursor}")).await;
+        assert_cursor_rejected(app, &format!("/contacts/1?{query}&cursor={cursor}")).await;
     }
     let cursor = made_up(scope, &[micros(since) + 1, 1]);
     let page = app
@@ -202,13 +219,15 @@ async fn check_made_up_cursors_cannot_widen_the_window(db: Database) {
     for at in observed(&page) {
         assert!(at >= since && at < until, "{at} is outside the range");
     }
+}
 
-    // The original endpoints: a made-up id only moves within the filter.
+/// The original endpoints: a made-up id only moves within the filter.
+async fn made_up_ids_stay_within_the_filter(app: &TestApp) {
     let scope = Scope::new("findcontactbystate", &["MN", "100"]);
     for id in [0, -1, i64::MIN] {
         let cursor = made_up(scope, &[id]);
         assert_cursor_rejected(
-            &app,
+            app,
             &format!("/findcontactbystate?state=MN&cursor={cursor}"),
         )
         .await;

@@ -3,7 +3,7 @@
 use pact_runtime::database::Database;
 
 use crate::both_backends;
-use crate::helpers::{Seed, hours_ago, problem, seed, spawn_with_token};
+use crate::helpers::{Seed, TestApp, hours_ago, problem, seed, spawn_with_token};
 
 both_backends!(check_bad_parameters_are_400_naming_them);
 
@@ -25,7 +25,32 @@ async fn check_bad_parameters_are_400_naming_them(db: Database) {
         .and_then(|l| l.split("cursor=").nth(1).map(str::to_owned))
         .expect("a next page");
 
-    let cases: Vec<(String, &str)> = vec![
+    for (path, field) in bad_parameters(&cursor, &state_cursor) {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body = problem(response).await;
+        assert_eq!(body["field"], field, "{path}: {body}");
+        assert_eq!(body["status"], 400);
+        let detail = body["detail"].as_str().expect("detail");
+        assert!(
+            detail.starts_with(&format!("{field}: ")),
+            "{path}: {detail}"
+        );
+    }
+    the_reason_says_what_is_accepted(&app).await;
+    // The cursor still works with its own query.
+    let response = app
+        .get(&format!("/contacts/1?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    edge_values_are_accepted(&app).await;
+}
+
+/// Requests with one bad parameter each, and the parameter the 400 names;
+/// `cursor` is a real cursor of `/contacts/1?limit=1`, `state_cursor` one
+/// of `/findcontactbystate?state=MN&limit=1`, both replayed elsewhere.
+fn bad_parameters(cursor: &str, state_cursor: &str) -> Vec<(String, &'static str)> {
+    vec![
         ("/findcontactbystate".into(), "state"),
         ("/findcontactbystate?state=".into(), "state"),
         ("/findcontactbystate?state=MN;DROP%20TABLE".into(), "state"),
@@ -86,20 +111,11 @@ async fn check_bad_parameters_are_400_naming_them(db: Database) {
             "cursor",
         ),
         ("/stats?country=US".into(), "country"),
-    ];
-    for (path, field) in cases {
-        let response = app.get(&path).await;
-        assert_eq!(response.status(), 400, "{path}");
-        let body = problem(response).await;
-        assert_eq!(body["field"], field, "{path}: {body}");
-        assert_eq!(body["status"], 400);
-        let detail = body["detail"].as_str().expect("detail");
-        assert!(
-            detail.starts_with(&format!("{field}: ")),
-            "{path}: {detail}"
-        );
-    }
-    // The reason says what is accepted.
+    ]
+}
+
+/// The reason says what is accepted.
+async fn the_reason_says_what_is_accepted(app: &TestApp) {
     let body = problem(app.get("/exposures/1?depth=9").await).await;
     assert_eq!(
         body["detail"],
@@ -113,11 +129,10 @@ async fn check_bad_parameters_are_400_naming_them(db: Database) {
                 || d.contains("takes cursor, days, depth, limit")),
         "{body}"
     );
-    // The cursor still works with its own query.
-    let response = app
-        .get(&format!("/contacts/1?limit=1&cursor={cursor}"))
-        .await;
-    assert_eq!(response.status(), 200);
+}
+
+/// Values at the edges that are not errors.
+async fn edge_values_are_accepted(app: &TestApp) {
     // Times an offset carries past year 1 or 9999 are clamped, not
     // overflowed or misordered (SQLite compares times as text).
     let whole = app
