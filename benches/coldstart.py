@@ -12,6 +12,11 @@ Method (see docs/performance.md):
   next run starts on a fresh port. Median and p90 over the runs are printed;
   `--json` prints every sample as well.
 
+`--csv` sends the contact as a `text/csv` line (benches/peers.sh);
+`{port}` in an argument or an `--env` value becomes the run's port (for
+servers that take it other than from `PORT`); `--server-cpus` pins the
+server (the affinity is inherited at fork, so no extra exec is timed).
+
 Only the standard library; talks to 127.0.0.1 only; bounded by --timeout
 per run.
 """
@@ -30,16 +35,22 @@ import time
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-def request_bytes(observed_at: str) -> bytes:
-    body = (
-        '{"mmid1":1,"mmid2":2,"lat":44.9778,"lon":-93.265,'
-        f'"observed_at":"{observed_at}"}}'
-    ).encode()
+def request_bytes(observed_at: str, csv: bool = False) -> bytes:
+    if csv:
+        # The original demo's line as the event's data (benches/peers.sh).
+        body = f"1,2,44.9778,-93.265,{observed_at}".encode()
+        content_type = "text/csv"
+    else:
+        body = (
+            '{"mmid1":1,"mmid2":2,"lat":44.9778,"lon":-93.265,'
+            f'"observed_at":"{observed_at}"}}'
+        ).encode()
+        content_type = "application/json"
     head = (
         "POST / HTTP/1.1\r\n"
         "Host: 127.0.0.1\r\n"
         "Connection: close\r\n"
-        "Content-Type: application/json\r\n"
+        f"Content-Type: {content_type}\r\n"
         "ce-specversion: 1.0\r\n"
         "ce-id: 0195a3c2-7d1e-7000-8000-000000000001\r\n"
         "ce-source: /pact/producer\r\n"
@@ -78,13 +89,25 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def one_run(cmd, env, port, payload, timeout_s):
-    env = dict(env, PORT=str(port))
+def one_run(cmd, env, port, payload, timeout_s, cwd=None, cpus=None):
+    # `{port}` in an argument or an --env value becomes this run's port.
+    env = {k: v.replace("{port}", str(port)) for k, v in env.items()}
+    env["PORT"] = str(port)
+    cmd = [arg.replace("{port}", str(port)) for arg in cmd]
+    own_cpus = os.sched_getaffinity(0)
+    if cpus:
+        # The child inherits the affinity at fork: pin it without an extra
+        # exec (taskset), then take ours back once it has been spawned.
+        os.sched_setaffinity(0, cpus)
     t0 = time.perf_counter_ns()
-    proc = subprocess.Popen(
-        cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    try:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, own_cpus)
     deadline = t0 + int(timeout_s * 1e9)
     try:
         attempts = 0
@@ -130,8 +153,15 @@ def main() -> int:
     parser.add_argument("--observed-at", default=None, help="RFC 3339; default: one minute ago")
     parser.add_argument("--label", default=None)
     parser.add_argument("--json", action="store_true", help="print every sample as JSON")
+    parser.add_argument("--csv", action="store_true",
+                        help="send the contact as a text/csv line instead of JSON data")
+    parser.add_argument("--cwd", default=None, help="working directory of the server")
+    parser.add_argument("--server-cpus", default=None, metavar="LIST",
+                        help="CPUs to pin the server to, e.g. 0 or 0,1 (this process keeps its own)")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, help="-- binary [args]")
     args = parser.parse_args()
+    # Stopped from outside (timeout, kill): still stop the server we spawned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not cmd:
         parser.error("give the binary after --")
@@ -141,11 +171,12 @@ def main() -> int:
         env[name] = value
     observed_at = args.observed_at or time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    payload = request_bytes(observed_at)
+    payload = request_bytes(observed_at, csv=args.csv)
+    cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
 
     ready, first = [], []
     for i in range(args.runs):
-        r, f, _ = one_run(cmd, env, args.port + i, payload, args.timeout)
+        r, f, _ = one_run(cmd, env, args.port + i, payload, args.timeout, args.cwd, cpus)
         ready.append(r)
         first.append(f)
     label = args.label or os.path.basename(cmd[0])
