@@ -159,6 +159,9 @@ pub fn read_events(headers: &HeaderMap, body: Bytes, accepted: &[&str]) -> Resul
         .is_some_and(|ct| ct.starts_with(CE_JSON))
         || headers.contains_key("ce-specversion")
     {
+        if let Some(attributes) = crate::binary::binary_attributes(headers) {
+            return Ok(vec![from_binary(attributes, body, accepted, http_trace)?]);
+        }
         let event = crate::binary::event_from_http(headers, body.to_vec())
             .map_err(|e| Error::malformed(format!("not a valid CloudEvent: {e}")))?;
         vec![event]
@@ -282,8 +285,85 @@ fn from_event(
     http_trace: Option<TraceParent>,
 ) -> Result<Incoming> {
     let ty = event.ty().to_owned();
-    let is_envelope = ty == wire::KAFKA_EVENT;
-    if !is_envelope && !accepted.contains(&ty.as_str()) {
+    check_type(&ty, accepted)?;
+    let identity = EventIdentity {
+        source: event.source().to_string(),
+        id: event.id().to_owned(),
+    };
+    let time = event.time().copied();
+    let traceparent = event
+        .extension("traceparent")
+        .and_then(|v| TraceParent::parse(&v.to_string()))
+        .or(http_trace.clone());
+    let (content_type, _, data) = event.take_data();
+    let data = match data {
+        None => EventData::Absent,
+        Some(Data::Json(value)) => EventData::Json(value),
+        Some(Data::String(text)) => EventData::Bytes(Bytes::from(text)),
+        Some(Data::Binary(bytes)) => EventData::Bytes(Bytes::from(bytes)),
+    };
+    let parts = Parts {
+        ty: &ty,
+        identity,
+        time,
+        traceparent,
+        content_type: content_type.as_deref(),
+        data,
+    };
+    incoming(parts, accepted, http_trace)
+}
+
+/// A binary-mode request read from its headers
+/// ([`crate::binary::binary_attributes`]): what [`from_event`] makes of the
+/// same request read through the SDK, without building the event.
+fn from_binary(
+    attributes: crate::binary::BinaryAttributes<'_>,
+    body: Bytes,
+    accepted: &[&str],
+    http_trace: Option<TraceParent>,
+) -> Result<Incoming> {
+    check_type(&attributes.ty, accepted)?;
+    let traceparent = attributes
+        .traceparent
+        .as_deref()
+        .and_then(TraceParent::parse)
+        .or(http_trace.clone());
+    let parts = Parts {
+        ty: &attributes.ty,
+        identity: EventIdentity {
+            source: attributes.source.into_owned(),
+            id: attributes.id.into_owned(),
+        },
+        time: attributes.time,
+        traceparent,
+        content_type: attributes.content_type,
+        data: if body.is_empty() {
+            EventData::Absent
+        } else {
+            EventData::Bytes(body)
+        },
+    };
+    incoming(parts, accepted, http_trace)
+}
+
+/// What reading an event uses of it.
+struct Parts<'a> {
+    ty: &'a str,
+    identity: EventIdentity,
+    time: Option<DateTime<Utc>>,
+    traceparent: Option<TraceParent>,
+    content_type: Option<&'a str>,
+    data: EventData,
+}
+
+enum EventData {
+    Absent,
+    Json(serde_json::Value),
+    Bytes(Bytes),
+}
+
+fn check_type(ty: &str, accepted: &[&str]) -> Result<()> {
+    if ty != wire::KAFKA_EVENT && !accepted.contains(&ty) {
         return Err(Error::invalid(
             "type",
             format!(
@@ -293,23 +373,21 @@ fn from_event(
             ),
         ));
     }
-    let identity = Some(EventIdentity {
-        source: event.source().to_string(),
-        id: event.id().to_owned(),
-    });
-    let time = event.time().copied();
-    let traceparent = event
-        .extension("traceparent")
-        .and_then(|v| TraceParent::parse(&v.to_string()))
-        .or(http_trace.clone());
-    let (content_type, _, data) = event.take_data();
-    let payload = match data {
+    Ok(())
+}
+
+fn incoming(
+    parts: Parts<'_>,
+    accepted: &[&str],
+    http_trace: Option<TraceParent>,
+) -> Result<Incoming> {
+    let is_envelope = parts.ty == wire::KAFKA_EVENT;
+    let payload = match parts.data {
         // A PingSource without `data` sends none; a ping needs none.
-        None if ty == wire::PING => Payload::JsonValue(serde_json::Value::Null),
-        None => return Err(Error::malformed("the event carries no data")),
-        Some(Data::Json(value)) => Payload::JsonValue(value),
-        Some(Data::String(text)) => payload(content_type.as_deref(), Bytes::from(text))?,
-        Some(Data::Binary(bytes)) => payload(content_type.as_deref(), Bytes::from(bytes))?,
+        EventData::Absent if parts.ty == wire::PING => Payload::JsonValue(serde_json::Value::Null),
+        EventData::Absent => return Err(Error::malformed("the event carries no data")),
+        EventData::Json(value) => Payload::JsonValue(value),
+        EventData::Bytes(bytes) => payload(parts.content_type, bytes)?,
     };
     // A Kafka record holding a structured CloudEvent but no content-type
     // header reaches us wrapped; unwrap it so its own identity counts.
@@ -317,10 +395,10 @@ fn from_event(
         return from_event(inner, accepted, http_trace);
     }
     Ok(Incoming {
-        identity,
-        event_type: (!is_envelope).then_some(ty),
-        time,
-        traceparent,
+        identity: Some(parts.identity),
+        event_type: (!is_envelope).then(|| parts.ty.to_owned()),
+        time: parts.time,
+        traceparent: parts.traceparent,
         payload,
     })
 }
@@ -679,7 +757,65 @@ mod tests {
         assert_eq!(id(&a), id(&a));
     }
 
+    fn header_strategy() -> impl Strategy<Value = (String, String)> {
+        let name = prop_oneof![
+            Just("ce-specversion"),
+            Just("ce-id"),
+            Just("ce-source"),
+            Just("ce-type"),
+            Just("ce-time"),
+            Just("ce-subject"),
+            Just("ce-traceparent"),
+            Just("ce-team"),
+            Just("ce-dataschema"),
+            Just("ce-datacontenttype"),
+            Just("content-type"),
+            Just("traceparent"),
+        ];
+        let value = prop_oneof![
+            Just("1.0".to_owned()),
+            Just("0.3".to_owned()),
+            Just(wire::UNTRANSLATED.to_owned()),
+            Just(wire::KAFKA_EVENT.to_owned()),
+            Just(wire::PING.to_owned()),
+            Just("dev.pact.contact.untranslate%64".to_owned()),
+            Just("2026-11-24T10:00:00Z".to_owned()),
+            Just("2026-11-24T10:00:00.5+02:00".to_owned()),
+            Just("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+            Just("text/csv".to_owned()),
+            Just("application/json".to_owned()),
+            Just("Application/CloudEvents+JSON".to_owned()),
+            Just("http://x/s".to_owned()),
+            Just("%FF".to_owned()),
+            Just("Z%C3%BCrich".to_owned()),
+            Just("%zz".to_owned()),
+            "[a-z0-9 /%-]{0,12}",
+        ];
+        (name, value).prop_map(|(n, v)| (n.to_owned(), v))
+    }
+
     proptest! {
+        #[test]
+        fn binary_mode_read_from_headers_is_read_as_through_the_sdk(
+            pairs in proptest::collection::vec(header_strategy(), 0..10),
+            body in prop_oneof![
+                Just(&b""[..]), Just(&b"1,2,44.9,-93.2"[..]), Just(&b"{\"mmid1\":1}"[..]),
+                Just(&br#"{"specversion":"1.0","id":"i","source":"/s","type":"dev.pact.contact.untranslated","data":"1,2,3,4"}"#[..]),
+            ],
+        ) {
+            let mut h = binary(wire::UNTRANSLATED, None);
+            for (name, value) in &pairs {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).expect("name");
+                h.insert(name, HeaderValue::from_str(value).expect("value"));
+            }
+            if let Some(attributes) = crate::binary::binary_attributes(&h) {
+                let fast = from_binary(attributes, Bytes::from_static(body), ACCEPT, None);
+                let event = crate::binary::event_from_http(&h, body.to_vec()).expect("an event");
+                let sdk = from_event(event, ACCEPT, None);
+                prop_assert_eq!(format!("{fast:?}"), format!("{sdk:?}"));
+            }
+        }
+
         #[test]
         fn never_panics_on_random_requests(
             body in proptest::collection::vec(any::<u8>(), 0..256),
