@@ -10,13 +10,11 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderValue, StatusCode, header};
 use reqwest::Url;
 
-use crate::binary::for_binary_mode;
 use crate::config::{EmitPolicy, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::metrics::{ErrorLabels, Metrics};
@@ -90,7 +88,7 @@ impl Emitted {
             Self::Reply(mut events) if events.len() == 1 => {
                 let mut response = events
                     .pop()
-                    .map(|event| for_binary_mode(event).into_response())
+                    .map(crate::binary::binary_response)
                     .unwrap_or_default();
                 *response.status_mut() = status;
                 response
@@ -243,8 +241,7 @@ impl Emitter {
             {
                 request = request.bearer_auth(bearer);
             }
-            let request = request
-                .event(for_binary_mode(event.clone()))
+            let request = crate::binary::binary_request(request, &event)
                 .map_err(|e| Error::bug("could not encode the output event", e))?;
             match request.send().await {
                 Ok(response) if response.status().is_success() => {
