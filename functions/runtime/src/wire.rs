@@ -203,6 +203,12 @@ fn observed_at(
 
 /// Parses a JSON document into `T`, naming the field at fault on error.
 pub fn from_json<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    // Plain serde_json first: tracking the path costs a `String` per key.
+    // Only a failure is parsed again, the same way, to name the field.
+    // (Like the tracked parse, this one leaves what follows the value unread.)
+    if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(bytes)) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| json_error(&e))
 }
@@ -636,6 +642,28 @@ mod tests {
                     format!("{:?}", read_csv(&bytes, 3))
                 );
             }
+        }
+
+        #[test]
+        fn json_is_read_as_with_the_path_tracked(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..64),
+                r#"\{("(mmid1|mmid2|lat|lon|observed_at|street|x)": ?(1|-2|1.5|"a"|null|\[\]|\{\}|true),?){0,6}\} ?x?"#
+                    .prop_map(String::into_bytes),
+            ],
+        ) {
+            fn tracked<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+                let de = &mut serde_json::Deserializer::from_slice(bytes);
+                serde_path_to_error::deserialize(de).map_err(|e| json_error(&e))
+            }
+            prop_assert_eq!(
+                format!("{:?}", from_json::<UntranslatedData>(&bytes)),
+                format!("{:?}", tracked::<UntranslatedData>(&bytes))
+            );
+            prop_assert_eq!(
+                format!("{:?}", from_json::<TranslatedData>(&bytes)),
+                format!("{:?}", tracked::<TranslatedData>(&bytes))
+            );
         }
 
         #[test]
