@@ -4,8 +4,8 @@
 //! Labels come from small fixed sets: route templates, status codes, event
 //! types PACT knows, error kinds. Never ids.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -43,6 +43,21 @@ pub struct ErrorLabels {
     pub error_type: &'static str,
 }
 
+/// Handles to the series of one route and status: a request is counted
+/// without building its labels (a `String`) or looking them up in the two
+/// families (hashing, a lock each).
+#[derive(Debug)]
+struct RequestSeries {
+    route: String,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// The most (route, status) pairs kept in [`RequestSeries`]; beyond it
+/// requests are counted through the families (the same series).
+const MAX_REQUEST_SERIES: usize = 64;
+
 /// The runtime's metrics. Functions register their own on the registry
 /// before it is frozen in [`Metrics::freeze`].
 #[derive(Debug)]
@@ -62,6 +77,7 @@ pub struct Metrics {
     pub emit_retries: Counter,
     /// Events the sink did not accept after all attempts, by reason.
     pub emit_failures: Family<ErrorLabels, Counter>,
+    request_series: RwLock<Vec<RequestSeries>>,
 }
 
 impl Default for Metrics {
@@ -124,6 +140,54 @@ impl Metrics {
             rejected,
             emit_retries,
             emit_failures,
+            request_series: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Counts a request answered: by route template (`unmatched` when no
+    /// route matched) and status, its latency, and the kind of error when
+    /// the response carries one.
+    pub fn request_done(
+        &self,
+        route: Option<&MatchedPath>,
+        response: &Response,
+        elapsed: Duration,
+    ) {
+        let route = route.map_or("unmatched", MatchedPath::as_str);
+        let status = response.status().as_u16();
+        let seconds = elapsed.as_secs_f64();
+        let same = |s: &RequestSeries| s.status == status && s.route == route;
+        let known = self.request_series.read().ok().and_then(|series| {
+            let s = series.iter().find(|s| same(s))?;
+            s.duration.observe(seconds);
+            s.requests.inc();
+            Some(())
+        });
+        if known.is_none() {
+            let labels = RequestLabels {
+                route: route.to_owned(),
+                status,
+            };
+            let duration = self.request_duration.get_or_create(&labels).clone();
+            let requests = self.requests.get_or_create(&labels).clone();
+            duration.observe(seconds);
+            requests.inc();
+            if let Ok(mut series) = self.request_series.write()
+                && series.len() < MAX_REQUEST_SERIES
+                && !series.iter().any(same)
+            {
+                series.push(RequestSeries {
+                    route: labels.route,
+                    status,
+                    requests,
+                    duration,
+                });
+            }
+        }
+        if let Some(ErrorType(kind)) = response.extensions().get::<ErrorType>() {
+            self.rejected
+                .get_or_create(&ErrorLabels { error_type: kind })
+                .inc();
         }
     }
 
@@ -190,32 +254,16 @@ pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     response
 }
 
-/// Middleware counting every request by route template and status.
+/// Middleware counting every request by route template and status (the
+/// contract counts them in its own layer, [`Metrics::request_done`]).
 pub async fn track_requests(
     State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = RequestLabels {
-        route,
-        status: response.status().as_u16(),
-    };
-    metrics
-        .request_duration
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    metrics.requests.get_or_create(&labels).inc();
-    if let Some(ErrorType(kind)) = response.extensions().get::<ErrorType>() {
-        metrics
-            .rejected
-            .get_or_create(&ErrorLabels { error_type: kind })
-            .inc();
-    }
+    metrics.request_done(route.as_ref(), &response, started.elapsed());
     response
 }

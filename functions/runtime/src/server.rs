@@ -2,25 +2,30 @@
 //! middleware around a function's routes, graceful shutdown, and [`run`],
 //! the one start-up path every function's `main` takes.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{MatchedPath, State};
 use axum::http::{Request, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{ConfigError, ConnectionLimits, Env, ProcessEnv, RuntimeConfig};
 use crate::error::Error;
-use crate::metrics::{Metrics, serve_metrics, track_requests};
+use crate::metrics::{Metrics, serve_metrics};
 use crate::problem::Problem;
 
 /// Tells whether a function's dependencies are usable (`GET /readyz`).
@@ -100,17 +105,10 @@ pub fn contract_with_liveness<R: Readiness, L: Liveness>(
         .route("/metrics", get(serve_metrics).with_state(metrics.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(|_| {
-            Error::Internal("a handler panicked".into()).into_response()
-        }))
-        .layer(axum::middleware::from_fn_with_state(
-            config.request_timeout,
-            time_limit,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(ContractLayer {
             metrics,
-            track_requests,
-        ))
+            limit: config.request_timeout,
+        })
         .layer(
             // Failures are logged once, where the error is answered.
             TraceLayer::new_for_http().on_failure(()).make_span_with(
@@ -131,20 +129,106 @@ pub fn contract_with_liveness<R: Readiness, L: Liveness>(
         )
 }
 
-/// Answers 504 (a problem document) when a request runs past `limit`.
-async fn time_limit(
-    State(limit): State<Duration>,
-    request: axum::extract::Request,
-    next: Next,
-) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => Error::UpstreamTimeout(format!(
-            "the request was not done within {} s; retry later",
-            limit.as_secs()
-        ))
-        .into_response(),
+/// The contract's per-request middleware as one layer with a concrete
+/// future: panic containment (500), the time limit (504, a problem
+/// document) and the request metrics, in that order from the inside. (An
+/// `axum::middleware::from_fn` layer boxes a future and clones the inner
+/// service per request; tower-http's catch-panic layer boxes the body.)
+#[derive(Debug, Clone)]
+struct ContractLayer {
+    metrics: Arc<Metrics>,
+    limit: Duration,
+}
+
+impl<S> tower::Layer<S> for ContractLayer {
+    type Service = ContractService<S>;
+
+    fn layer(&self, inner: S) -> ContractService<S> {
+        ContractService {
+            inner,
+            metrics: self.metrics.clone(),
+            limit: self.limit,
+        }
     }
+}
+
+#[derive(Debug, Clone)]
+struct ContractService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+    limit: Duration,
+}
+
+impl<S> tower::Service<axum::extract::Request> for ContractService<S>
+where
+    S: tower::Service<axum::extract::Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ContractFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let started = Instant::now();
+        // A handler may panic while its future is made, or while it runs.
+        let inner = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)))
+            .ok()
+            .map(|future| {
+                // The request is polled before the timer: one that is done at
+                // once never registers it (no wake-up of the I/O driver).
+                tokio::time::timeout(self.limit, AssertUnwindSafe(future).catch_unwind())
+            });
+        ContractFuture {
+            inner,
+            route,
+            started,
+            metrics: self.metrics.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct ContractFuture<F> {
+        #[pin]
+        inner: Option<tokio::time::Timeout<CatchUnwind<AssertUnwindSafe<F>>>>,
+        route: Option<MatchedPath>,
+        started: Instant,
+        metrics: Arc<Metrics>,
+        limit: Duration,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for ContractFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.inner.as_pin_mut() {
+            None => panicked(),
+            Some(inner) => match std::task::ready!(inner.poll(cx)) {
+                Ok(Ok(Ok(response))) => response,
+                Ok(Ok(Err(never))) => match never {},
+                Ok(Err(_)) => panicked(),
+                Err(_) => Error::UpstreamTimeout(format!(
+                    "the request was not done within {} s; retry later",
+                    this.limit.as_secs()
+                ))
+                .into_response(),
+            },
+        };
+        this.metrics
+            .request_done(this.route.as_ref(), &response, this.started.elapsed());
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn panicked() -> Response {
+    Error::Internal("a handler panicked".into()).into_response()
 }
 
 async fn ready<R: Readiness>(State((readiness, sink_missing)): State<(R, bool)>) -> Response {
