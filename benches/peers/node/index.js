@@ -19,13 +19,16 @@ const handle = async (context, event) => {
   if (![mmid1, mmid2, lat, lon].every(Number.isFinite)) {
     return { statusCode: 400, body: 'mmid1, mmid2, lat and lon must be numbers' };
   }
+  // Keep the time, the pair's partition key and the trace, as PACT does
+  // (an extension may not be undefined).
+  const kept = {};
+  for (const name of ['time', 'partitionkey', 'traceparent']) {
+    if (event[name] !== undefined) kept[name] = event[name];
+  }
   return new CloudEvent({
+    ...kept,
     source: '/peers/node',
     type: 'dev.pact.contact.translated',
-    time: event.time,
-    // Keep the pair's partition key and the trace going, as PACT does.
-    partitionkey: event.partitionkey,
-    traceparent: event.traceparent,
     datacontenttype: 'application/json',
     data: {
       mmid1, mmid2, lat, lon,
