@@ -82,7 +82,7 @@ fi
 PY_VENV=$PEERS/python/.venv
 if wants python-func-python && ! "$PY_VENV/bin/python" -c 'import func_python' 2>/dev/null; then
   log "installing the Python peer (a venv with func-python)"
-  python3 -m venv "$PY_VENV"
+  timeout 300 python3 -m venv "$PY_VENV"
   timeout 600 "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PEERS/python/requirements.txt"
 fi
 
