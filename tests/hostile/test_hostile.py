@@ -8,6 +8,7 @@ memory stayed bounded."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -335,6 +336,37 @@ def test_a_half_closed_body_is_refused_or_closed_not_stored(pipeline: Pipeline, 
             pass
     # Either a 400 for the cut body, or the connection closed with no answer.
     assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:200]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("function", ["producer", "translation", "contactlog"])
+def test_an_oversized_body_gets_its_413_not_a_reset(pipeline: Pipeline, function: str, chunked: bool):
+    """A body of 3 MiB, well over the 1 MiB limit: the client is still sending
+    when the 413 is ready. Every time, the client reads the 413 (not a broken
+    pipe or a reset, which an event source would retry), and the same
+    connection then serves the next request."""
+    host, port, _ = split(pipeline.functions[function].url)
+    body = b" " * (3 * MIB)
+    event_type = TRANSLATED if function == "contactlog" else UNTRANSLATED
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        for i in range(10):
+            headers = ce(event_type, event_id=f"big-{i}")
+            if chunked:
+                chunks = (body[at:at + 64 * 1024] for at in range(0, len(body), 64 * 1024))
+                connection.request("POST", "/", body=chunks, headers=headers, encode_chunked=True)
+            else:
+                connection.request("POST", "/", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            assert response.status == 413, (i, response.status, answer[:200])
+            assert response.getheader("content-type") == PROBLEM_JSON
+            connection.request("GET", "/healthz")
+            health = connection.getresponse()
+            health.read()
+            assert health.status == 200, (i, "the connection still serves")
+    finally:
+        connection.close()
 
 
 # -------------------------------------------- pact dev's eventing stand-in
