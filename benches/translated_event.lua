@@ -1,7 +1,10 @@
 -- wrk script: every request is one binary-mode dev.pact.contact.translated
 -- event with its own id, as a KafkaSource delivers them to pact-contactlog.
 -- Ids are "<thread>-<counter>", so no two requests are the same event.
+-- BATCH=n (n > 1) sends n events per request instead, as one CloudEvents
+-- JSON batch (application/cloudevents-batch+json), each its own id.
 local observed_at = os.getenv("OBSERVED_AT") or "2026-01-01T00:00:00Z"
+local batch = tonumber(os.getenv("BATCH") or "1") or 1
 local threads = 0
 
 function setup(thread)
@@ -14,12 +17,27 @@ function init(args)
   prefix = os.getenv("RUN_ID") or "run"
 end
 
-function request()
+local function contact()
   counter = counter + 1
   local a = (counter % 100000) + 1
-  local body = '{"mmid1":' .. a .. ',"mmid2":' .. (a + 1)
+  return '{"mmid1":' .. a .. ',"mmid2":' .. (a + 1)
     .. ',"lat":44.9778,"lon":-93.265,"observed_at":"' .. observed_at
     .. '","street":"","city":"Minneapolis","state":"MN","zipcode":"55402","country":"US","geocoder":"offline"}'
+end
+
+function request()
+  if batch > 1 then
+    local events = {}
+    for i = 1, batch do
+      local data = contact()
+      events[i] = '{"specversion":"1.0","id":"' .. prefix .. "-" .. tid .. "-" .. counter
+        .. '","source":"/pact/translation","type":"dev.pact.contact.translated",'
+        .. '"datacontenttype":"application/json","data":' .. data .. '}'
+    end
+    return wrk.format("POST", "/", { ["Content-Type"] = "application/cloudevents-batch+json" },
+      "[" .. table.concat(events, ",") .. "]")
+  end
+  local body = contact()
   local headers = {
     ["Content-Type"] = "application/json",
     ["ce-specversion"] = "1.0",
