@@ -18,8 +18,8 @@
 # figures stay in OUT_DIR.
 #
 # It installs what is missing for the peers (npm ci, a Python venv, the actix
-# release build; `hey` from Debian by apt-get) and builds pact-translation and
-# the bare-hyper example in release mode. It fails when a server does not
+# build; `hey` from Debian by apt-get) and builds pact-translation and
+# the bare-hyper example in the PROFILE given (release unless QUICK). It fails when a server does not
 # answer 200 (to the probe, or to any request of a load run) or the table
 # cannot be made; never on the figures themselves.
 #
@@ -29,7 +29,9 @@
 #   COLD_RUNS=5       cold starts per server per round
 #   REQUESTS=40000    requests per server per round at concurrency 64
 #   REQUESTS_C1=4000  requests at concurrency 1 (0: skip)
-#   QUICK=1           1 round, 2 cold starts, 400 and 100 requests (CI)
+#   QUICK=1           1 round, 2 cold starts, 400 and 100 requests, PROFILE=dev (CI)
+#   PROFILE=release   cargo profile of the Rust servers (dev: unoptimised, for
+#                     a check that they answer, minutes faster to build)
 #   SKIP_BUILD=1      use the binaries already built
 #   OUT_DIR=<dir>     where raw outputs go (default: a new /tmp/pact-peers.*)
 set -euo pipefail
@@ -41,7 +43,14 @@ ALL_SERVERS="node-faas-js-runtime python-func-python rust-actix-cloudevents bare
 SERVERS=${SERVERS:-$ALL_SERVERS}
 if [[ ${QUICK:-0} == 1 ]]; then
   ROUNDS=${ROUNDS:-1} COLD_RUNS=${COLD_RUNS:-2} REQUESTS=${REQUESTS:-400} REQUESTS_C1=${REQUESTS_C1:-100}
+  PROFILE=${PROFILE:-dev}
 fi
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+  release) PROFILE_DIR=release ;;
+  dev) PROFILE_DIR=debug ;;
+  *) echo "peers.sh: PROFILE is release or dev, not $PROFILE" >&2; exit 1 ;;
+esac
 ROUNDS=${ROUNDS:-3}
 COLD_RUNS=${COLD_RUNS:-5}
 REQUESTS=${REQUESTS:-40000}
@@ -86,25 +95,25 @@ if wants python-func-python && ! "$PY_VENV/bin/python" -c 'import func_python' 2
   timeout 600 "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PEERS/python/requirements.txt"
 fi
 
-ACTIX=$TARGET_DIR/peers/release/peer-rust-actix
-TRANSLATION=$TARGET_DIR/release/pact-translation
+ACTIX=$TARGET_DIR/peers/$PROFILE_DIR/peer-rust-actix
+TRANSLATION=$TARGET_DIR/$PROFILE_DIR/pact-translation
 # bare_hyper goes to a target directory of its own: built with pact-runtime's
 # dev-dependencies, it would otherwise make cargo rebuild pact-translation's
 # dependencies (with fat LTO, minutes) every time the two are built in turn.
-BARE=$TARGET_DIR/peers/release/examples/bare_hyper
+BARE=$TARGET_DIR/peers/$PROFILE_DIR/examples/bare_hyper
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   if wants rust-actix-cloudevents; then
-    log "building the actix peer (release)"
-    timeout 1800 cargo build --release --locked --quiet --manifest-path "$PEERS/rust-actix/Cargo.toml" \
+    log "building the actix peer ($PROFILE)"
+    timeout 1800 cargo build --profile "$PROFILE" --locked --quiet --manifest-path "$PEERS/rust-actix/Cargo.toml" \
       --target-dir "$TARGET_DIR/peers"
   fi
   if wants pact-translation; then
-    log "building pact-translation (release)"
-    (cd "$ROOT" && timeout 1800 cargo build --release --locked --quiet -p pact-translation --bin pact-translation)
+    log "building pact-translation ($PROFILE)"
+    (cd "$ROOT" && timeout 1800 cargo build --profile "$PROFILE" --locked --quiet -p pact-translation --bin pact-translation)
   fi
   if wants bare-hyper; then
-    log "building the bare-hyper example (release)"
-    (cd "$ROOT" && timeout 1800 cargo build --release --locked --quiet -p pact-runtime --example bare_hyper \
+    log "building the bare-hyper example ($PROFILE)"
+    (cd "$ROOT" && timeout 1800 cargo build --profile "$PROFILE" --locked --quiet -p pact-runtime --example bare_hyper \
       --target-dir "$TARGET_DIR/peers")
   fi
 fi
