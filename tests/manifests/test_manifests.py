@@ -49,7 +49,7 @@ def render(overlay):
 #  - functions/runtime/src/database.rs: the database settings, read by the
 #    functions whose crate uses the runtime's `database` module (found by grep:
 #    today pact-contactlog and pact-query);
-#  - functions/runtime/src/sender_auth.rs: sender authentication and the emit
+#  - functions/runtime/src/sender_auth/: sender authentication and the emit
 #    token, read by the functions whose crate uses `sender_auth::` (found by grep);
 #  - functions/<name>/src/**/*.rs: that function's own settings.
 SETTING = re.compile(r'pub const ([A-Z][A-Z0-9_]*): &str = "([A-Z][A-Z0-9_]*)";')
@@ -78,7 +78,7 @@ def settings_read_by(function):
     if any(re.search(r"\bdatabase::", p.read_text()) for p in sources):
         names |= _settings_in([runtime / "database.rs"])
     if any(re.search(r"\bsender_auth::", p.read_text()) for p in sources):
-        names |= _settings_in([runtime / "sender_auth.rs"])
+        names |= _settings_in(sorted((runtime / "sender_auth").rglob("*.rs")))
     return frozenset(names)
 
 
