@@ -38,6 +38,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/proc.sh
+source "$ROOT/benches/proc.sh"
 DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-2}
 COLD_RUNS=${COLD_RUNS:-20}
@@ -100,19 +102,6 @@ start_server() {
   echo "$name is not listening on $port after 5 s" >&2
   exit 1
 }
-
-# cpu_ticks PID: utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat).
-cpu_ticks() {
-  local stat rest
-  read -r stat <"/proc/$1/stat"
-  rest=${stat##*) }          # the command name may hold spaces; skip past it
-  # shellcheck disable=SC2086
-  set -- $rest              # $1 is field 3 (state), so utime is ${12}, stime ${13}
-  echo $(( ${12} + ${13} ))
-}
-
-# status_kb PID FIELD: VmRSS or VmHWM in KiB.
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
 # to_ms VALUE: wrk's "512.00us" / "1.23ms" / "1.05s" in milliseconds.
 to_ms() {

@@ -37,6 +37,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/proc.sh
+source "$ROOT/benches/proc.sh"
 PEERS=$ROOT/benches/peers
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ALL_SERVERS="node-faas-js-runtime python-func-python rust-actix-cloudevents bare-hyper pact-translation"
@@ -202,16 +204,7 @@ wait_ready() {
   [[ $status == 200 ]] || { tail -5 "$RAW"/*-"$port".log >&2 || true; return 1; }
 }
 
-status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
-cpu_ticks() {
-  local stat rest
-  read -r stat <"/proc/$1/stat"
-  rest=${stat##*) }          # the command name may hold spaces; skip past it
-  # shellcheck disable=SC2086
-  set -- $rest              # $1 is field 3 (state), so utime is ${12}, stime ${13}
-  echo $(( ${12} + ${13} ))
-}
 
 # run_hey PORT CONCURRENCY REQUESTS OUTFILE
 run_hey() {
