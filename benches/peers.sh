@@ -18,8 +18,9 @@
 # figures stay in OUT_DIR.
 #
 # It installs what is missing for the peers (npm ci, a Python venv, the actix
-# build; `hey` from Debian by apt-get) and builds pact-translation and
-# the bare-hyper example in the PROFILE given (release unless QUICK). It fails when a server does not
+# build; `hey` from Debian by apt-get), builds the actix peer and the
+# bare-hyper example in the PROFILE given (release unless QUICK), and PACT's
+# functions as they ship (static release binaries, always). It fails when a server does not
 # answer 200 (to the probe, or to any request of a load run) or the table
 # cannot be made; never on the figures themselves.
 #
@@ -30,8 +31,10 @@
 #   REQUESTS=40000    requests per server per round at concurrency 64
 #   REQUESTS_C1=4000  requests at concurrency 1 (0: skip)
 #   QUICK=1           1 round, 2 cold starts, 400 and 100 requests, PROFILE=dev (CI)
-#   PROFILE=release   cargo profile of the Rust servers (dev: unoptimised, for
-#                     a check that they answer, minutes faster to build)
+#   PROFILE=release   cargo profile of the actix peer and bare hyper (dev:
+#                     unoptimised, for a check that they answer, minutes
+#                     faster to build); PACT's functions are always the
+#                     static release build the images ship
 #   SKIP_BUILD=1      use the binaries already built
 #   OUT_DIR=<dir>     where raw outputs go (default: a new /tmp/pact-peers.*)
 set -euo pipefail
@@ -98,7 +101,10 @@ if wants python-func-python && ! "$PY_VENV/bin/python" -c 'import func_python' 2
 fi
 
 ACTIX=$TARGET_DIR/peers/$PROFILE_DIR/peer-rust-actix
-TRANSLATION=$TARGET_DIR/$PROFILE_DIR/pact-translation
+# PACT's functions as they ship in the images: static (static-pie) release
+# binaries, built by scripts/images.sh the way the images are (all four
+# together, so the build is the very one the images and tests/images use).
+TRANSLATION=$ROOT/target/$(uname -m)-unknown-linux-gnu/release/pact-translation
 # bare_hyper goes to a target directory of its own: built with pact-runtime's
 # dev-dependencies, it would otherwise make cargo rebuild pact-translation's
 # dependencies (with fat LTO, minutes) every time the two are built in turn.
@@ -110,8 +116,8 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
       --target-dir "$TARGET_DIR/peers"
   fi
   if wants pact-translation; then
-    log "building pact-translation ($PROFILE)"
-    (cd "$ROOT" && timeout 1800 cargo build --profile "$PROFILE" --locked --quiet -p pact-translation --bin pact-translation)
+    log "building PACT's functions (static, release, as scripts/images.sh builds them)"
+    timeout 3600 "$ROOT/scripts/images.sh" --binaries producer translation contactlog query >/dev/null
   fi
   if wants bare-hyper; then
     log "building the bare-hyper example ($PROFILE)"
@@ -301,7 +307,7 @@ labels = {
     "python-func-python": "Python `func-python` (kn func Python functions)",
     "rust-actix-cloudevents": "actix-web + cloudevents-sdk (kn func's Rust template)",
     "bare-hyper": "bare hyper, fixed reply (the ceiling)",
-    "pact-translation": "**pact-translation** (offline geocoder, reply mode)",
+    "pact-translation": "**pact-translation** (static build as shipped; offline geocoder, reply mode)",
 }
 values = {}
 for _, name, metric, value in rows:

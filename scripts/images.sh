@@ -6,6 +6,8 @@
 #
 #   scripts/images.sh                      # all five
 #   scripts/images.sh translation query    # some
+#   scripts/images.sh --binaries           # only the static binaries, no images
+#                                          # (benches/peers.sh measures them)
 #
 # Static glibc (static-pie) binaries run on `scratch`; they are built for the
 # host's architecture into target/<arch>-unknown-linux-gnu/release and staged
@@ -13,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+binaries_only=false
+if [ "${1:-}" = --binaries ]; then binaries_only=true; shift; fi
 tag="${PACT_IMAGE_TAG:-dev}"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 target="$(uname -m)-unknown-linux-gnu"
@@ -40,6 +44,11 @@ for packages in "${function_packages[*]}" "${cli_packages[*]}"; do
   RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --target "$target" $packages --bins
 done
+
+if "$binaries_only"; then
+  for f in "${functions[@]}"; do echo "target/$target/release/$(binary_of "$f")"; done
+  exit 0
+fi
 
 rm -rf dist
 mkdir dist
