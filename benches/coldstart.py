@@ -13,6 +13,11 @@ Method (see docs/performance.md):
   `--json` prints every sample as well.
 
 `--csv` sends the contact as a `text/csv` line (benches/peers.sh);
+`--method`, `--path`, `--header`, `--data` send another request instead
+(benches/peers.sh's producer, contactlog and query jobs), `{seq}` in a header
+or the data becoming a value unique to the run, `--expect` the status that
+counts as the first answer (200), and `--retry-503` keeps asking while the
+server answers 503 (not ready yet: a function migrating its database);
 `{port}` in an argument or an `--env` value becomes the run's port (for
 servers that take it other than from `PORT`); `--server-cpus` pins the
 server (the affinity is inherited at fork, so no extra exec is timed).
@@ -64,6 +69,16 @@ def request_bytes(observed_at: str, csv: bool = False) -> bytes:
     return head + body
 
 
+def custom_request(method: str, path: str, headers: list[str], data: str) -> bytes:
+    """The request of --method/--path/--header/--data; `{seq}` stays for one_run."""
+    body = data.encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    head += "".join(f"{h}\r\n" for h in headers)
+    if body or method not in ("GET", "HEAD"):
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + "\r\n").encode() + body
+
+
 def read_response(sock: socket.socket) -> tuple[int, bytes]:
     """Reads until the server closes (Connection: close); returns the status."""
     chunks = []
@@ -89,11 +104,20 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def one_run(cmd, env, port, payload, timeout_s, cwd=None, cpus=None):
+def one_run(cmd, env, port, payload, timeout_s, cwd=None, cpus=None, expect=200, retry_503=False):
     # `{port}` in an argument or an --env value becomes this run's port.
     env = {k: v.replace("{port}", str(port)) for k, v in env.items()}
     env["PORT"] = str(port)
     cmd = [arg.replace("{port}", str(port)) for arg in cmd]
+    if b"{seq}" in payload:
+        # Unique per run: a store that is idempotent by event id writes each.
+        seq = f"{time.time_ns():x}".encode()
+        payload = payload.replace(b"{seq}", seq)
+        head, _, body = payload.partition(b"\r\n\r\n")
+        head = b"\r\n".join(
+            line if not line.startswith(b"Content-Length:") else b"Content-Length: %d" % len(body)
+            for line in head.split(b"\r\n"))
+        payload = head + b"\r\n\r\n" + body
     own_cpus = os.sched_getaffinity(0)
     if cpus:
         # The child inherits the affinity at fork: pin it without an extra
@@ -124,13 +148,17 @@ def one_run(cmd, env, port, payload, timeout_s, cwd=None, cpus=None):
                 if attempts % 64 == 0 and proc.poll() is not None:
                     raise RuntimeError(f"exited with {proc.returncode} before listening")
         t_ready = time.perf_counter_ns()
-        with sock:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(timeout_s)
-            sock.sendall(payload)
-            status, data = read_response(sock)
+        while True:
+            with sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.settimeout(timeout_s)
+                sock.sendall(payload)
+                status, data = read_response(sock)
+            if not (retry_503 and status == 503) or time.perf_counter_ns() > deadline:
+                break
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
         t_done = time.perf_counter_ns()
-        if status != 200:
+        if status != expect:
             raise RuntimeError(f"first answer was {status}: {data[:300]!r}")
         return (t_ready - t0) / 1e6, (t_done - t0) / 1e6, attempts
     finally:
@@ -155,6 +183,13 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print every sample as JSON")
     parser.add_argument("--csv", action="store_true",
                         help="send the contact as a text/csv line instead of JSON data")
+    parser.add_argument("--method", default=None, help="send this request instead of the event")
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME: VALUE")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--expect", type=int, default=200, help="the status of the first answer")
+    parser.add_argument("--retry-503", action="store_true",
+                        help="ask again while the answer is 503 (not ready)")
     parser.add_argument("--cwd", default=None, help="working directory of the server")
     parser.add_argument("--server-cpus", default=None, metavar="LIST",
                         help="CPUs to pin the server to, e.g. 0 or 0,1 (this process keeps its own)")
@@ -171,12 +206,14 @@ def main() -> int:
         env[name] = value
     observed_at = args.observed_at or time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    payload = request_bytes(observed_at, csv=args.csv)
+    payload = (custom_request(args.method, args.path, args.header, args.data) if args.method
+               else request_bytes(observed_at, csv=args.csv))
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
 
     ready, first = [], []
     for i in range(args.runs):
-        r, f, _ = one_run(cmd, env, args.port + i, payload, args.timeout, args.cwd, cpus)
+        r, f, _ = one_run(cmd, env, args.port + i, payload, args.timeout, args.cwd, cpus,
+                          args.expect, args.retry_503)
         ready.append(r)
         first.append(f)
     label = args.label or os.path.basename(cmd[0])
