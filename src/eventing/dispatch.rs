@@ -21,8 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use http::HeaderMap;
 use pact_runtime::binary::for_binary_mode;
 use pact_runtime::cloudevents;
 use pact_runtime::retry;
@@ -32,6 +34,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::log::{Log, Record, Value};
+use super::stored;
 
 /// `ordered` (one event at a time per partition, KafkaSource's default) or
 /// `unordered` (many in flight per partition).
@@ -352,8 +355,8 @@ enum Attempt {
 /// must be delivered again later (the stop came first, or the dead-letter
 /// topic could not take it).
 async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> bool {
-    let event = match as_event(&shared.subscription, &record) {
-        Ok(event) => event,
+    let message = match message(&shared.subscription, &record) {
+        Ok(message) => message,
         Err(e) => {
             // Only events that parsed at the sink are stored; this is a bug.
             tracing::error!(offset = record.offset, error = %e, "a stored record is not readable; skipped");
@@ -369,14 +372,14 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                 .retried
                 .fetch_add(1, AtomicOrdering::Relaxed);
         }
-        match send(shared, &event).await {
+        match send(shared, &message).await {
             Attempt::Delivered => {
                 shared
                     .counters
                     .delivered
                     .fetch_add(1, AtomicOrdering::Relaxed);
                 for _ in 1..delivery.deliveries {
-                    let _ = send(shared, &event).await;
+                    let _ = send(shared, &message).await;
                 }
                 return true;
             }
@@ -405,26 +408,57 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
         }
     }
     let (code, data) = last;
+    let event = match message {
+        Message::Event(event) => event,
+        Message::Binary(..) => match as_event(&shared.subscription, &record) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(offset = record.offset, error = %e, "a stored record is not readable; not dead-lettered");
+                return true;
+            }
+        },
+    };
     dead_letter(shared, &record, event, code, &data).await
 }
 
-async fn send(shared: &Shared, event: &Event) -> Attempt {
+/// What a delivery sends: a stored event's request as it was stored, or an
+/// event encoded for each attempt (raw records, and what binary mode cannot
+/// carry exactly).
+enum Message {
+    Binary(HeaderMap, Bytes),
+    Event(Event),
+}
+
+fn message(subscription: &Subscription, record: &Record) -> anyhow::Result<Message> {
+    match &record.value {
+        Value::Binary(form) => {
+            let (headers, body) = stored::decode(form)?;
+            Ok(Message::Binary(headers, body))
+        }
+        Value::Event(_) | Value::Raw { .. } => Ok(Message::Event(as_event(subscription, record)?)),
+    }
+}
+
+async fn send(shared: &Shared, message: &Message) -> Attempt {
     let request = shared
         .client
         .post(shared.subscription.subscriber.clone())
         .timeout(shared.delivery.timeout);
-    let mut request = match request.event(for_binary_mode(event.clone())) {
-        Ok(request) => request,
-        Err(e) => {
-            return Attempt::Permanent {
-                code: 0,
-                data: format!("cannot encode the event: {e}"),
-            };
-        }
+    let request = match message {
+        Message::Binary(headers, body) => request.headers(headers.clone()).body(body.clone()),
+        Message::Event(event) => match request.event(for_binary_mode(event.clone())) {
+            Ok(request) => match event.extension("traceparent") {
+                Some(trace) => request.header("traceparent", trace.to_string()),
+                None => request,
+            },
+            Err(e) => {
+                return Attempt::Permanent {
+                    code: 0,
+                    data: format!("cannot encode the event: {e}"),
+                };
+            }
+        },
     };
-    if let Some(trace) = event.extension("traceparent") {
-        request = request.header("traceparent", trace.to_string());
-    }
     let response = match request.send().await {
         Ok(response) => response,
         Err(e) => {
@@ -513,6 +547,11 @@ async fn dead_letter(
 /// bytes inside a KafkaSource envelope (`dev.knative.kafka.event`).
 fn as_event(subscription: &Subscription, record: &Record) -> anyhow::Result<Event> {
     match &record.value {
+        // Read back as from the structured JSON events were stored as before
+        // (JSON data in base64 becomes JSON): dead letters stay as they were.
+        Value::Binary(form) => Ok(serde_json::from_slice(&serde_json::to_vec(
+            &stored::to_event(form)?,
+        )?)?),
         Value::Event(json) => Ok(serde_json::from_slice(json)?),
         Value::Raw {
             bytes,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::dispatch::Dispatcher;
 use super::log::{AppendError, Log, Value};
+use super::stored;
 
 #[derive(Clone)]
 struct AppState {
@@ -67,23 +68,23 @@ async fn append_event(
         }
     };
     let key = event.extension("partitionkey").map(|v| v.to_string());
-    let json = match serde_json::to_vec(&event) {
-        Ok(json) => json,
-        Err(e) => {
-            return Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                format!("the event cannot be stored: {e}"),
-            )
-            .into_response();
-        }
+    // Written once in the form deliveries send; structured JSON when binary
+    // mode cannot carry the event exactly.
+    let value = match stored::encode(&event) {
+        Some(form) => Value::Binary(form.into()),
+        None => match serde_json::to_vec(&event) {
+            Ok(json) => Value::Event(json.into()),
+            Err(e) => {
+                return Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed",
+                    format!("the event cannot be stored: {e}"),
+                )
+                .into_response();
+            }
+        },
     };
-    appended(
-        state
-            .log
-            .append(&topic, key, Value::Event(json.into()))
-            .await,
-    )
+    appended(state.log.append(&topic, key, value).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +212,12 @@ async fn read_records(
                 "appended_at": record.appended_at,
             });
             match record.value {
+                Value::Binary(form) => {
+                    entry["event"] = stored::to_event(&form)
+                        .ok()
+                        .and_then(|event| serde_json::to_value(event).ok())
+                        .unwrap_or_default();
+                }
                 Value::Event(json) => {
                     entry["event"] = serde_json::from_slice(&json).unwrap_or_default();
                 }

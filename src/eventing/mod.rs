@@ -21,6 +21,7 @@
 pub mod dispatch;
 mod http;
 pub mod log;
+pub mod stored;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -377,6 +378,135 @@ mod tests {
                 "{record}"
             );
         }
+        eventing.stop_delivery().await;
+    }
+
+    /// A subscriber answering 200; keeps each request's CloudEvent headers
+    /// (`ce-*`, `content-type`, `traceparent`) and body.
+    async fn recorder() -> (reqwest::Url, Arc<std::sync::Mutex<Vec<Request>>>) {
+        let received: Arc<std::sync::Mutex<Vec<Request>>> = Arc::default();
+        let kept = received.clone();
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: bytes::Bytes| async move {
+                    let mut pairs: Vec<(String, Vec<u8>)> = headers
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                        .filter(|(n, _)| {
+                            n.starts_with("ce-") || n == "content-type" || n == "traceparent"
+                        })
+                        .collect();
+                    pairs.sort();
+                    kept.lock().expect("lock").push((pairs, body.to_vec()));
+                    StatusCode::OK
+                },
+            ),
+        );
+        let url = format!("{}/", serve(router).await).parse().expect("url");
+        (url, received)
+    }
+
+    type Request = (Vec<(String, Vec<u8>)>, Vec<u8>);
+
+    #[tokio::test]
+    async fn an_event_stored_as_json_by_an_older_version_is_delivered_as_before() {
+        use cloudevents::{EventBuilder, EventBuilderV10};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("topics.db");
+        drop(
+            Eventing::open(&path, &["in", "dead"], 2)
+                .await
+                .expect("open"),
+        );
+        let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let data = r#"{"mmid1":1,"mmid2":2,"note":"Zürich 100%"}"#.as_bytes();
+        let event = EventBuilderV10::new()
+            .id("old 1")
+            .source("/e2e/old")
+            .ty("dev.pact.contact.untranslated")
+            .time(chrono::DateTime::from_timestamp_millis(1_764_000_000_123).expect("time"))
+            .extension("partitionkey", "1-2")
+            .extension("traceparent", trace)
+            .data(
+                "application/json",
+                serde_json::from_slice::<serde_json::Value>(data).expect("JSON"),
+            )
+            .build()
+            .expect("valid");
+        // What the previous version stored: kind 0, the structured JSON.
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+            "sqlite://{}",
+            path.display()
+        ))
+        .await
+        .expect("connect");
+        sqlx::query(
+            "INSERT INTO records (topic, partition, offset, key, kind, value, content_type, appended_at)
+             VALUES ('in', ?, 0, '1-2', 0, ?, NULL, ?)",
+        )
+        .bind(log::partition_for(b"1-2", 2))
+        .bind(serde_json::to_vec(&event).expect("JSON"))
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut db)
+        .await
+        .expect("insert");
+        drop(db);
+
+        let (to, received) = recorder().await;
+        let (mut eventing, url) = stand_in(dir.path(), to, Duration::from_secs(3600)).await;
+        // The same event as a sink takes it now, in binary mode.
+        let response = reqwest::Client::new()
+            .post(format!("{url}/topics/in"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "old%201")
+            .header("ce-source", "/e2e/old")
+            .header("ce-type", "dev.pact.contact.untranslated")
+            .header("ce-time", "2025-11-24T16:00:00.123Z")
+            .header("ce-partitionkey", "1-2")
+            .header("ce-traceparent", trace)
+            .header("content-type", "application/json")
+            .body(data)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while received.lock().expect("lock").len() < 2 {
+            assert!(Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let received = received.lock().expect("lock").clone();
+        assert_eq!(received[0], received[1], "the same request from both forms");
+        let (headers, body) = &received[0];
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(value("ce-id").as_deref(), Some("old%201"));
+        assert_eq!(value("traceparent").as_deref(), Some(trace));
+        assert_eq!(value("content-type").as_deref(), Some("application/json"));
+        assert_eq!(body, data);
+
+        // Both read as the structured JSON the log always showed.
+        let read: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/in/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(read.len(), 2, "{read:?}");
+        assert_eq!(
+            read[0]["event"],
+            serde_json::to_value(&event).expect("JSON")
+        );
+        let new = &read[1]["event"];
+        assert_eq!(new["id"], "old 1", "{new}");
+        assert_eq!(new["traceparent"], trace, "{new}");
+        assert_eq!(new["time"], "2025-11-24T16:00:00.123Z", "{new}");
         eventing.stop_delivery().await;
     }
 

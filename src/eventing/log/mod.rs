@@ -42,7 +42,11 @@ use writer::{Append, Commit, MAX_BATCH, Write, write_loop};
 /// (written by a plain Kafka producer such as kcat).
 #[derive(Debug, Clone)]
 pub enum Value {
-    /// The event, as structured-mode JSON.
+    /// The event as binary mode delivers it, in the form
+    /// [`crate::eventing::stored`] writes.
+    Binary(Bytes),
+    /// The event, as structured-mode JSON: what binary mode cannot carry
+    /// exactly, and every event of a log written before the binary form.
     Event(Bytes),
     /// The bytes as sent, and their content type if one was given.
     Raw {

@@ -13,6 +13,7 @@ use super::{Record, Topic, Value};
 
 pub(super) const KIND_EVENT: i64 = 0;
 pub(super) const KIND_RAW: i64 = 1;
+pub(super) const KIND_BINARY: i64 = 2;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS topics (
@@ -70,6 +71,7 @@ pub(super) async fn store(
         );
         insert.push_values(chunk, |mut row, (append, (partition, offset))| {
             let (kind, bytes, content_type) = match &append.value {
+                Value::Binary(bytes) => (KIND_BINARY, bytes, None),
                 Value::Event(bytes) => (KIND_EVENT, bytes, None),
                 Value::Raw {
                     bytes,
@@ -162,13 +164,13 @@ pub(super) async fn load_topic(
 /// A row of `records` as the [`Record`] it stores.
 pub(super) fn record_from_row(partition: u32, row: &SqliteRow) -> anyhow::Result<Record> {
     let bytes = Bytes::from(row.try_get::<Vec<u8>, _>("value")?);
-    let value = if row.try_get::<i64, _>("kind")? == KIND_EVENT {
-        Value::Event(bytes)
-    } else {
-        Value::Raw {
+    let value = match row.try_get::<i64, _>("kind")? {
+        KIND_BINARY => Value::Binary(bytes),
+        KIND_EVENT => Value::Event(bytes),
+        _ => Value::Raw {
             bytes,
             content_type: row.try_get("content_type")?,
-        }
+        },
     };
     Ok(Record {
         partition,
