@@ -6,14 +6,13 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, response::IntoResponse, response::Response};
 use chrono::Utc;
 use pact_runtime::contact::BoundedText;
 use pact_runtime::database::{Database, Schema};
 use pact_runtime::identity::event_id;
-use pact_runtime::ingest::{Incoming, LimitedBody, all_or_nothing, read_events};
+use pact_runtime::ingest::{Incoming, LimitedRequest, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::sender_auth::protect;
 use pact_runtime::server::{Function, Started, contract_with_liveness};
@@ -143,8 +142,7 @@ struct Outcome {
 /// `POST /`.
 async fn receive(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    LimitedRequest { headers, body }: LimitedRequest,
 ) -> Result<Response> {
     let now = Utc::now();
     let inputs = read_events(&headers, body, &[wire::TRANSLATED, wire::PING])?;

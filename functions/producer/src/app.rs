@@ -13,7 +13,7 @@ use pact_runtime::config::RuntimeConfig;
 use pact_runtime::contact::Contact;
 use pact_runtime::emit::{Emitted, Emitter, OutData, Outgoing};
 use pact_runtime::identity::{self, event_id};
-use pact_runtime::ingest::{LimitedBody, all_or_nothing, json_array, read_events};
+use pact_runtime::ingest::{LimitedRequest, all_or_nothing, json_array, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::{AlwaysReady, Function, Started, contract};
 use pact_runtime::trace::TraceParent;
@@ -106,8 +106,7 @@ pub fn app(state: AppState) -> Router {
 async fn receive_message(
     State(state): State<AppState>,
     uri: Uri,
-    headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    LimitedRequest { headers, body }: LimitedRequest,
 ) -> Result<Response> {
     let message = message_field(uri.query(), &headers, &body)?;
     let one_contact =
@@ -174,8 +173,7 @@ struct Submission {
 /// `POST /contacts`: a JSON object or an array of them.
 async fn receive_contacts(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    LimitedRequest { headers, body }: LimitedRequest,
 ) -> Result<Response> {
     if let Some(ct) = headers
         .get(header::CONTENT_TYPE)
@@ -245,8 +243,7 @@ async fn receive_contacts(
 /// under ids derived from theirs and their contacts.
 async fn receive_event(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    LimitedRequest { headers, body }: LimitedRequest,
 ) -> Result<Response> {
     let now = Utc::now();
     let inputs = read_events(&headers, body, &[wire::UNTRANSLATED])?;

@@ -7,7 +7,7 @@
 //!   body and answers the fixed reply, served by `axum::serve` (hyper-util's
 //!   auto HTTP/1 + HTTP/2 connection, `TCP_NODELAY` as PACT sets it);
 //! - `FLOOR=contract`: the same handler, reading the body through
-//!   `pact_runtime::ingest::LimitedBody`, inside `pact_runtime::server::contract`
+//!   `pact_runtime::ingest::LimitedRequest`, inside `pact_runtime::server::contract`
 //!   (panic containment, time limit, request metrics, trace span, `/healthz`,
 //!   `/readyz`, `/metrics`) and served by `pact_runtime::server::serve`, as
 //!   every PACT function is; logs set up as `start` does (`PACT_LOG`).
@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use pact_runtime::config::{ProcessEnv, RuntimeConfig};
-use pact_runtime::ingest::LimitedBody;
+use pact_runtime::ingest::LimitedRequest;
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::{AlwaysReady, contract, serve, shutdown_signal};
 use tokio::net::TcpListener;
@@ -53,7 +53,7 @@ async fn main() -> std::io::Result<()> {
             pact_runtime::telemetry::init(&config);
             let routes = Router::new().route(
                 "/",
-                post(|LimitedBody(body): LimitedBody| async move {
+                post(|LimitedRequest { body, .. }: LimitedRequest| async move {
                     drop(body);
                     reply()
                 }),

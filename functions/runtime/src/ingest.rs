@@ -40,23 +40,31 @@ pub const DRAIN_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 /// The longest a too-large body is read for (8 MiB at 64 Mbit/s).
 pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// A request body read under [`BODY_LIMIT_BYTES`]; beyond it, 413.
+/// A request's headers and its body read under [`BODY_LIMIT_BYTES`];
+/// beyond it, 413. One extractor for both, so the headers are moved out of
+/// the request: axum's `HeaderMap` extractor clones them (a map and a
+/// reference count per value, on every event).
 #[derive(Debug, Clone)]
-pub struct LimitedBody(pub Bytes);
+pub struct LimitedRequest {
+    /// The request's headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
 
-impl<S: Send + Sync> FromRequest<S> for LimitedBody {
+impl<S: Send + Sync> FromRequest<S> for LimitedRequest {
     type Rejection = Error;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self> {
         let too_large = Error::TooLarge {
             limit_bytes: BODY_LIMIT_BYTES,
         };
-        let declared = req
-            .headers()
+        let (parts, mut body) = req.into_parts();
+        let declared = parts
+            .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut body = req.into_body();
         if declared.is_some_and(|n| n > BODY_LIMIT_BYTES as u64) {
             if declared.is_some_and(|n| n <= DRAIN_LIMIT_BYTES) {
                 drain(&mut body, DRAIN_LIMIT_BYTES).await;
@@ -64,7 +72,10 @@ impl<S: Send + Sync> FromRequest<S> for LimitedBody {
             return Err(too_large);
         }
         match Limited::new(&mut body, BODY_LIMIT_BYTES).collect().await {
-            Ok(collected) => Ok(Self(collected.to_bytes())),
+            Ok(collected) => Ok(Self {
+                headers: parts.headers,
+                body: collected.to_bytes(),
+            }),
             Err(e) if e.is::<LengthLimitError>() => {
                 drain(&mut body, DRAIN_LIMIT_BYTES - BODY_LIMIT_BYTES as u64).await;
                 Err(too_large)

@@ -4,13 +4,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use chrono::Utc;
 use pact_runtime::contact::TranslatedContact;
 use pact_runtime::emit::{Emitter, OutData, Outgoing};
-use pact_runtime::ingest::{LimitedBody, all_or_nothing, read_events};
+use pact_runtime::ingest::{LimitedRequest, all_or_nothing, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::sender_auth::protect;
 use pact_runtime::server::{AlwaysReady, Function, Started, contract};
@@ -101,8 +100,7 @@ pub fn app<G: Geocoder>(state: AppState<G>) -> Router {
 /// then geocoded and emitted.
 async fn translate<G: Geocoder>(
     State(state): State<AppState<G>>,
-    headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    LimitedRequest { headers, body }: LimitedRequest,
 ) -> Result<Response> {
     let now = Utc::now();
     let inputs = read_events(&headers, body, &[wire::UNTRANSLATED])?;
