@@ -772,25 +772,34 @@ impl TestDatabase {
     }
 }
 
+/// The longest dropping a test database may take.
+const DROP_LIMIT: Duration = Duration::from_secs(30);
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let admin = self.admin.clone();
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         // Drop cannot await: a runtime of its own on a thread of its own.
+        // Bounded: a drop runs when a test's own limit fires too, and an
+        // unbounded one would hold the test past it.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let mut connection = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                sqlx::raw_sql(&statement)
-                    .execute(&mut connection)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>(())
+                tokio::time::timeout(DROP_LIMIT, async {
+                    let mut connection = sqlx::PgConnection::connect(&admin)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    sqlx::raw_sql(&statement)
+                        .execute(&mut connection)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok::<_, String>(())
+                })
+                .await
+                .map_err(|_| format!("no answer within {DROP_LIMIT:?}"))?
             })
         })
         .join();
