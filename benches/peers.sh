@@ -161,7 +161,7 @@ PACT_BIN=${TRANSLATION%/*}
 # dependencies (with fat LTO, minutes) every time the two are built in turn.
 BARE=$TARGET_DIR/peers/$PROFILE_DIR/examples/bare_hyper
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  if wants rust-actix-cloudevents || wants_any 'rust-actix-*' || wants_any '*-contactlog'; then
+  if wants_any 'rust-actix-*' || wants_any '*-contactlog'; then
     log "building the actix peers and peer-load ($PROFILE)"
     timeout 1800 cargo build --profile "$PROFILE" --locked --quiet --manifest-path "$PEERS/rust-actix/Cargo.toml" \
       --target-dir "$TARGET_DIR/peers"
