@@ -13,6 +13,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+use crate::eventing::filter::{Filter, TriggerFilter};
+
 /// The table, as written in the repository.
 pub const SOURCE: &str = include_str!("../pipeline.toml");
 
@@ -30,8 +32,36 @@ pub struct Topology {
     pub dead_letter_topic: String,
     /// Port of the eventing stand-in under `pact dev`, after `--port`.
     pub eventing_port_offset: u16,
+    /// The Broker of the broker topology.
+    pub broker: Broker,
     /// Every function, in the order of the flow.
     pub functions: Vec<Stage>,
+}
+
+/// The Knative Broker of the broker topology (docs/topologies.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Broker {
+    /// Its name.
+    pub name: String,
+    /// Its namespace (the pipeline's).
+    pub namespace: String,
+    /// The topic of raw contacts other systems write, which a KafkaSource
+    /// of that name feeds into the Broker.
+    pub raw_topic: String,
+}
+
+impl Broker {
+    /// Its Kafka topic, as the Kafka Broker names it
+    /// (`brokers-topic-template`).
+    pub fn topic(&self) -> String {
+        format!("knative-broker-{}-{}", self.namespace, self.name)
+    }
+
+    /// The consumer group of a Trigger (`triggers-consumergroup-template`).
+    pub fn trigger_group(&self, trigger: &str) -> String {
+        format!("knative-trigger-{}-{trigger}", self.namespace)
+    }
 }
 
 /// One function of the pipeline.
@@ -51,6 +81,10 @@ pub struct Stage {
     /// Whether it gets `DATABASE_URL`, and what it does with it.
     #[serde(default)]
     pub database: Option<DatabaseUse>,
+    /// Its Trigger's `spec.filters` in the broker topology; functions that
+    /// read a topic have a Trigger.
+    #[serde(default)]
+    pub trigger_filters: Vec<Filter>,
     /// The PingSource that sends it a daily retention ping.
     #[serde(default)]
     pub ping_source: Option<String>,
@@ -88,6 +122,20 @@ impl Stage {
     /// The consumer group of the KafkaSource that feeds it (`pact-<name>`).
     pub fn consumer_group(&self) -> String {
         self.service()
+    }
+
+    /// Its Trigger in the broker topology (`pact-<name>`), when it reads a
+    /// topic.
+    pub fn trigger(&self) -> Option<String> {
+        self.reads.as_ref().map(|_| self.service())
+    }
+
+    /// Its Trigger's filter.
+    pub fn trigger_filter(&self) -> TriggerFilter {
+        TriggerFilter {
+            attributes: BTreeMap::new(),
+            filters: self.trigger_filters.clone(),
+        }
     }
 
     /// Its SinkBinding, when it emits (`pact-<name>-sink`).
@@ -164,9 +212,29 @@ impl Topology {
             if stage.reads.is_some() && stage.reads == stage.emits_to {
                 out.push(format!("{}: reads the topic it emits to", stage.name));
             }
+            // Without filters a Trigger would take every event, its own
+            // replies too: a loop.
+            if stage.reads.is_some() && stage.trigger_filters.is_empty() {
+                out.push(format!("{}: a Trigger needs trigger_filters", stage.name));
+            }
+            if stage.reads.is_none() && !stage.trigger_filters.is_empty() {
+                out.push(format!(
+                    "{}: trigger_filters without a topic it reads (no Trigger)",
+                    stage.name
+                ));
+            }
+            for problem in stage.trigger_filter().problems() {
+                out.push(format!("{}: {problem}", stage.name));
+            }
         }
         if ports.iter().any(|&p| p > 100) {
             out.push("port offsets above 100: keep `pact dev`'s ports together".to_owned());
+        }
+        if !self.topics().contains(&self.broker.raw_topic.as_str()) {
+            out.push(format!(
+                "broker.raw_topic {} is not a topic between functions",
+                self.broker.raw_topic
+            ));
         }
         if self.topics().contains(&self.dead_letter_topic.as_str()) {
             out.push(format!(
@@ -329,6 +397,18 @@ mod tests {
             (
                 SOURCE.replace("name = \"query\"", "name = \"producer\""),
                 "listed twice",
+            ),
+            (
+                SOURCE.replace("{ exact = { type = \"dev.pact.contact.translated\" } }", "{ exact = { type = \"\" } }"),
+                "must not be empty",
+            ),
+            (
+                SOURCE.replace("[[functions.trigger_filters]]\nany", "[[functions.trigger_filtres]]\nany"),
+                "unknown field",
+            ),
+            (
+                SOURCE.replace("raw_topic = \"pact-untranslated\"", "raw_topic = \"raw\""),
+                "is not a topic between functions",
             ),
         ];
         for (text, expected) in broken {

@@ -19,6 +19,7 @@
 //! It is for development and tests: in a cluster, Knative and Kafka do this.
 
 pub mod dispatch;
+pub mod filter;
 mod http;
 pub mod log;
 pub mod stored;
