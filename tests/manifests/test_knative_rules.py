@@ -9,10 +9,13 @@ import pytest
 from cluster_rules import KIND_NODE, LOCAL_REGISTRIES
 from k8s import kustomize
 
-OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo"]
+BROKER_OVERLAYS = ["overlays/broker/kind", "overlays/broker/openshift"]
+OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo", *BROKER_OVERLAYS]
 # The registries each overlay's own images may come from (None: public only).
+OPENSHIFT_REGISTRY = ("image-registry.openshift-image-registry.svc:5000",)
 OWN_REGISTRIES = {"overlays/kind": LOCAL_REGISTRIES, "overlays/demo": LOCAL_REGISTRIES,
-                  "overlays/openshift": ("image-registry.openshift-image-registry.svc:5000",)}
+                  "overlays/openshift": OPENSHIFT_REGISTRY,
+                  "overlays/broker/kind": LOCAL_REGISTRIES, "overlays/broker/openshift": OPENSHIFT_REGISTRY}
 KIND_OVERLAYS = ["overlays/kind", "overlays/demo"]
 
 
@@ -148,11 +151,188 @@ def test_rule_bites(rule, case):
     assert any(expected in p for p in found), found
 
 
+# ------------------------------------------ the broker topology, broken
+
+def _not_kafka_class(docs):
+    _doc(docs, "Broker", "pact")["metadata"]["annotations"]["eventing.knative.dev/broker.class"] = "MTChannelBasedBroker"
+
+
+def _config_in_a_secret(docs):
+    _doc(docs, "Broker", "pact")["spec"]["config"].update(kind="Secret", apiVersion="v1")
+
+
+def _no_partitions(docs):
+    del _doc(docs, "ConfigMap", "pact-broker-config")["data"]["default.topic.partitions"]
+
+
+def _zero_replication(docs):
+    _doc(docs, "ConfigMap", "pact-broker-config")["data"]["default.topic.replication.factor"] = "0"
+
+
+def _key_typo(docs):
+    data = _doc(docs, "ConfigMap", "pact-broker-config")["data"]
+    data["bootstrap.server"] = data.pop("bootstrap.servers")
+
+
+def _no_auth_secret(docs):
+    del _doc(docs, "ConfigMap", "pact-broker-config")["data"]["auth.secret.ref.name"]
+
+
+def _no_external_topic(docs):
+    del _doc(docs, "Broker", "pact")["metadata"]["annotations"]["kafka.eventing.knative.dev/external.topic"]
+
+
+def _replication_disagrees(docs):
+    _doc(docs, "ConfigMap", "pact-broker-config")["data"]["default.topic.replication.factor"] = "3"
+
+
+def _filter(docs, trigger="pact-translation"):
+    return _doc(docs, "Trigger", trigger)["spec"]["filters"][0]["any"]
+
+
+def _two_dialects(docs):
+    _filter(docs)[0]["prefix"] = {"source": "/pact/"}
+
+
+def _uppercase_attribute(docs):
+    _filter(docs)[1]["exact"] = {"Type": "dev.knative.kafka.event"}
+
+
+def _empty_value(docs):
+    _filter(docs, "pact-contactlog")[1]["exact"]["source"] = ""
+
+
+def _filter_and_filters(docs):
+    _doc(docs, "Trigger", "pact-contactlog")["spec"]["filter"] = {"attributes": {"type": "dev.pact.contact.translated"}}
+
+
+def _unknown_dialect(docs):
+    _filter(docs)[0] = {"equals": {"type": "dev.pact.contact.untranslated"}}
+
+
+def _two_dialects_under_not(docs):
+    _filter(docs).append({"not": {"exact": {"type": "a"}, "suffix": {"type": "b"}}})
+
+
+def _order_misspelt(docs):
+    _doc(docs, "Trigger", "pact-contactlog")["metadata"]["annotations"]["kafka.eventing.knative.dev/delivery.order"] = "unorderd"
+
+
+def _ordered(docs):
+    _doc(docs, "Trigger", "pact-translation")["metadata"]["annotations"]["kafka.eventing.knative.dev/delivery.order"] = "Ordered"
+
+
+def _no_timeout(docs):
+    del _doc(docs, "Trigger", "pact-contactlog")["spec"]["delivery"]["timeout"]
+
+
+def _broker_typo(docs):
+    _doc(docs, "Trigger", "pact-translation")["spec"]["broker"] = "default"
+
+
+def _reply_mode_refused(docs):
+    next(e for e in _env(docs, "pact-translation") if e["name"] == "PACT_REQUIRE_SINK")["value"] = "true"
+
+
+def _peers(docs):
+    return _doc(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]
+
+
+def _peers_without_dispatcher(docs):
+    _peers(docs)[0]["podSelector"]["matchExpressions"][0]["values"].remove("kafka-broker-dispatcher")
+
+
+def _peers_pods_only(docs):
+    del _peers(docs)[0]["namespaceSelector"]
+
+
+def _broker_user_without_write(docs):
+    _acls(docs, "pact-broker", "topic")["operations"] = ["Read", "Describe"]
+
+
+def _broker_user_creates_topics(docs):
+    _acls(docs, "pact-broker", "topic")["operations"].append("Create")
+
+
+def _trigger_group_without_delete(docs):
+    acl = next(a for a in _doc(docs, "KafkaUser", "pact-broker")["spec"]["authorization"]["acls"]
+               if a["resource"]["name"] == "knative-trigger-pact-pact-contactlog")
+    acl["operations"] = ["Read", "Describe"]
+
+
+BROKER_BREAKS = {
+    rules.broker_problems: {
+        "Broker of another class": (_not_kafka_class, "Broker/pact: annotation eventing.knative.dev/broker.class is 'MTChannelBasedBroker'"),
+        "Broker config in a Secret": (_config_in_a_secret, "Broker/pact: spec.config.kind is 'Secret'"),
+        "no default.topic.partitions": (_no_partitions, "ConfigMap/pact-broker-config: no default.topic.partitions"),
+        "replication factor 0": (_zero_replication, "default.topic.replication.factor is '0', not a positive integer"),
+        "bootstrap.servers misspelt": (_key_typo, "bootstrap.server is not a key the Kafka Broker reads"),
+        "no auth Secret": (_no_auth_secret, "no auth.secret.ref.name"),
+        "topic left to the controller": (_no_external_topic, "Broker/pact: no kafka.eventing.knative.dev/external.topic"),
+        "ConfigMap and KafkaTopic disagree": (_replication_disagrees, "default.topic.replication.factor '3' but KafkaTopic/knative-broker-pact-pact has replicas 1"),
+    },
+    rules.trigger_filter_problems: {
+        "two dialects in one expression": (_two_dialects, "spec.filters[0].any[0]: several dialects ['exact', 'prefix']"),
+        "an attribute name with a capital": (_uppercase_attribute, "attribute 'Type' is not ^[a-z][a-z0-9]*$"),
+        "an empty exact value": (_empty_value, "spec.filters[0].any[1].exact.source: an empty value"),
+        "filter and filters": (_filter_and_filters, "Trigger/pact-contactlog: both spec.filter and spec.filters"),
+        "no such dialect": (_unknown_dialect, "['equals'] is no filter dialect"),
+        "two dialects under not": (_two_dialects_under_not, "any[2].not: several dialects ['exact', 'suffix']"),
+    },
+    rules.trigger_delivery_problems: {
+        "delivery.order misspelt": (_order_misspelt, "Trigger/pact-contactlog: kafka.eventing.knative.dev/delivery.order is 'unorderd'"),
+        "delivery.order ordered": (_ordered, "delivery.order is 'Ordered': one event at a time per partition"),
+        "no per-attempt timeout": (_no_timeout, "Trigger/pact-contactlog: delivery needs retry, exponential backoff, a timeout"),
+        "a Broker not in the render": (_broker_typo, "Trigger/pact-translation: broker 'default' is not in the render"),
+    },
+    rules.reply_mode_problems: {
+        "PACT_REQUIRE_SINK on a replying function": (_reply_mode_refused, "ksvc/pact-translation: subscriber of Trigger/pact-translation with no SinkBinding"),
+    },
+    rules.kafka_peer_problems: {
+        "listener closed to the broker dispatcher": (_peers_without_dispatcher, "do not admit knative-eventing pods app=kafka-broker-dispatcher"),
+        "peer without namespaceSelector": (_peers_pods_only, "do not admit knative-eventing pods app=kafka-controller"),
+    },
+    rules.kafka_acl_problems: {
+        "broker user without topic Write (replies)": (_broker_user_without_write, "Broker/pact: KafkaUser pact-broker may not Write topic knative-broker-pact-pact"),
+        "broker user may create topics": (_broker_user_creates_topics, "KafkaUser/pact-broker: Create on topic knative-broker-pact-pact is not an operation"),
+        "Trigger group without Delete": (_trigger_group_without_delete, "Trigger/pact-contactlog: KafkaUser pact-broker may not Delete group knative-trigger-pact-pact-contactlog"),
+    },
+}
+BROKER_CASES = [(rule, case) for rule in BROKER_BREAKS for case in BROKER_BREAKS[rule]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("rule", list(BROKER_BREAKS), ids=lambda r: r.__name__)
+def test_broker_rule_holds(rule, overlay):
+    assert rule(render(overlay)) == []
+
+
+@pytest.mark.parametrize("rule,case", BROKER_CASES, ids=[case for _, case in BROKER_CASES])
+def test_broker_rule_bites(rule, case):
+    mutate, expected = BROKER_BREAKS[rule][case]
+    docs = render("overlays/broker/kind")
+    assert rule(copy.deepcopy(docs)) == []
+    mutate(docs)
+    found = rule(docs)
+    assert any(expected in p for p in found), found
+
+
 # --------------------------------------------------- requests on a kind node
 
 @pytest.mark.parametrize("overlay", KIND_OVERLAYS)
 def test_fits_a_kind_node(overlay):
     assert rules.node_fit_problems(render(overlay), rules.platform_overrides()) == []
+
+
+def test_the_broker_topology_fits_a_kind_node():
+    # + the Kafka Broker's receiver and dispatcher, with kind-requests-broker.yaml
+    overrides = rules.platform_overrides(rules.KIND_PLATFORM_PATCH, rules.KIND_PLATFORM_BROKER_PATCH)
+    docs = render("overlays/broker/kind")
+    assert rules.node_fit_problems(docs, overrides, extra=rules.PLATFORM_BROKER) == []
+    assert rules.total(rules.pact_pods(docs) + rules.platform_pods(overrides, rules.PLATFORM_BROKER))["cpu"] == 3870
+    # without that patch, the node is over-committed
+    found = rules.node_fit_problems(docs, rules.platform_overrides(), extra=rules.PLATFORM_BROKER)
+    assert any("requests 4770m CPU; only 4000m is free" in p for p in found), found
 
 
 # case -> (mutation, with knative/platform/kind-requests.yaml applied, expected words)

@@ -15,6 +15,9 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
    ones (requests on a kind node, images) are in test_knative_rules.py;
 4. negative cases: broken variants, made by mutating a rendered overlay, must be
    caught by the same checks.
+The broker topology's overlays (knative/overlays/broker/*) go through the same
+checks, with topology.broker_problems in place of topology.knative_problems
+and the Broker/Trigger rules of knative_rules.py (docs/topologies.md).
 """
 import copy
 import functools
@@ -27,7 +30,9 @@ import topology
 from k8s import ROOT, kustomize, kustomize_text, schema_errors
 
 KNATIVE = ROOT / "knative"
-OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo"]
+# The broker topology: knative/components/broker added to kind and OpenShift.
+BROKER_OVERLAYS = ["overlays/broker/kind", "overlays/broker/openshift"]
+OVERLAYS = ["base", "overlays/kind", "overlays/openshift", "overlays/demo", *BROKER_OVERLAYS]
 
 
 def _render_text(overlay):
@@ -84,9 +89,13 @@ def settings_read_by(function):
 
 # ---------------------------------------------------- documented secrets
 
+GUIDES = ("docs/deploy.md", "docs/topologies.md")
+
+
 def documented_secrets():
-    """Secrets docs/deploy.md creates with a command (`... create secret generic NAME`)."""
-    text = (ROOT / "docs/deploy.md").read_text()
+    """Secrets docs/deploy.md (or docs/topologies.md, for the broker topology)
+    creates with a command (`... create secret generic NAME`)."""
+    text = "".join((ROOT / g).read_text() for g in GUIDES)
     return set(re.findall(r"create secret generic ([a-z0-9][a-z0-9.-]*)", text))
 
 
@@ -141,17 +150,13 @@ def _selects(sel, labels):
     return True
 
 
-def _user_problems(me, d, users):
+def _user_problems(me, d, users, docs):
     """The client authenticates as a SCRAM KafkaUser; which operations that
     user may perform is knative_rules.kafka_acl_problems."""
-    spec = d["spec"]
-    if d["kind"] == "KafkaSink":
-        secret = ((spec.get("auth") or {}).get("secret") or {}).get("ref", {}).get("name")
-    else:
-        secret = (((spec.get("net") or {}).get("sasl") or {}).get("user") or {}).get("secretKeyRef", {}).get("name")
+    secret = knative_rules.auth_secret(d, docs)
     if not secret:
         return [f"{me}: no Kafka credentials (SASL/TLS auth from a Secret is required)"]
-    user = knative_rules.kafka_user(d, users)
+    user = knative_rules.kafka_user(d, users, docs)
     if user is None:
         return [f"{me}: auth Secret {secret} does not name a KafkaUser (knative-<user>)"]
     if user["spec"]["authentication"]["type"] != "scram-sha-512":
@@ -169,6 +174,7 @@ def problems(docs):
     documented = documented_secrets()
     pod_labels = [_pod_labels(d) for d in docs if _pod_labels(d) is not None]
     users = {_name(d): d for d in docs if d.get("kind") == "KafkaUser"}
+    broker_configs = {_name(knative_rules.broker_config(d, docs) or {}) for d in docs if d.get("kind") == "Broker"}
     # Strimzi's bootstrap Service is <cluster>-kafka-bootstrap; only TLS listeners with SCRAM count
     bootstrap = {f"{_name(d)}-kafka-bootstrap.{d['metadata'].get('namespace')}.svc:{lst['port']}"
                  for d in docs if d.get("kind") == "Kafka"
@@ -222,14 +228,20 @@ def problems(docs):
                 ref = node.get("name")
             elif path and path[-1] == "secretRef":
                 ref = node.get("name")
+            elif kind == "ConfigMap" and path == ("data",) and name in broker_configs:
+                ref = node.get(knative_rules.SECRET_KEY)
             if ref is not None and ref not in secrets_here and ref not in documented:
-                out.append(f"{me}: Secret {ref} is neither in the render nor created by a command in docs/deploy.md")
+                out.append(f"{me}: Secret {ref} is neither in the render nor created by a command in {' or '.join(GUIDES)}")
         # -- Kafka auth: the Secret `knative-<user>` of a sink/source names a KafkaUser
         #    whose ACLs allow exactly what that client does (naming convention of
         #    docs/deploy.md, which creates those Secrets from the users' passwords)
-        if kind in ("KafkaSink", "KafkaSource"):
-            out += _user_problems(me, d, users)
-            for server in d["spec"]["bootstrapServers"]:
+        if kind in ("KafkaSink", "KafkaSource", "Broker"):
+            out += _user_problems(me, d, users, docs)
+            servers = d["spec"].get("bootstrapServers")
+            if kind == "Broker":
+                data = (knative_rules.broker_config(d, docs) or {}).get("data") or {}
+                servers = [s.strip() for s in str(data.get("bootstrap.servers", "")).split(",") if s.strip()]
+            for server in servers:
                 if server not in bootstrap:
                     out.append(f"{me}: bootstrap server {server} is not a TLS+SCRAM listener of a Kafka in the render {sorted(bootstrap)}")
         # -- NetworkPolicies select pods that exist (a typo would silently select nothing)
@@ -249,9 +261,16 @@ def problems(docs):
             for c in _containers(d):
                 out += _env_problems(me, c, settings_read_by("pact"))
     out += _sender_auth_problems(docs)
-    out += topology.knative_problems(docs)
+    out += _broker_sender_problems(docs)
+    if any(d.get("kind") == "Broker" for d in docs):
+        out += topology.broker_problems(docs)
+    else:
+        out += topology.knative_problems(docs)
     for rule in (knative_rules.probe_port_problems, knative_rules.aggressive_readiness_problems,
-                 knative_rules.require_sink_problems, knative_rules.kafka_acl_problems):
+                 knative_rules.require_sink_problems, knative_rules.kafka_acl_problems,
+                 knative_rules.broker_problems, knative_rules.trigger_filter_problems,
+                 knative_rules.trigger_delivery_problems, knative_rules.reply_mode_problems,
+                 knative_rules.kafka_peer_problems):
         out += rule(docs)
     return out
 
@@ -296,7 +315,9 @@ def _sender_auth_problems(docs):
                     subjects = {s.strip() for s in (env.get("PACT_OIDC_SUBJECTS") or "").split(",") if s.strip()}
                     guarded[_name(d)] = (env.get("PACT_OIDC_AUDIENCE"), subjects)
     for d in docs:
-        sink = (d.get("spec") or {}).get("sink")
+        # a source's sink, or a Trigger's subscriber (its dispatcher sends
+        # with the Trigger's OIDC identity)
+        sink = (d.get("spec") or {}).get("subscriber" if d.get("kind") == "Trigger" else "sink")
         if d.get("kind") == "SinkBinding" or not isinstance(sink, dict):
             continue
         ref = sink.get("ref") or {}
@@ -305,9 +326,30 @@ def _sender_auth_problems(docs):
         me = f"{d['kind']}/{_name(d)}"
         audience, subjects = guarded[ref["name"]]
         if sink.get("audience") != audience:
-            out.append(f"{me}: spec.sink.audience {sink.get('audience')!r} is not ksvc/{ref['name']}'s PACT_OIDC_AUDIENCE {audience!r}")
+            field = "subscriber" if d["kind"] == "Trigger" else "sink"
+            out.append(f"{me}: spec.{field}.audience {sink.get('audience')!r} is not ksvc/{ref['name']}'s PACT_OIDC_AUDIENCE {audience!r}")
         if oidc_subject(d) not in subjects:
             out.append(f"{me}: its OIDC subject {oidc_subject(d)} is not in ksvc/{ref['name']}'s PACT_OIDC_SUBJECTS")
+    return out
+
+
+def _broker_sender_problems(docs):
+    """Who may send to a Broker is what its EventPolicies allow: exactly the
+    OIDC subjects of the sources and SinkBindings whose sink is the Broker
+    (with authentication-oidc on, a sender missing here is refused; an extra
+    subject lets in a sender the topology does not have)."""
+    out = []
+    for b in (d for d in docs if d.get("kind") == "Broker"):
+        senders = {oidc_subject(d) for d in docs
+                   if (((d.get("spec") or {}).get("sink") or {}).get("ref") or {}).get("kind") == "Broker"
+                   and d["spec"]["sink"]["ref"].get("name") == _name(b)}
+        allowed = {f.get("sub") for p in docs if p.get("kind") == "EventPolicy"
+                   and any((to.get("ref") or {}).get("kind") == "Broker" and to["ref"].get("name") == _name(b)
+                           for to in p["spec"].get("to") or [])
+                   for f in p["spec"].get("from") or []}
+        if allowed != senders:
+            out.append(f"Broker/{_name(b)}: its EventPolicies allow {sorted(s for s in allowed if s)}, "
+                       f"its senders are {sorted(senders)}")
     return out
 
 
@@ -623,6 +665,167 @@ def test_consistency_check_bites(case):
     assert any(expected in p for p in found), found
 
 
+# -------------------------------------------- the broker topology, broken
+
+def _filters_drift(docs):
+    _find(docs, "Trigger", "pact-translation")["spec"]["filters"][0]["any"][1]["exact"]["type"] = "dev.knative.kafka.record"
+
+
+def _trigger_missing(docs):
+    docs.remove(_find(docs, "Trigger", "pact-contactlog"))
+
+
+def _raw_source_to_function(docs):
+    _find(docs, "KafkaSource", "pact-untranslated")["spec"]["sink"] = {
+        "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "pact-translation"},
+        "audience": "serving.knative.dev/service/pact/pact-translation"}
+
+
+def _raw_source_new_group(docs):
+    _find(docs, "KafkaSource", "pact-untranslated")["spec"]["consumerGroup"] = "pact-broker-feed"
+
+
+def _broker_topic_renamed(docs):
+    _find(docs, "Broker", "pact")["metadata"]["annotations"]["kafka.eventing.knative.dev/external.topic"] = "pact-broker"
+    _find(docs, "KafkaTopic", "knative-broker-pact-pact")["metadata"]["name"] = "pact-broker"
+
+
+def _group_acl_without_namespace(docs):
+    acl = _find(docs, "KafkaUser", "pact-broker")["spec"]["authorization"]["acls"][1]
+    acl["resource"]["name"] = "knative-trigger-pact-translation"
+
+
+def _trigger_elsewhere(docs):
+    _find(docs, "Trigger", "pact-contactlog")["metadata"]["namespace"] = "default"
+
+
+def _ping_straight_to_contactlog(docs):
+    _find(docs, "PingSource", "pact-retention")["spec"]["sink"] = {
+        "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "pact-contactlog"},
+        "audience": "serving.knative.dev/service/pact/pact-contactlog"}
+
+
+def _translation_keeps_its_binding(docs):
+    docs.append({"apiVersion": "sources.knative.dev/v1", "kind": "SinkBinding",
+                 "metadata": {"name": "pact-translation-sink", "namespace": "pact"},
+                 "spec": {"subject": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "pact-translation"},
+                          "sink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "pact"}}}})
+
+
+def _policy_without_the_ping(docs):
+    policy = _find(docs, "EventPolicy", "pact-broker-senders")
+    policy["spec"]["from"] = [f for f in policy["spec"]["from"] if "pingsource" not in f["sub"]]
+
+
+def _trigger_without_audience(docs):
+    del _find(docs, "Trigger", "pact-translation")["spec"]["subscriber"]["audience"]
+
+
+def _subjects_of_the_explicit_topology(docs):
+    env = _containers(_ksvc(docs, "pact-contactlog"))[0]["env"]
+    next(e for e in env if e["name"] == "PACT_OIDC_SUBJECTS")["value"] = \
+        "system:serviceaccount:pact:pact-translated-oidc-sources.knative.dev-kafkasource"
+
+
+def _broker_secret_undocumented(docs):
+    _find(docs, "ConfigMap", "pact-broker-config")["data"]["auth.secret.ref.name"] = "knative-pact-brokr"
+
+
+def _broker_plain_port(docs):
+    _find(docs, "ConfigMap", "pact-broker-config")["data"]["bootstrap.servers"] = "pact-cluster-kafka-bootstrap.pact.svc:9092"
+
+
+def _ping_filtered_out(docs):
+    _find(docs, "Trigger", "pact-contactlog")["spec"]["filters"][0]["any"][1]["exact"]["source"] = \
+        "/apis/v1/namespaces/pact/pingsources/retention"
+
+
+def _trigger_dangling_dls(docs):
+    _find(docs, "Trigger", "pact-contactlog")["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] = "pact-deadletters"
+
+
+BROKER_BREAKS = {
+    "Trigger filters not pipeline.toml's": (_filters_drift, "Trigger/pact-translation: spec.filters"),
+    "a Trigger of pipeline.toml missing": (_trigger_missing, "Triggers: the render has ['pact-translation']"),
+    "raw KafkaSource not feeding the Broker": (_raw_source_to_function, "KafkaSource/pact-untranslated: does not feed Broker pact"),
+    "raw KafkaSource with a new consumer group":
+        (_raw_source_new_group, "consumerGroup pact-broker-feed, the explicit topology's is pact-translation"),
+    "Broker topic not pipeline.toml's": (_broker_topic_renamed, "its topic is pact-broker, pipeline.toml's [broker] makes knative-broker-pact-pact"),
+    "consumer group ACL not the Kafka Broker's name":
+        (_group_acl_without_namespace, "KafkaUser/pact-broker: the consumer groups: the render has"),
+    "a Trigger outside the Broker's namespace": (_trigger_elsewhere, "Trigger/pact-contactlog: namespace default"),
+    "PingSource past the Broker": (_ping_straight_to_contactlog, "PingSource/pact-retention: does not send to Broker pact"),
+    "pact-translation still bound to a sink": (_translation_keeps_its_binding, "SinkBindings: the render has"),
+    "EventPolicy without a sender": (_policy_without_the_ping, "Broker/pact: its EventPolicies allow"),
+    "Trigger without the subscriber's audience":
+        (_trigger_without_audience, "Trigger/pact-translation: spec.subscriber.audience None is not ksvc/pact-translation's"),
+    "function still expecting the KafkaSource":
+        (_subjects_of_the_explicit_topology, "pact-contactlog-oidc-eventing.knative.dev-trigger is not in ksvc/pact-contactlog's"),
+    "Broker auth Secret nobody creates": (_broker_secret_undocumented, "Secret knative-pact-brokr is neither"),
+    "Broker on a plain port": (_broker_plain_port, "Broker/pact: bootstrap server pact-cluster-kafka-bootstrap.pact.svc:9092 is not"),
+    "Trigger dead letters to nowhere": (_trigger_dangling_dls, "pact-deadletters is not in the render"),
+    "the retention ping filtered out": (_ping_filtered_out, "the ping of PingSource pact-retention reaches the Triggers [], not ['pact-contactlog']"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKER_BREAKS))
+def test_broker_consistency_check_bites(case):
+    mutate, expected = BROKER_BREAKS[case]
+    docs = render("overlays/broker/kind")
+    assert problems(copy.deepcopy(docs)) == []
+    mutate(docs)
+    found = problems(docs)
+    assert any(expected in p for p in found), found
+
+
+@pytest.mark.parametrize("overlay", BROKER_OVERLAYS)
+def test_broker_topology_is_there(overlay):
+    docs = render(overlay)
+    have = {(d["kind"], _name(d)) for d in docs}
+    assert topology.broker_problems(docs) == []
+    for want in [("Broker", "pact"), ("Trigger", "pact-translation"), ("Trigger", "pact-contactlog"),
+                 ("KafkaSource", "pact-untranslated"), ("KafkaSink", "pact-deadletter"), ("EventPolicy", "pact-broker-senders")]:
+        assert want in have, want
+    for gone in [("KafkaSink", "pact-untranslated"), ("KafkaSink", "pact-translated"),
+                 ("KafkaSource", "pact-translated"), ("SinkBinding", "pact-translation-sink")]:
+        assert gone not in have, gone
+    # the explicit topology's rules would not hold: this is another topology
+    assert topology.knative_problems(docs) != []
+
+
+def test_broker_kind_is_single_node():
+    docs = render("overlays/broker/kind")
+    assert all(d["spec"]["replicas"] == 1 and d["spec"]["config"]["min.insync.replicas"] == 1
+               for d in docs if d["kind"] == "KafkaTopic")
+    assert _find(docs, "ConfigMap", "pact-broker-config")["data"]["default.topic.replication.factor"] == "1"
+
+
+def test_broker_openshift_has_no_fixed_ids():
+    text = _render_text("overlays/broker/openshift")
+    for key in ("runAsUser", "runAsGroup", "fsGroup"):
+        assert key not in text, key
+
+
+def test_the_broker_guide_makes_every_kafka_secret():
+    guide = (ROOT / "docs/topologies.md").read_text()
+    assert topology.kafka_secrets_problems("docs/topologies.md", guide, users=topology.broker_kafka_users()) == []
+    broken = guide.replace("pact-source-translation pact-broker; do", "pact-source-translation; do", 1)
+    assert broken != guide
+    assert topology.kafka_secrets_problems("docs/topologies.md", broken, users=topology.broker_kafka_users()) != []
+
+
+def test_filter_evaluation():
+    # guards topology.passes, which the routing check relies on
+    f = [{"any": [{"exact": {"type": "a"}}, {"prefix": {"source": "/x/"}}]}, {"not": {"suffix": {"type": "z"}}}]
+    assert topology.passes(f, {"type": "a", "source": "/y"})
+    assert topology.passes(f, {"type": "b", "source": "/x/1"})
+    assert not topology.passes(f, {"type": "b", "source": "/y"})
+    assert not topology.passes(f, {"type": "az", "source": "/x/1"})
+    assert not topology.passes([{"exact": {"subject": "s"}}], {"type": "a"})
+    assert topology.passes([], {"type": "anything"})
+    assert topology.passes([{"all": [{"exact": {"type": "a"}}, {"suffix": {"source": "1"}}]}], {"type": "a", "source": "/x/1"})
+
+
 def test_oidc_subjects_follow_eventing_naming():
     # Names as eventing's kmeta.ChildName makes them: parent + suffix while
     # that fits 63 characters; past it, with a suffix this long (> 31), the
@@ -635,6 +838,8 @@ def test_oidc_subjects_follow_eventing_naming():
     docs = render("base")
     assert oidc_subject(_find(docs, "KafkaSource", "pact-translated")) == \
         "system:serviceaccount:pact:pact-translated-oidc-sources.knative.dev-kafkasource"
+    assert oidc_subject(_find(render("overlays/broker/kind"), "Trigger", "pact-contactlog")) == \
+        "system:serviceaccount:pact:pact-contactlog-oidc-eventing.knative.dev-trigger"
 
 
 def test_kind_up_follows_the_topology():
@@ -667,5 +872,9 @@ def test_a_stage_added_to_pipeline_toml_alone_is_noticed():
     for expected in ("Knative Services: the render has", "'pact-notify'", "KafkaTopics", "'pact-notified'",
                      "SinkBindings", "'pact-notify-sink'", "KafkaUsers", "'pact-source-notify'"):
         assert any(expected in p for p in found), (expected, found)
+    # in the broker topology: its Trigger, and its consumer group on the Broker's user
+    found = topology.broker_problems(render("overlays/broker/kind"), table)
+    for expected in ("Triggers: the render has", "KafkaUser/pact-broker: the consumer groups", "'knative-trigger-pact-pact-notify'"):
+        assert any(expected in p and "pact-notify" in p for p in found), (expected, found)
     found = topology.kind_up_problems((ROOT / "scripts/kind-up.sh").read_text(), table)
     assert any("'notify'" in p for p in found) and any("'pact-sink-notified'" in p for p in found), found

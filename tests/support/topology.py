@@ -71,6 +71,42 @@ def kafka_users(t: dict = TOPOLOGY) -> list[str]:
     return sinks + [f"pact-source-{f['name']}" for f in t["functions"] if f.get("reads")]
 
 
+def broker(t: dict = TOPOLOGY) -> dict:
+    """The broker topology's [broker] table."""
+    return t["broker"]
+
+
+def broker_topic(t: dict = TOPOLOGY) -> str:
+    """The Broker's topic, knative-broker-<namespace>-<name> (the Kafka
+    Broker's brokers-topic-template)."""
+    return f"knative-broker-{broker(t)['namespace']}-{broker(t)['name']}"
+
+
+def triggers(t: dict = TOPOLOGY) -> dict[str, dict]:
+    """{Trigger name: function} for each function that reads: `pact-<name>`."""
+    return {f"pact-{f['name']}": f for f in t["functions"] if f.get("reads")}
+
+
+def trigger_group(trigger: str, t: dict = TOPOLOGY) -> str:
+    """A Trigger's consumer group, knative-trigger-<namespace>-<trigger>
+    (the Kafka Broker's triggers-consumergroup-template)."""
+    return f"knative-trigger-{broker(t)['namespace']}-{trigger}"
+
+
+def raw_reader(t: dict = TOPOLOGY) -> dict:
+    """The function that reads `raw_topic` in the explicit topology: its
+    consumer group is kept by the broker topology's KafkaSource of that topic."""
+    return next(f for f in t["functions"] if f.get("reads") == broker(t)["raw_topic"])
+
+
+def broker_kafka_users(t: dict = TOPOLOGY) -> list[str]:
+    """The KafkaUsers of the broker topology: the dead-letter KafkaSink's,
+    the raw topic's KafkaSource's (as in the explicit topology), and the
+    Broker's own, `<broker>-broker`."""
+    return [f"pact-sink-{t['dead_letter_topic'].removeprefix('pact-')}", f"pact-source-{raw_reader(t)['name']}",
+            f"{broker(t)['name']}-broker"]
+
+
 # ------------------------------------------------------------ knative/
 
 def _of(docs, kind, api_version=None):
@@ -172,13 +208,15 @@ def kind_up_problems(text: str, t: dict = TOPOLOGY) -> list[str]:
     return out + kafka_secrets_problems("scripts/kind-up.sh", text, t)
 
 
-def kafka_secrets_problems(where: str, text: str, t: dict = TOPOLOGY) -> list[str]:
+def kafka_secrets_problems(where: str, text: str, t: dict = TOPOLOGY, users: list[str] | None = None) -> list[str]:
     """The `for user in ...; do` loop that makes the `knative-<user>` Kafka
-    auth Secrets (scripts/kind-up.sh, docs/deploy.md) covers every KafkaUser."""
-    users = re.search(r"^for user in ([a-z0-9 \\\n-]+); do$", text, re.M)
-    listed = users.group(1).replace("\\", " ").split() if users else []
-    if sorted(listed) != sorted(kafka_users(t)):
-        return [f"{where}: makes Kafka auth Secrets for {listed}, pipeline.toml makes the KafkaUsers {kafka_users(t)}"]
+    auth Secrets (scripts/kind-up.sh, docs/deploy.md; docs/topologies.md with
+    the broker topology's `users`) covers every KafkaUser."""
+    want = kafka_users(t) if users is None else users
+    found = re.search(r"^for user in ([a-z0-9 \\\n-]+); do$", text, re.M)
+    listed = found.group(1).replace("\\", " ").split() if found else []
+    if sorted(listed) != sorted(want):
+        return [f"{where}: makes Kafka auth Secrets for {listed}, pipeline.toml makes the KafkaUsers {want}"]
     return []
 
 
@@ -241,4 +279,149 @@ def tekton_problems(pipeline: dict, t: dict = TOPOLOGY) -> list[str]:
             out.append(f"{me} task deploy: deploys the images of {from_builds}, pipeline.toml makes {sorted(want)}")
         if sorted(deploy.get("runAfter") or []) != sorted(want):
             out.append(f"{me} task deploy: runs after {sorted(deploy.get('runAfter') or [])}, not {sorted(want)}")
+    return out
+
+
+# ------------------------------------------- knative/components/broker
+
+def _to_broker(doc, b):
+    ref = ((doc.get("spec") or {}).get("sink") or {}).get("ref") or {}
+    return ref.get("kind") == "Broker" and ref.get("name") == b["name"]
+
+
+def passes(filters: list[dict], event: dict) -> bool:
+    """Whether `event` (its attributes) passes a Trigger's spec.filters, as
+    Knative evaluates them (knative/eventing pkg/eventfilter/subscriptionsapi:
+    the list and `all` are AND, `any` OR, `not` negates; exact, prefix and
+    suffix compare every attribute given, a missing attribute fails)."""
+    def one(f):
+        for dialect, test in (("exact", str.__eq__), ("prefix", str.startswith), ("suffix", str.endswith)):
+            if f.get(dialect):
+                return all(k in event and test(str(event[k]), str(v)) for k, v in f[dialect].items())
+        if f.get("all"):
+            return all(one(g) for g in f["all"])
+        if f.get("any"):
+            return any(one(g) for g in f["any"])
+        if f.get("not"):
+            return not one(f["not"])
+        return True
+    return all(one(f) for f in filters or [])
+
+
+def routing_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
+    """Each event that enters the Broker from outside the functions reaches
+    exactly the Trigger it should: a PingSource's ping the Trigger of its
+    function (knative/eventing PingSourceSource, dev.knative.sources.ping),
+    a raw record of the KafkaSource of `raw_topic` the Trigger of the function
+    that reads that topic (eventing-kafka-broker KafkaEventSource,
+    dev.knative.kafka.event)."""
+    out = []
+    b = broker(t)
+    trigs = _of(docs, "Trigger")
+    ns = b["namespace"]
+    entering = [({"type": "dev.knative.kafka.event",
+                  "source": f"/apis/v1/namespaces/{ns}/kafkasources/{b['raw_topic']}#{b['raw_topic']}"},
+                 f"a raw record of KafkaSource {b['raw_topic']}", {f"pact-{raw_reader(t)['name']}"})]
+    for f in t["functions"]:
+        if f.get("ping_source"):
+            entering.append(({"type": "dev.knative.sources.ping",
+                              "source": f"/apis/v1/namespaces/{ns}/pingsources/{f['ping_source']}"},
+                             f"the ping of PingSource {f['ping_source']}", {f"pact-{f['name']}"}))
+    for event, what, want in entering:
+        got = {name for name, trig in trigs.items() if passes(trig["spec"].get("filters"), event)}
+        if got != want:
+            out.append(f"{what} reaches the Triggers {sorted(got)}, not {sorted(want)}")
+    return out
+
+
+def broker_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
+    """Where a render of the broker topology disagrees with the table: the
+    Knative Services; one Broker (`[broker]`, its namespace, its topic); a
+    Trigger `pact-<name>` per function that reads, delivering to it exactly
+    its `trigger_filters`, dead letters to the dead-letter sink, its consumer
+    group allowed to the Broker's KafkaUser, the pings and raw records
+    routed to the right one (routing_problems); the KafkaSource named after
+    `raw_topic` feeding the Broker (keeping the explicit topology's consumer
+    group); a SinkBinding to the Broker only for the functions that emit and
+    read nothing (the others reply); the PingSources to the Broker; the
+    KafkaSinks, KafkaTopics and KafkaUsers left; everything in the Broker's
+    namespace; DATABASE_URL and pact-postgres' door as in the explicit one."""
+    out = []
+    b = broker(t)
+    ksvcs = _of(docs, "Service", "serving.knative.dev/v1")
+    brokers = _of(docs, "Broker")
+    trigs = _of(docs, "Trigger")
+    sources = _of(docs, "KafkaSource")
+    bindings = _of(docs, "SinkBinding")
+    pings = _of(docs, "PingSource")
+    users = _of(docs, "KafkaUser")
+    out += _differ("Knative Services", ksvcs, services(t))
+    out += _differ("Brokers", brokers, [b["name"]])
+    out += _differ("Triggers", trigs, triggers(t))
+    out += _differ("KafkaSources", sources, [b["raw_topic"]])
+    ingress = [f for f in t["functions"] if f.get("emits_to") and not f.get("reads")]
+    out += _differ("SinkBindings", bindings, [f"pact-{f['name']}-sink" for f in ingress])
+    out += _differ("KafkaSinks", _of(docs, "KafkaSink"), [t["dead_letter_topic"]])
+    out += _differ("KafkaTopics", _of(docs, "KafkaTopic"), [b["raw_topic"], t["dead_letter_topic"], broker_topic(t)])
+    out += _differ("KafkaUsers", users, broker_kafka_users(t))
+    out += _differ("PingSources", pings, [f["ping_source"] for f in t["functions"] if f.get("ping_source")])
+    out += _database_policy_problems(docs, t)
+    out += routing_problems(docs, t)
+    for d in docs:
+        ns = (d.get("metadata") or {}).get("namespace")
+        if d.get("kind") != "Namespace" and ns != b["namespace"]:
+            out.append(f"{d.get('kind')}/{d['metadata'].get('name')}: namespace {ns}, pipeline.toml's broker is in {b['namespace']}")
+    if b["name"] in brokers:
+        topic = (brokers[b["name"]]["metadata"].get("annotations") or {}).get("kafka.eventing.knative.dev/external.topic")
+        if topic != broker_topic(t):
+            out.append(f"Broker/{b['name']}: its topic is {topic}, pipeline.toml's [broker] makes {broker_topic(t)}")
+    broker_user = users.get(f"{b['name']}-broker")
+    groups = {acl["resource"]["name"] for acl in (broker_user or {}).get("spec", {}).get("authorization", {}).get("acls", [])
+              if acl["resource"]["type"] == "group"}
+    out += _differ(f"KafkaUser/{b['name']}-broker: the consumer groups", groups,
+                   [trigger_group(name, t) for name in triggers(t)])
+    for name, f in triggers(t).items():
+        trig = trigs.get(name)
+        if trig is None:
+            continue
+        me = f"Trigger/{name}"
+        spec = trig["spec"]
+        if spec.get("broker") != b["name"]:
+            out.append(f"{me}: of broker {spec.get('broker')}, pipeline.toml's is {b['name']}")
+        if (spec.get("subscriber") or {}).get("ref", {}).get("name") != name:
+            out.append(f"{me}: delivers to {(spec.get('subscriber') or {}).get('ref', {}).get('name')}, pipeline.toml says {name}")
+        if spec.get("filters") != f.get("trigger_filters"):
+            out.append(f"{me}: spec.filters {spec.get('filters')} are not pipeline.toml's trigger_filters {f.get('trigger_filters')}")
+        dead = ((spec.get("delivery") or {}).get("deadLetterSink") or {}).get("ref", {}).get("name")
+        if dead != t["dead_letter_topic"]:
+            out.append(f"{me}: dead letters go to {dead}, pipeline.toml says {t['dead_letter_topic']}")
+    raw = sources.get(b["raw_topic"])
+    if raw is not None:
+        me = f"KafkaSource/{b['raw_topic']}"
+        if raw["spec"]["topics"] != [b["raw_topic"]]:
+            out.append(f"{me}: reads {raw['spec']['topics']}, pipeline.toml's raw_topic is {b['raw_topic']}")
+        if not _to_broker(raw, b):
+            out.append(f"{me}: does not feed Broker {b['name']}")
+        group = f"pact-{raw_reader(t)['name']}"
+        if raw["spec"].get("consumerGroup") != group:
+            out.append(f"{me}: consumerGroup {raw['spec'].get('consumerGroup')}, the explicit topology's is {group} "
+                       "(kept, so switching a cluster keeps the offsets)")
+        dead = ((raw["spec"].get("delivery") or {}).get("deadLetterSink") or {}).get("ref", {}).get("name")
+        if dead != t["dead_letter_topic"]:
+            out.append(f"{me}: dead letters go to {dead}, pipeline.toml says {t['dead_letter_topic']}")
+    for f in ingress:
+        binding = bindings.get(f"pact-{f['name']}-sink")
+        if binding is not None and not _to_broker(binding, b):
+            out.append(f"SinkBinding/pact-{f['name']}-sink: K_SINK is not Broker {b['name']}")
+    for name, ping in pings.items():
+        if not _to_broker(ping, b):
+            out.append(f"PingSource/{name}: does not send to Broker {b['name']}")
+    for f in t["functions"]:
+        service = f"pact-{f['name']}"
+        if service in ksvcs:
+            env = {e["name"] for c in ksvcs[service]["spec"]["template"]["spec"]["containers"]
+                   for e in c.get("env") or []}
+            if ("DATABASE_URL" in env) != bool(f.get("database")):
+                out.append(f"ksvc/{service}: DATABASE_URL {'set' if 'DATABASE_URL' in env else 'missing'}, "
+                           f"pipeline.toml says database = {f.get('database')!r}")
     return out
