@@ -307,6 +307,11 @@ def _plural(kind):
     return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
 
 
+# The overlays the pipeline may deploy (its `overlay` parameter): both
+# topologies on both platforms (docs/topologies.md).
+OVERLAYS = ("kind", "openshift", "broker/kind", "broker/openshift")
+
+
 def _rbac_problems(docs):
     """The deploy ServiceAccount may get, create and patch every kind the overlays contain."""
     out = []
@@ -320,7 +325,7 @@ def _rbac_problems(docs):
                 continue
             scope = "cluster" if d["kind"] == "ClusterRoleBinding" else d["metadata"]["namespace"]
             role_rules.setdefault(scope, []).extend(role["rules"])
-    for overlay in ("kind", "openshift"):
+    for overlay in OVERLAYS:
         for doc in kustomize(ROOT / "knative/overlays" / overlay):
             group = doc["apiVersion"].rpartition("/")[0]
             resource = _plural(doc["kind"])
@@ -614,7 +619,7 @@ def test_the_deploy_script_finds_every_image_in_every_overlay():
     task = _of(load(), "Task")["pact-deploy"]
     script = task["spec"]["steps"][0]["script"]
     expr = re.search(r'sed -nE "(s#.*#p)"', script).group(1)
-    for overlay in ("kind", "openshift"):
+    for overlay in OVERLAYS:
         rendered = subprocess.run(["kubectl", "kustomize", str(ROOT / "knative/overlays" / overlay)],
                                   capture_output=True, text=True, check=True).stdout
         for image in topology.services():
@@ -666,7 +671,9 @@ def _built_refs(registry):
 def test_deploy_pins_the_images_built_registry_port_and_all(tmp_path):
     script = _of(load(), "Task")["pact-deploy"]["spec"]["steps"][0]["script"]
     for overlay, registry in (("kind", "kind-registry:5000/pact"),
-                              ("openshift", "image-registry.openshift-image-registry.svc:5000/pact")):
+                              ("openshift", "image-registry.openshift-image-registry.svc:5000/pact"),
+                              ("broker/kind", "kind-registry:5000/pact"),
+                              ("broker/openshift", "image-registry.openshift-image-registry.svc:5000/pact")):
         assert deploy_substitution_problems(script, overlay, _built_refs(registry), tmp_path) == []
     # broken: the tag cut at the first colon, which is the registry's port
     broken = script.replace('case "${name##*/}" in *:*) name="${name%:*}" ;; esac', 'name="${name%%:*}"')
