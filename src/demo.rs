@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use clap::ValueEnum as _;
 use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Function;
 use crate::dev::{Events, Pipeline, Settings};
 use crate::simulate::{self, SendArgs, WorldArgs};
-use crate::topology::TOPOLOGY;
+use crate::topology::{TOPOLOGY, Wiring};
 use crate::traffic::{Mode, Target};
 
 /// Arguments of `pact demo`.
@@ -44,6 +45,10 @@ pub struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// How the stages are wired: `explicit` (a topic per hop) or `broker`
+    /// (one Broker, a Trigger per stage; docs/topologies.md).
+    #[arg(long, value_enum, default_value_t = Wiring::Explicit)]
+    topology: Wiring,
 }
 
 /// How long the pipeline may take to store what was accepted, once it
@@ -130,12 +135,17 @@ async fn start_pipeline(
 ) -> anyhow::Result<Option<(Pipeline, Duration)>> {
     let parts: Vec<&str> = TOPOLOGY.functions.iter().map(|f| f.name.as_str()).collect();
     args.say(&format!(
-        "pact demo: starting the pipeline ({}, eventing)",
-        parts.join(", ")
+        "pact demo: starting the pipeline ({}, eventing; {} topology)",
+        parts.join(", "),
+        args.topology
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
     ));
     let settings = Settings {
         dir: dir.to_owned(),
         port: 0,
+        topology: args.topology,
         ..Settings::default()
     };
     let started = Instant::now();

@@ -38,6 +38,19 @@ pub struct Topology {
     pub functions: Vec<Stage>,
 }
 
+/// How the stages are wired (`--topology`; docs/topologies.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wiring {
+    /// A topic per hop: each stage emits to a KafkaSink, and a KafkaSource
+    /// per stage delivers its topic to the next one.
+    #[default]
+    Explicit,
+    /// One Knative Broker: every stage sends to it, and a Trigger per
+    /// stage delivers the events its filter accepts; replies go back to it.
+    Broker,
+}
+
 /// The Knative Broker of the broker topology (docs/topologies.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,6 +297,29 @@ impl Topology {
         order
     }
 
+    /// The topics of the log under `wiring`, the dead-letter topic last.
+    pub fn log_topics(&self, wiring: Wiring) -> Vec<String> {
+        match wiring {
+            Wiring::Explicit => self.all_topics().into_iter().map(str::to_owned).collect(),
+            Wiring::Broker => vec![
+                self.broker.raw_topic.clone(),
+                self.broker.topic(),
+                self.dead_letter_topic.clone(),
+            ],
+        }
+    }
+
+    /// The topic a stage's `K_SINK` points at under `wiring`. With a
+    /// Broker, a stage a Trigger feeds has none: it replies, and the Trigger
+    /// appends its reply to the Broker.
+    pub fn sink_topic(&self, stage: &Stage, wiring: Wiring) -> Option<String> {
+        match wiring {
+            Wiring::Explicit => stage.emits_to.clone(),
+            Wiring::Broker if stage.trigger().is_some() => None,
+            Wiring::Broker => stage.emits_to.as_ref().map(|_| self.broker.topic()),
+        }
+    }
+
     /// The entry points: functions that emit but are fed by no topic (what
     /// clients send to). `pact dev` stops them first, so that what they
     /// acknowledged is in a topic before the deliveries stop.
@@ -399,11 +435,17 @@ mod tests {
                 "listed twice",
             ),
             (
-                SOURCE.replace("{ exact = { type = \"dev.pact.contact.translated\" } }", "{ exact = { type = \"\" } }"),
+                SOURCE.replace(
+                    "{ exact = { type = \"dev.pact.contact.translated\" } }",
+                    "{ exact = { type = \"\" } }",
+                ),
                 "must not be empty",
             ),
             (
-                SOURCE.replace("[[functions.trigger_filters]]\nany", "[[functions.trigger_filtres]]\nany"),
+                SOURCE.replace(
+                    "[[functions.trigger_filters]]\nany",
+                    "[[functions.trigger_filtres]]\nany",
+                ),
                 "unknown field",
             ),
             (
@@ -416,6 +458,78 @@ mod tests {
             let error = Topology::parse(&text).err().unwrap_or_default();
             assert!(error.contains(expected), "{expected}: {error}");
         }
+    }
+
+    #[test]
+    fn the_broker_wiring_replaces_the_topics_between_functions() {
+        assert_eq!(
+            TOPOLOGY.log_topics(Wiring::Broker),
+            [
+                "pact-untranslated",
+                "knative-broker-pact-pact",
+                "pact-deadletter"
+            ]
+        );
+        let sinks: Vec<Option<String>> = TOPOLOGY
+            .functions
+            .iter()
+            .map(|stage| TOPOLOGY.sink_topic(stage, Wiring::Broker))
+            .collect();
+        assert_eq!(
+            sinks,
+            [
+                Some("knative-broker-pact-pact".to_owned()),
+                None,
+                None,
+                None
+            ],
+            "the producer sends to the Broker; translation replies"
+        );
+        let triggers: Vec<String> = TOPOLOGY
+            .functions
+            .iter()
+            .filter_map(Stage::trigger)
+            .collect();
+        assert_eq!(triggers, ["pact-translation", "pact-contactlog"]);
+        assert_eq!(
+            TOPOLOGY.broker.trigger_group("pact-contactlog"),
+            "knative-trigger-pact-pact-contactlog"
+        );
+    }
+
+    #[test]
+    fn each_trigger_takes_what_its_stage_reads_and_not_its_own_replies() {
+        use pact_runtime::cloudevents::{EventBuilder, EventBuilderV10};
+        let event = |ty: &str, source: &str| {
+            EventBuilderV10::new()
+                .id("1")
+                .source(source)
+                .ty(ty)
+                .build()
+                .expect("valid")
+        };
+        let filter = |name: &str| {
+            TOPOLOGY
+                .stage(name)
+                .map(Stage::trigger_filter)
+                .unwrap_or_default()
+        };
+        let (translation, contactlog) = (filter("translation"), filter("contactlog"));
+        let untranslated = event(pact_runtime::wire::UNTRANSLATED, "/phone");
+        let raw = event(pact_runtime::wire::KAFKA_EVENT, "/kafkasources/x");
+        let translated = event(pact_runtime::wire::TRANSLATED, "/translation");
+        let ping = event(
+            pact_runtime::wire::PING,
+            "/apis/v1/namespaces/pact/pingsources/pact-retention",
+        );
+        let other_ping = event(
+            pact_runtime::wire::PING,
+            "/apis/v1/namespaces/pact/pingsources/x",
+        );
+        assert!(translation.accepts(&untranslated) && translation.accepts(&raw));
+        assert!(!translation.accepts(&translated) && !translation.accepts(&ping));
+        assert!(contactlog.accepts(&translated) && contactlog.accepts(&ping));
+        assert!(!contactlog.accepts(&untranslated) && !contactlog.accepts(&other_ping));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::eventing::DeliveryOrder;
-use crate::topology::TOPOLOGY;
+use crate::topology::{TOPOLOGY, Wiring};
 
 /// Arguments of `pact dev`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,10 @@ pub struct Settings {
     /// kept between runs.
     #[arg(long, env = "PACT_DEV_DIR", default_value = ".pact-dev")]
     pub dir: PathBuf,
+    /// How the stages are wired: `explicit` (a topic per hop, a KafkaSource
+    /// per stage) or `broker` (one Broker, a Trigger per stage).
+    #[arg(long, value_enum, env = "PACT_DEV_TOPOLOGY", default_value_t = Wiring::Explicit)]
+    pub topology: Wiring,
     /// First of the ports: one per function, then the eventing stand-in
     /// (0: ports the OS picks).
     #[arg(long, env = "PACT_DEV_PORT", default_value_t = 8180,
@@ -34,7 +38,7 @@ pub struct Settings {
     /// Partitions of each topic (when it is created), 1 to 64.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub partitions: u32,
-    /// Delivery order of both subscriptions.
+    /// Delivery order of every subscription.
     #[arg(long, value_enum, default_value_t = DeliveryOrder::Unordered)]
     pub ordering: DeliveryOrder,
     /// Events in flight per partition when unordered, 1 to 4096.
@@ -108,6 +112,7 @@ e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres pact dev.
 Examples:
   pact dev                              state in ./.pact-dev, ports 8180-{}
   pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
+  pact dev --topology broker            one Broker and a Trigger per stage
   curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
   curl http://127.0.0.1:{}/topics     offsets, lag, dead letters",
         ports.join(", "),
@@ -152,6 +157,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from(".pact-dev"),
+            topology: Wiring::Explicit,
             port: 8180,
             partitions: 4,
             ordering: DeliveryOrder::Unordered,

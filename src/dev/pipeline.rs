@@ -14,7 +14,7 @@ use super::supervise::Supervised;
 use super::{Cancelled, Events, Settings, Urls};
 use crate::Function;
 use crate::eventing::{DeliverySpec, Eventing, Retention, Subscription};
-use crate::topology::{Stage, TOPOLOGY};
+use crate::topology::{Stage, TOPOLOGY, Wiring};
 
 /// The running pipeline.
 pub struct Pipeline {
@@ -40,12 +40,10 @@ impl Pipeline {
         std::fs::create_dir_all(&settings.dir)
             .with_context(|| format!("cannot create {}", settings.dir.display()))?;
         let dir = settings.dir.canonicalize()?;
-        let mut eventing = Eventing::open(
-            &dir.join("topics.db"),
-            &TOPOLOGY.all_topics(),
-            settings.partitions,
-        )
-        .await?;
+        let topics = TOPOLOGY.log_topics(settings.topology);
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let mut eventing =
+            Eventing::open(&dir.join("topics.db"), &topics, settings.partitions).await?;
         let (eventing_url, server, server_stop) = serve_eventing(&eventing, settings).await?;
         let database_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}", dir.join("pact.db").display()));
@@ -56,13 +54,13 @@ impl Pipeline {
                 .iter()
                 .map(|(name, f)| ((*name).to_owned(), f.url()))
                 .collect(),
-            eventing: eventing_url,
+            eventing: eventing_url.clone(),
         };
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(1024)
             .build()?;
-        subscribe(&mut eventing, &functions, settings, &client).await?;
+        subscribe(&mut eventing, &functions, settings, &eventing_url, &client).await?;
         // After the subscriptions: their groups hold what they have not
         // committed.
         eventing.retain(Retention {
@@ -75,7 +73,7 @@ impl Pipeline {
         });
         let ping = tokio::spawn(ping_loop(
             client,
-            ping_targets(&functions),
+            ping_targets(&functions, settings.topology, &eventing_url),
             settings.ping_every,
         ));
         Ok(Self {
@@ -149,11 +147,17 @@ impl Pipeline {
 }
 
 /// A function's environment under `pact dev`, as in the cluster: its
-/// `K_SINK` (the stand-in's endpoint of the topic it emits to), the
-/// database, and what pipeline.toml adds on this machine.
-fn environment(stage: &Stage, eventing_url: &str, database_url: &str) -> Vec<(String, String)> {
+/// `K_SINK` (the stand-in's endpoint of the topic it emits to, the Broker's
+/// with `--topology broker`), the database, and what pipeline.toml adds on
+/// this machine.
+fn environment(
+    stage: &Stage,
+    wiring: Wiring,
+    eventing_url: &str,
+    database_url: &str,
+) -> Vec<(String, String)> {
     let mut env = Vec::new();
-    if let Some(topic) = &stage.emits_to {
+    if let Some(topic) = TOPOLOGY.sink_topic(stage, wiring) {
         env.push((
             "K_SINK".to_owned(),
             format!("{eventing_url}/topics/{topic}"),
@@ -212,7 +216,7 @@ async fn start_functions(
 ) -> anyhow::Result<HashMap<&'static str, Supervised>> {
     let mut functions = HashMap::new();
     for stage in TOPOLOGY.start_order() {
-        let env = environment(stage, eventing_url, database_url);
+        let env = environment(stage, settings.topology, eventing_url, database_url);
         let Some(function) = Function::named(&stage.name) else {
             bail!(
                 "pipeline.toml lists {}, which `pact function` cannot run",
@@ -236,12 +240,15 @@ async fn start_functions(
     Ok(functions)
 }
 
-/// Subscribes each function that reads a topic to it, as its KafkaSource
-/// does in the cluster.
+/// Subscribes the functions as the cluster does: with `explicit` wiring, a
+/// KafkaSource per function that reads a topic; with a Broker, a Trigger per
+/// such function on the Broker's topic, and the KafkaSource that feeds the
+/// Broker from the topic of raw contacts.
 async fn subscribe(
     eventing: &mut Eventing,
     functions: &HashMap<&'static str, Supervised>,
     settings: &Settings,
+    eventing_url: &str,
     client: &reqwest::Client,
 ) -> anyhow::Result<()> {
     let delivery = DeliverySpec {
@@ -251,16 +258,53 @@ async fn subscribe(
         max_in_flight: settings.max_in_flight,
         deliveries: settings.deliveries,
     };
+    let broker = &TOPOLOGY.broker;
+    let mut subscriptions = Vec::new();
     // Downstream first, as the functions started.
     for stage in TOPOLOGY.functions.iter().rev() {
         let Some(topic) = &stage.reads else { continue };
-        let subscription = Subscription {
-            group: stage.consumer_group(),
-            topic: topic.clone(),
-            subscriber: format!("{}/", functions[stage.name.as_str()].url()).parse()?,
+        let subscriber = format!("{}/", functions[stage.name.as_str()].url()).parse()?;
+        subscriptions.push(match settings.topology {
+            Wiring::Explicit => Subscription {
+                group: stage.consumer_group(),
+                topic: topic.clone(),
+                subscriber,
+                ordering: settings.ordering,
+                dead_letter_topic: TOPOLOGY.dead_letter_topic.clone(),
+                filter: None,
+                reply_to: None,
+            },
+            Wiring::Broker => Subscription {
+                group: broker.trigger_group(&stage.service()),
+                topic: broker.topic(),
+                subscriber,
+                ordering: settings.ordering,
+                dead_letter_topic: TOPOLOGY.dead_letter_topic.clone(),
+                filter: Some(stage.trigger_filter()),
+                reply_to: Some(broker.topic()),
+            },
+        });
+    }
+    if settings.topology == Wiring::Broker {
+        // The consumer group of the KafkaSource that read the topic in the
+        // explicit wiring, as in the cluster: a switch goes on from its
+        // offsets.
+        let group = TOPOLOGY
+            .functions
+            .iter()
+            .find(|stage| stage.reads.as_ref() == Some(&broker.raw_topic))
+            .map_or_else(|| broker.raw_topic.clone(), Stage::consumer_group);
+        subscriptions.push(Subscription {
+            group,
+            topic: broker.raw_topic.clone(),
+            subscriber: format!("{eventing_url}/topics/{}", broker.topic()).parse()?,
             ordering: settings.ordering,
             dead_letter_topic: TOPOLOGY.dead_letter_topic.clone(),
-        };
+            filter: None,
+            reply_to: None,
+        });
+    }
+    for subscription in subscriptions {
         eventing
             .subscribe(subscription, delivery.clone(), client.clone())
             .await?;
@@ -268,14 +312,23 @@ async fn subscribe(
     Ok(())
 }
 
-/// The `(url, ping source)` of each function a PingSource pings.
-fn ping_targets(functions: &HashMap<&'static str, Supervised>) -> Vec<(String, String)> {
+/// The `(url, ping source)` of each PingSource: it sends to its function,
+/// or to the Broker (whose Trigger passes it on) with `--topology broker`.
+fn ping_targets(
+    functions: &HashMap<&'static str, Supervised>,
+    wiring: Wiring,
+    eventing_url: &str,
+) -> Vec<(String, String)> {
     TOPOLOGY
         .functions
         .iter()
         .filter_map(|stage| {
             let source = stage.ping_source.clone()?;
-            Some((format!("{}/", functions[stage.name.as_str()].url()), source))
+            let url = match wiring {
+                Wiring::Explicit => format!("{}/", functions[stage.name.as_str()].url()),
+                Wiring::Broker => format!("{eventing_url}/topics/{}", TOPOLOGY.broker.topic()),
+            };
+            Some((url, source))
         })
         .collect()
 }

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::logs::{json_line, text_line};
 use super::{Args, Cancelled, Events, Pipeline, Urls};
-use crate::topology::TOPOLOGY;
+use crate::topology::{TOPOLOGY, Wiring};
 
 /// Runs `pact dev`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,10 +51,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "pids": pids,
             "database_url": pact_runtime::redact::url(pipeline.database_url()),
             "dir": args.settings.dir,
+            "topology": args.settings.topology,
         }));
     } else {
         text_line(&banner(
             &urls,
+            args.settings.topology,
             &args.settings.dir,
             &pact_runtime::redact::url(pipeline.database_url()),
         ));
@@ -68,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// What `pact dev` prints once everything is ready.
-fn banner(urls: &Urls, dir: &std::path::Path, database_url: &str) -> String {
+fn banner(urls: &Urls, wiring: Wiring, dir: &std::path::Path, database_url: &str) -> String {
     let mut lines = vec![
         "pact dev: the whole pipeline on this machine (for development; clusters use Knative and Kafka)"
             .to_owned(),
@@ -76,9 +78,17 @@ fn banner(urls: &Urls, dir: &std::path::Path, database_url: &str) -> String {
     ];
     for stage in &TOPOLOGY.functions {
         let url = urls.functions.get(&stage.name).map_or("", String::as_str);
-        let what = match (&stage.reads, stage.endpoints.strip_suffix(')')) {
-            (Some(topic), Some(open)) => format!("{open}; fed from {topic})"),
-            (Some(topic), None) => format!("{} (fed from {topic})", stage.endpoints),
+        let feed = match (wiring, &stage.reads, stage.trigger()) {
+            (Wiring::Broker, _, Some(trigger)) => Some(format!(
+                "Trigger {trigger} on Broker {}",
+                TOPOLOGY.broker.name
+            )),
+            (_, Some(topic), _) => Some(format!("fed from {topic}")),
+            _ => None,
+        };
+        let what = match (feed, stage.endpoints.strip_suffix(')')) {
+            (Some(feed), Some(open)) => format!("{open}; {feed})"),
+            (Some(feed), None) => format!("{} ({feed})", stage.endpoints),
             (None, _) => stage.endpoints.clone(),
         };
         lines.push(format!("  {:<12} {url}   {what}", stage.name));
@@ -87,6 +97,15 @@ fn banner(urls: &Urls, dir: &std::path::Path, database_url: &str) -> String {
         "  {:<12} {}   POST /topics/{{topic}}, GET /topics, GET /topics/{}/records",
         "eventing", urls.eventing, TOPOLOGY.dead_letter_topic
     ));
+    if wiring == Wiring::Broker {
+        lines.push(format!(
+            "  {:<12} {}/topics/{}   (ingress; raw contacts from topic {})",
+            "broker",
+            urls.eventing,
+            TOPOLOGY.broker.topic(),
+            TOPOLOGY.broker.raw_topic
+        ));
+    }
     lines.push(String::new());
     lines.push(format!(
         "  state        {} (topics, offsets{})",

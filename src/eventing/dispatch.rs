@@ -1,4 +1,5 @@
-//! Delivery from a topic to a subscriber, as a KafkaSource does it.
+//! Delivery from a topic to a subscriber, as a KafkaSource does it, or as
+//! the Kafka Broker delivers a Trigger.
 //!
 //! One loop per partition reads records from the consumer group's committed
 //! offset and POSTs each to the subscriber in binary mode. `ordered` sends
@@ -9,7 +10,16 @@
 //! answer, or the retries running
 //! out, sends the event to the dead-letter topic with Knative's
 //! `knativeerrordest`, `knativeerrorcode` and `knativeerrordata` extensions.
-//! Replies are discarded, as a KafkaSource discards them.
+//! Every delivery carries `Prefer: reply`, as Knative's dispatchers send it;
+//! a KafkaSource discards the replies.
+//!
+//! A Trigger ([`Subscription::filter`] and [`Subscription::reply_to`] set)
+//! skips the records its filter refuses (committed, never sent), and
+//! appends its subscriber's reply to the Broker's topic before the record
+//! counts as delivered, as the Kafka Broker's dispatcher does at
+//! knative-v1.23.0 (`ResponseToKafkaTopicHandler`, unkeyed): an empty body
+//! is no reply; a body that is not a CloudEvent fails the delivery, which
+//! then goes to the dead-letter topic without further retries.
 //!
 //! The committed offset only moves past a record once it was delivered or
 //! dead-lettered (for `unordered`: once every record before it was too), so a
@@ -25,7 +35,7 @@ use bytes::Bytes;
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
 use http::HeaderMap;
-use pact_runtime::binary::for_binary_mode;
+use pact_runtime::binary::{event_from_http, for_binary_mode};
 use pact_runtime::cloudevents;
 use pact_runtime::retry;
 use serde::Serialize;
@@ -33,6 +43,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::filter::TriggerFilter;
 use super::log::{Log, Record, Value};
 use super::stored;
 
@@ -60,6 +71,11 @@ pub struct Subscription {
     pub ordering: DeliveryOrder,
     /// Topic that takes events that could not be delivered.
     pub dead_letter_topic: String,
+    /// A Trigger's filter: records it refuses are skipped.
+    pub filter: Option<TriggerFilter>,
+    /// A Trigger's Broker topic, which takes the subscriber's replies
+    /// (`None`: replies are discarded, as by a KafkaSource).
+    pub reply_to: Option<String>,
 }
 
 /// The `delivery` spec of every subscription.
@@ -93,6 +109,8 @@ pub struct Counters {
     delivered: AtomicU64,
     retried: AtomicU64,
     dead_lettered: AtomicU64,
+    filtered: AtomicU64,
+    replies: AtomicU64,
 }
 
 /// What `GET /topics` shows of a subscription.
@@ -116,6 +134,14 @@ pub struct SubscriptionStatus {
     pub retried: u64,
     /// Events sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// A Trigger's filter: `null` for a KafkaSource.
+    pub filter: Option<TriggerFilter>,
+    /// Records the filter refused (skipped).
+    pub filtered: u64,
+    /// Where replies go (a Trigger's Broker topic); `null`: discarded.
+    pub reply_to: Option<String>,
+    /// Replies appended to `reply_to`.
+    pub replies: u64,
 }
 
 /// A running subscription.
@@ -188,6 +214,10 @@ impl Dispatcher {
             delivered: self.counters.delivered.load(AtomicOrdering::Relaxed),
             retried: self.counters.retried.load(AtomicOrdering::Relaxed),
             dead_lettered: self.counters.dead_lettered.load(AtomicOrdering::Relaxed),
+            filter: self.subscription.filter.clone(),
+            filtered: self.counters.filtered.load(AtomicOrdering::Relaxed),
+            reply_to: self.subscription.reply_to.clone(),
+            replies: self.counters.replies.load(AtomicOrdering::Relaxed),
         }
     }
 }
@@ -337,7 +367,8 @@ async fn commit_loop(
 
 /// How one attempt ended.
 enum Attempt {
-    Delivered,
+    /// 2xx; with the reply a Trigger appends to its Broker.
+    Delivered(Option<Box<Event>>),
     /// Worth retrying; with the answer's status if there was one.
     Retry {
         code: Option<u16>,
@@ -345,16 +376,29 @@ enum Attempt {
         retry_after: Option<Duration>,
     },
     /// Not worth retrying: straight to the dead-letter topic.
-    Permanent {
-        code: u16,
-        data: String,
-    },
+    Permanent { code: u16, data: String },
 }
 
 /// Delivers one record with retries, or dead-letters it. `false` when it
 /// must be delivered again later (the stop came first, or the dead-letter
 /// topic could not take it).
 async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> bool {
+    if let Some(filter) = &shared.subscription.filter {
+        match filter_view(&shared.subscription, &record) {
+            Ok(event) if filter.accepts(&event) => {}
+            Ok(_) => {
+                shared
+                    .counters
+                    .filtered
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+                return true;
+            }
+            Err(e) => {
+                tracing::error!(offset = record.offset, error = %e, "a stored record is not readable; skipped");
+                return true;
+            }
+        }
+    }
     let message = match message(&shared.subscription, &record) {
         Ok(message) => message,
         Err(e) => {
@@ -373,13 +417,19 @@ async fn deliver(shared: &Shared, record: Record, stop: &CancellationToken) -> b
                 .fetch_add(1, AtomicOrdering::Relaxed);
         }
         match send(shared, &message).await {
-            Attempt::Delivered => {
+            Attempt::Delivered(reply) => {
                 shared
                     .counters
                     .delivered
                     .fetch_add(1, AtomicOrdering::Relaxed);
+                if !append_reply(shared, reply).await {
+                    return false;
+                }
                 for _ in 1..delivery.deliveries {
-                    let _ = send(shared, &message).await;
+                    // A redelivery's reply is a duplicate too, as in Kafka.
+                    if let Attempt::Delivered(reply) = send(shared, &message).await {
+                        let _ = append_reply(shared, reply).await;
+                    }
                 }
                 return true;
             }
@@ -440,10 +490,13 @@ fn message(subscription: &Subscription, record: &Record) -> anyhow::Result<Messa
 }
 
 async fn send(shared: &Shared, message: &Message) -> Attempt {
+    // Knative's dispatchers say they take a reply on every delivery (the
+    // KafkaSource's too, which then discards it).
     let request = shared
         .client
         .post(shared.subscription.subscriber.clone())
-        .timeout(shared.delivery.timeout);
+        .timeout(shared.delivery.timeout)
+        .header("prefer", "reply");
     let request = match message {
         Message::Binary(headers, body) => request.headers(headers.clone()).body(body.clone()),
         Message::Event(event) => match request.event(for_binary_mode(event.clone())) {
@@ -473,9 +526,21 @@ async fn send(shared: &Shared, message: &Message) -> Attempt {
     let retry_after = retry::retry_after(response.headers(), RETRY_AFTER_MAX);
     // Read the body: the connection is reused, and an error body is the
     // dead letter's `knativeerrordata`.
+    let headers = response.headers().clone();
     let body = response.bytes().await.unwrap_or_default();
     if status.is_success() {
-        return Attempt::Delivered;
+        if shared.subscription.reply_to.is_none()
+            || body.is_empty() && !headers.contains_key("ce-specversion")
+        {
+            return Attempt::Delivered(None);
+        }
+        return match event_from_http(&headers, body.to_vec()) {
+            Ok(reply) => Attempt::Delivered(Some(Box::new(reply))),
+            Err(e) => Attempt::Permanent {
+                code: status.as_u16(),
+                data: format!("unable to decode the reply: {e}"),
+            },
+        };
     }
     let data = String::from_utf8_lossy(&body[..body.len().min(ERROR_DATA_MAX)]).into_owned();
     if retry::is_retryable(status) {
@@ -540,6 +605,43 @@ async fn dead_letter(
             tracing::error!(error = %e, "cannot store a dead letter; the event stays undelivered");
             false
         }
+    }
+}
+
+/// Appends a Trigger's reply to its Broker's topic (unkeyed, as the Kafka
+/// Broker's dispatcher produces it); `false` when the topic did not take it,
+/// so that the record stays undelivered.
+async fn append_reply(shared: &Shared, reply: Option<Box<Event>>) -> bool {
+    let (Some(topic), Some(reply)) = (&shared.subscription.reply_to, reply) else {
+        return true;
+    };
+    let value = match stored::value(&reply) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(id = %reply.id(), error = %e, "cannot store a reply; the event stays undelivered");
+            return false;
+        }
+    };
+    match shared.log.append(topic, None, value).await {
+        Ok(_) => {
+            shared
+                .counters
+                .replies
+                .fetch_add(1, AtomicOrdering::Relaxed);
+            true
+        }
+        Err(e) => {
+            tracing::error!(%topic, error = %e, "cannot store a reply; the event stays undelivered");
+            false
+        }
+    }
+}
+
+/// The event a Trigger's filter reads: a stored event as it was taken.
+fn filter_view(subscription: &Subscription, record: &Record) -> anyhow::Result<Event> {
+    match &record.value {
+        Value::Binary(form) => stored::to_event(form),
+        Value::Event(_) | Value::Raw { .. } => as_event(subscription, record),
     }
 }
 

@@ -73,7 +73,9 @@ impl TriggerFilter {
         let mut out = Vec::new();
         for name in self.attributes.keys() {
             if !valid_attribute_name(name) {
-                out.push(format!("filter.attributes: invalid attribute name {name:?}"));
+                out.push(format!(
+                    "filter.attributes: invalid attribute name {name:?}"
+                ));
             }
         }
         for (i, filter) in self.filters.iter().enumerate() {
@@ -118,7 +120,9 @@ impl Filter {
                     out.push(format!("{at}.{dialect}: invalid attribute name {name:?}"));
                 }
                 if value.is_empty() {
-                    out.push(format!("{at}.{dialect}.{name}: the value must not be empty"));
+                    out.push(format!(
+                        "{at}.{dialect}.{name}: the value must not be empty"
+                    ));
                 }
             }
         }
@@ -138,10 +142,12 @@ impl Filter {
             return compare(&self.exact, event, |value, wanted| value == wanted);
         }
         if !self.prefix.is_empty() {
-            return compare(&self.prefix, event, str::starts_with);
+            return compare(&self.prefix, event, |value, prefix| {
+                value.starts_with(prefix)
+            });
         }
         if !self.suffix.is_empty() {
-            return compare(&self.suffix, event, str::ends_with);
+            return compare(&self.suffix, event, |value, suffix| value.ends_with(suffix));
         }
         if !self.all.is_empty() {
             return all(&self.all, event);
@@ -157,10 +163,10 @@ impl Filter {
     }
 }
 
-/// Knative's rule for attribute names: a lowercase letter or digit, then
-/// lowercase letters and digits (`^[a-z0-9]+$`).
+/// Knative's rule for attribute names: a lowercase letter, then lowercase
+/// letters and digits (`^[a-z][a-z0-9]*$`).
 fn valid_attribute_name(name: &str) -> bool {
-    !name.is_empty()
+    name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -294,11 +300,16 @@ mod tests {
 
     #[test]
     fn attributes_match_exactly_and_the_empty_value_accepts_any() {
-        assert!(accepts(r#"{"attributes":{"type":"dev.knative.sources.ping"}}"#));
+        assert!(accepts(
+            r#"{"attributes":{"type":"dev.knative.sources.ping"}}"#
+        ));
         assert!(!accepts(r#"{"attributes":{"type":"dev.knative.sources"}}"#));
         assert!(accepts(r#"{"attributes":{"partitionkey":""}}"#));
         assert!(!accepts(r#"{"attributes":{"missing":""}}"#));
-        assert!(!accepts(r#"{"attributes":{"subject":""}}"#), "unset = empty");
+        assert!(
+            !accepts(r#"{"attributes":{"subject":""}}"#),
+            "unset = empty"
+        );
         assert!(accepts(
             r#"{"attributes":{"type":"dev.knative.sources.ping","partitionkey":"1-2"}}"#
         ));
@@ -313,7 +324,9 @@ mod tests {
             r#"{"filters":[{"exact":{"type":"dev.knative.sources.ping"}}]}"#
         ));
         assert!(!accepts(r#"{"filters":[{"exact":{"Type":"x"}}]}"#));
-        assert!(accepts(r#"{"filters":[{"prefix":{"type":"dev.knative."}}]}"#));
+        assert!(accepts(
+            r#"{"filters":[{"prefix":{"type":"dev.knative."}}]}"#
+        ));
         assert!(!accepts(r#"{"filters":[{"prefix":{"type":"dev.pact."}}]}"#));
         assert!(accepts(
             r#"{"filters":[{"suffix":{"source":"/pact-retention"}}]}"#
@@ -377,6 +390,7 @@ mod tests {
                 .contains("filters[0].all[0].suffix: invalid attribute name")
         );
         assert!(problems(r#"{"attributes":{"a-b":"x"}}"#).contains("invalid attribute name"));
+        assert!(problems(r#"{"attributes":{"1a":"x"}}"#).contains("invalid attribute name"));
         assert!(
             serde_json::from_str::<TriggerFilter>(r#"{"filters":[{"cesql":"type = 'a'"}]}"#)
                 .is_err(),

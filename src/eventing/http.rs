@@ -70,19 +70,16 @@ async fn append_event(
     let key = event.extension("partitionkey").map(|v| v.to_string());
     // Written once in the form deliveries send; structured JSON when binary
     // mode cannot carry the event exactly.
-    let value = match stored::encode(&event) {
-        Some(form) => Value::Binary(form.into()),
-        None => match serde_json::to_vec(&event) {
-            Ok(json) => Value::Event(json.into()),
-            Err(e) => {
-                return Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed",
-                    format!("the event cannot be stored: {e}"),
-                )
-                .into_response();
-            }
-        },
+    let value = match stored::value(&event) {
+        Ok(value) => value,
+        Err(e) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("the event cannot be stored: {e}"),
+            )
+            .into_response();
+        }
     };
     appended(state.log.append(&topic, key, value).await)
 }

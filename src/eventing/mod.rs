@@ -284,6 +284,8 @@ mod tests {
             subscriber,
             ordering: DeliveryOrder::Unordered,
             dead_letter_topic: "dead".into(),
+            filter: None,
+            reply_to: None,
         };
         let delivery = DeliverySpec {
             retry: 100,
@@ -528,6 +530,199 @@ mod tests {
         let t = topic(&url, "in").await;
         assert_eq!(t["retained"], 6, "{t}");
         assert_eq!(t["start_offsets"], serde_json::json!([0, 0]), "{t}");
+        eventing.stop_delivery().await;
+    }
+
+    /// A subscriber that answers each event with `reply` (status, headers,
+    /// body); counts the requests.
+    async fn replier(
+        reply: (StatusCode, Vec<(&'static str, &'static str)>, &'static str),
+    ) -> (reqwest::Url, Arc<AtomicUsize>) {
+        let received = Arc::new(AtomicUsize::new(0));
+        let counter = received.clone();
+        let router = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let (status, headers, body) = reply.clone();
+                async move {
+                    let mut response = axum::response::IntoResponse::into_response((status, body));
+                    for (name, value) in headers {
+                        response.headers_mut().insert(
+                            axum::http::HeaderName::from_static(name),
+                            axum::http::HeaderValue::from_static(value),
+                        );
+                    }
+                    response
+                }
+            }),
+        );
+        let url = format!("{}/", serve(router).await).parse().expect("url");
+        (url, received)
+    }
+
+    /// A Trigger on topic `broker` taking events of type `ty`.
+    fn trigger(name: &str, ty: &str, subscriber: reqwest::Url) -> Subscription {
+        let filter: filter::TriggerFilter =
+            serde_json::from_value(serde_json::json!({"filters": [{"exact": {"type": ty}}]}))
+                .expect("filter");
+        Subscription {
+            group: format!("knative-trigger-pact-{name}"),
+            topic: "broker".into(),
+            subscriber,
+            ordering: DeliveryOrder::Unordered,
+            dead_letter_topic: "dead".into(),
+            filter: Some(filter),
+            reply_to: Some("broker".into()),
+        }
+    }
+
+    async fn send_event(url: &str, id: usize, ty: &str) {
+        let response = reqwest::Client::new()
+            .post(format!("{url}/topics/broker"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id.to_string())
+            .header("ce-source", "/test")
+            .header("ce-type", ty)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+
+    async fn subscriptions(url: &str) -> Vec<serde_json::Value> {
+        let status: serde_json::Value = reqwest::get(format!("{url}/topics"))
+            .await
+            .expect("GET /topics")
+            .json()
+            .await
+            .expect("JSON");
+        status["subscriptions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn triggers_filter_and_their_replies_go_back_to_the_broker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut eventing = Eventing::open(&dir.path().join("topics.db"), &["broker", "dead"], 2)
+            .await
+            .expect("open");
+        // `a` is answered with a `b` in binary mode; `b` with nothing.
+        let (to_a, got_a) = replier((
+            StatusCode::OK,
+            vec![
+                ("ce-specversion", "1.0"),
+                ("ce-id", "reply"),
+                ("ce-source", "/a"),
+                ("ce-type", "b"),
+            ],
+            "",
+        ))
+        .await;
+        let (to_b, got_b) = subscriber(StatusCode::ACCEPTED).await;
+        let delivery = DeliverySpec {
+            retry: 3,
+            backoff_delay: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 8,
+            deliveries: 1,
+        };
+        for subscription in [trigger("a", "a", to_a), trigger("b", "b", to_b)] {
+            eventing
+                .subscribe(subscription, delivery.clone(), reqwest::Client::new())
+                .await
+                .expect("subscribe");
+        }
+        let url = serve(eventing.router(1 << 20)).await;
+        for id in 0..3 {
+            send_event(&url, id, "a").await;
+        }
+        for id in 3..5 {
+            send_event(&url, id, "c").await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let settled = loop {
+            let subscriptions = subscriptions(&url).await;
+            let lag: u64 = subscriptions.iter().filter_map(|s| s["lag"].as_u64()).sum();
+            if got_b.load(Ordering::SeqCst) == 3 && lag == 0 {
+                break subscriptions;
+            }
+            assert!(Instant::now() < deadline, "not settled: {subscriptions:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(got_a.load(Ordering::SeqCst), 3, "only the a events");
+        let [a, b] = &settled[..] else {
+            panic!("two triggers: {settled:?}")
+        };
+        // 3 a + 2 c + 3 replies in the Broker's topic.
+        assert_eq!(
+            (&a["delivered"], &a["filtered"], &a["replies"]),
+            (&3.into(), &5.into(), &3.into())
+        );
+        assert_eq!(
+            (&b["delivered"], &b["filtered"], &b["replies"]),
+            (&3.into(), &5.into(), &0.into())
+        );
+        assert_eq!(topic(&url, "broker").await["records"], 8);
+        assert_eq!(topic(&url, "dead").await["records"], 0);
+        eventing.stop_delivery().await;
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_is_not_an_event_is_dead_lettered_without_retries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut eventing = Eventing::open(&dir.path().join("topics.db"), &["broker", "dead"], 1)
+            .await
+            .expect("open");
+        let (to, received) = replier((
+            StatusCode::OK,
+            vec![("content-type", "text/plain")],
+            "not an event",
+        ))
+        .await;
+        let delivery = DeliverySpec {
+            retry: 5,
+            backoff_delay: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 8,
+            deliveries: 1,
+        };
+        eventing
+            .subscribe(trigger("a", "a", to), delivery, reqwest::Client::new())
+            .await
+            .expect("subscribe");
+        let url = serve(eventing.router(1 << 20)).await;
+        send_event(&url, 1, "a").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while topic(&url, "dead").await["records"] != 1 {
+            assert!(Instant::now() < deadline, "not dead-lettered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(received.load(Ordering::SeqCst), 1, "no retry");
+        let dead: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/dead/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        let error = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            dead[0]["event"]["knativeerrordata"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .expect("base64");
+        assert!(
+            String::from_utf8_lossy(&error).contains("unable to decode the reply"),
+            "{dead:?}"
+        );
+        assert_eq!(
+            topic(&url, "broker").await["records"],
+            1,
+            "no reply appended"
+        );
         eventing.stop_delivery().await;
     }
 }

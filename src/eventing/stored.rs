@@ -20,6 +20,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use pact_runtime::binary::{binary_headers, event_from_http};
 use pact_runtime::cloudevents;
 
+use super::log::Value;
+
 const VERSION: u8 = 1;
 
 /// The attribute names of CloudEvents 1.0: an extension by one of these
@@ -110,6 +112,15 @@ pub fn decode(stored: &Bytes) -> anyhow::Result<(HeaderMap, Bytes)> {
         headers.append(HeaderName::from_bytes(name)?, value);
     }
     Ok((headers, stored.slice(at..)))
+}
+
+/// The record value an event is stored as: this form, or structured JSON
+/// when binary mode cannot carry it exactly.
+pub fn value(event: &Event) -> serde_json::Result<Value> {
+    match encode(event) {
+        Some(form) => Ok(Value::Binary(form.into())),
+        None => Ok(Value::Event(serde_json::to_vec(event)?.into())),
+    }
 }
 
 /// The event a stored form holds, as the sink took it.

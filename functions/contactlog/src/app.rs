@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, response::IntoResponse, response::Response};
 use chrono::Utc;
@@ -190,7 +191,30 @@ async fn receive(
         state.metrics.received(wire::PING);
         outcome.purged = Some(purge(&state).await?);
     }
+    // A sender that says `Prefer: reply` (a Broker's Trigger) reads any body
+    // as a reply event, and a body that is not one fails the delivery (the
+    // Kafka Broker dead-letters it): 202 and no body, as Knative's data-plane
+    // contract has a recipient that never replies answer.
+    if prefers_reply(&headers) {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
     Ok(Json(outcome).into_response())
+}
+
+/// Whether the request carries `Prefer: reply` (RFC 7240; Knative's
+/// dispatchers send it on every delivery).
+fn prefers_reply(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|preference| {
+            preference
+                .split(';')
+                .next()
+                .is_some_and(|token| token.trim().eq_ignore_ascii_case("reply"))
+        })
 }
 
 /// Deletes rows observed more than the retention period ago, in batches.

@@ -50,6 +50,66 @@ async fn redelivered_event_is_stored_once(db: Database) {
 }
 
 pg_and_sqlite!(
+    a_sender_that_prefers_a_reply_gets_none,
+    sender_that_prefers_a_reply_gets_none
+);
+/// A Broker's Trigger (`Prefer: reply`) would read a body as a reply event
+/// and fail the delivery on one that is not: 202 and nothing else, for a
+/// contact and for a ping, stored or duplicate.
+async fn sender_that_prefers_a_reply_gets_none(db: Database) {
+    let app = spawn(db, &[]).await;
+    let contact_request = |prefer: &'static str| {
+        app.client
+            .post(app.url("/"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "trigger-1")
+            .header("ce-source", "/pact/translation")
+            .header("ce-type", "dev.pact.contact.translated")
+            .header("content-type", "application/json")
+            .header("prefer", prefer)
+            .body(contact(1, 2, 0).to_string())
+    };
+    for prefer in ["reply", "respond-async, REPLY", "reply; x=1"] {
+        let response = contact_request(prefer).send().await.expect("request");
+        assert_eq!(response.status(), 202, "Prefer: {prefer}");
+        assert!(
+            response.headers().get("content-type").is_none(),
+            "Prefer: {prefer}"
+        );
+        assert_eq!(
+            response.bytes().await.expect("body").len(),
+            0,
+            "Prefer: {prefer}"
+        );
+    }
+    let ping = app
+        .client
+        .post(app.url("/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "ping-1")
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/pact/pingsources/pact-retention",
+        )
+        .header("ce-type", "dev.knative.sources.ping")
+        .header("prefer", "reply")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ping.status(), 202);
+    assert_eq!(ping.bytes().await.expect("body").len(), 0);
+    // Other preferences, and none, still get the summary.
+    let other = contact_request("return=minimal")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 200);
+    let body: Value = other.json().await.expect("json");
+    assert_eq!(body, json!({"stored": 0, "duplicates": 1}));
+    assert_eq!(app.count().await, 1);
+}
+
+pg_and_sqlite!(
     every_accepted_form_becomes_one_row,
     every_form_becomes_a_row
 );
