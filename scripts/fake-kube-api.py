@@ -16,9 +16,10 @@ scale from zero to a few pods within seconds, then back to zero after a
 compressed stable window (about 50 s in all, divided by --speed). The pods are
 scripted; nothing runs. Stops by itself after --lifetime seconds (default 300).
 
-It also lists the objects of knative/base that `pact check-cluster` reads
-(Knative Services, KafkaSources, KafkaSinks, SinkBindings, PingSource; no
-ContainerSource), all Ready unless --not-ready or --missing say otherwise; the
+It also lists the objects of the overlays of --topology (explicit: knative/base;
+broker: knative/overlays/broker/<platform>) that `pact check-cluster` reads
+(Knative Services, KafkaSources, KafkaSinks, SinkBindings, PingSource, Broker,
+Triggers; no ContainerSource), all Ready unless --not-ready or --missing say otherwise; the
 Services' status.url of pact-producer and pact-query are --producer-url and
 --query-url (point them at `pact dev` to see contacts flow). --forbid answers
 403 to every request for that resource (e.g. kafkasinks, pods).
@@ -148,10 +149,10 @@ START = None
 LOCK = threading.Lock()
 
 
-def knative_objects():
-    """{(group, version, plural): (kind, names knative/base creates)}, named
-    from the pipeline's topology (pipeline.toml at the root of the checkout)
-    as `pact check-cluster` names them."""
+def knative_objects(topology):
+    """{(group, version, plural): (kind, names the overlays of `topology`
+    create)}, named from the pipeline's topology (pipeline.toml at the root
+    of the checkout) as `pact check-cluster` names them."""
     table = tomllib.loads((Path(__file__).resolve().parents[1] / "pipeline.toml").read_text())
     functions = table["functions"]
     topics = []
@@ -159,20 +160,29 @@ def knative_objects():
         for topic in (f.get("reads"), f.get("emits_to")):
             if topic and topic not in topics:
                 topics.append(topic)
+    broker = topology == "broker"
+    # With a Broker: the raw feed's KafkaSource, the dead letters' KafkaSink,
+    # a SinkBinding only where no Trigger feeds the function (it replies).
+    sources = [table["broker"]["raw_topic"]] if broker else [f["reads"] for f in functions if f.get("reads")]
+    sinks = [] if broker else topics
+    bindings = [f"pact-{f['name']}-sink" for f in functions
+                if f.get("emits_to") and not (broker and f.get("reads"))]
     return {
         ("serving.knative.dev", "v1", "services"): ("Service", [f"pact-{f['name']}" for f in functions]),
-        ("sources.knative.dev", "v1", "kafkasources"): (
-            "KafkaSource", [f["reads"] for f in functions if f.get("reads")]),
-        ("eventing.knative.dev", "v1alpha1", "kafkasinks"): ("KafkaSink", topics + [table["dead_letter_topic"]]),
-        ("sources.knative.dev", "v1", "sinkbindings"): (
-            "SinkBinding", [f"pact-{f['name']}-sink" for f in functions if f.get("emits_to")]),
+        ("sources.knative.dev", "v1", "kafkasources"): ("KafkaSource", sources),
+        ("eventing.knative.dev", "v1alpha1", "kafkasinks"): ("KafkaSink", sinks + [table["dead_letter_topic"]]),
+        ("sources.knative.dev", "v1", "sinkbindings"): ("SinkBinding", bindings),
         ("sources.knative.dev", "v1", "pingsources"): (
             "PingSource", [f["ping_source"] for f in functions if f.get("ping_source")]),
+        ("eventing.knative.dev", "v1", "brokers"): ("Broker", [table["broker"]["name"]] if broker else []),
+        ("eventing.knative.dev", "v1", "triggers"): (
+            "Trigger", [f"pact-{f['name']}" for f in functions if broker and f.get("reads")]),
         ("sources.knative.dev", "v1", "containersources"): ("ContainerSource", []),
     }
 
 
-KNATIVE = knative_objects()
+# Set by main() from --topology.
+KNATIVE = None
 # Set by main() from the options.
 OPTIONS = None
 
@@ -207,6 +217,10 @@ def knative_object(group, version, plural, name):
     elif plural == "kafkasinks":
         status["address"] = {"url": "http://kafka-sink-ingress.knative-eventing.svc.cluster.local"
                                     f"/{NAMESPACE}/{name}"}
+    elif plural in ("brokers", "triggers"):
+        status["address" if plural == "brokers" else "subscriberUri"] = (
+            {"url": f"http://kafka-broker-ingress.knative-eventing.svc.cluster.local/{NAMESPACE}/{name}"}
+            if plural == "brokers" else f"http://{name}.{NAMESPACE}.svc.cluster.local")
     elif plural != "containersources":
         status["sinkUri"] = f"http://{name}.{NAMESPACE}.svc.cluster.local"
     return {
@@ -349,12 +363,15 @@ def main():
                         help="that object is not listed")
     parser.add_argument("--forbid", action="append", default=[], metavar="PLURAL",
                         help="answer 403 Forbidden for that resource")
+    parser.add_argument("--topology", choices=["explicit", "broker"], default="explicit",
+                        help="serve the objects of the overlays of this topology")
     args = parser.parse_args()
     if args.speed <= 0:
         parser.error("--speed must be positive")
     args.not_ready = dict(item.split("=", 1) for item in args.not_ready)
-    global OPTIONS, EVENTS
+    global OPTIONS, EVENTS, KNATIVE
     OPTIONS = args
+    KNATIVE = knative_objects(args.topology)
     EVENTS = history(args.speed)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

@@ -401,7 +401,7 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
         );
         run.assert_line(
             "FAIL  kafkasink pact-deadletter: missing",
-            &["knative/base"],
+            &["knative/overlays/<platform> creates it"],
         );
         run.assert_line("PASS  kafkasource pact-untranslated", &[]);
         assert_eq!(run.count("FAIL"), 2, "{}", run.stdout);
@@ -410,6 +410,52 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
             "{}",
             run.stdout
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_broker_topology_is_checked_with_its_own_objects() {
+    bounded(async {
+        let dir = temp_dir();
+        let fake = FakeApi::start(dir.path(), &["--topology", "broker"]).await;
+        let skip = ["--skip-contacts", "--skip-burst", "--topology", "broker"];
+        let run = fake.check(dir.path(), &skip, Duration::from_secs(30)).await;
+        assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
+        for line in [
+            "PASS  broker pact",
+            "PASS  trigger pact-translation",
+            "PASS  trigger pact-contactlog",
+            "PASS  kafkasource pact-untranslated",
+            "PASS  sinkbinding pact-producer-sink",
+        ] {
+            run.assert_line(line, &[]);
+        }
+        // 4 services, 1 KafkaSource, 1 KafkaSink, 1 SinkBinding, 1
+        // PingSource, the Broker and 2 Triggers.
+        assert_eq!(run.count("PASS"), 11, "{}", run.stdout);
+
+        // Checked as the explicit topology, a Broker's cluster misses the
+        // objects of a topic per hop, and says where they come from.
+        let run = fake.check_resources(dir.path()).await;
+        assert_eq!(run.code(), Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  kafkasource pact-translated: missing",
+            &["knative/overlays/<platform>", "--topology"],
+        );
+        run.assert_line("FAIL  kafkasink pact-untranslated: missing", &[]);
+        run.assert_line("FAIL  sinkbinding pact-translation-sink: missing", &[]);
+        assert_eq!(run.count("FAIL"), 4, "{}", run.stdout);
+
+        // And the other way round.
+        let fake = FakeApi::start(dir.path(), &[]).await;
+        let run = fake.check(dir.path(), &skip, Duration::from_secs(30)).await;
+        assert_eq!(run.code(), Some(1), "{}", run.stdout);
+        run.assert_line(
+            "FAIL  broker pact: missing",
+            &["knative/overlays/broker/<platform>"],
+        );
+        run.assert_line("FAIL  trigger pact-contactlog: missing", &[]);
     })
     .await;
 }

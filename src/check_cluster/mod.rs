@@ -2,9 +2,10 @@
 //! `knative/` overlays) to a real cluster, to see that it works.
 //!
 //! 1. Resources: every Knative Service, KafkaSource, KafkaSink, SinkBinding,
-//!    PingSource and (when installed) ContainerSource in the namespace is
-//!    Ready, each not-Ready one with the conditions that say why, and every
-//!    object `knative/base` creates is there ([`KINDS`]).
+//!    PingSource, Broker, Trigger and (when installed) ContainerSource in the
+//!    namespace is Ready, each not-Ready one with the conditions that say
+//!    why, and every object the overlays of `--topology` create is there
+//!    ([`KINDS`]).
 //! 2. Contacts: a few contacts with keys of this run go to pact-producer's
 //!    `POST /contacts` and are read back from pact-query, the end-to-end
 //!    latency measured.
@@ -31,6 +32,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::burst::watch::WatchArgs;
+use crate::topology::Wiring;
 use burst::check_burst;
 use contacts::check_contacts;
 use report::{Outcome, Report};
@@ -45,11 +47,13 @@ pub use token::{MAX_TOKEN_FILE_BYTES, default_token_file};
 #[command(after_help = "Examples:
   pact check-cluster                         namespace pact, current kubeconfig context
   pact check-cluster --skip-burst            resources and contacts only (about a minute at most)
+  pact check-cluster --topology broker       a cluster deployed from knative/overlays/broker/<platform>
   pact check-cluster --producer-url http://127.0.0.1:8080 --query-token-file token.txt
 
 Checks, one line each: every Knative Service, KafkaSource, KafkaSink,
-SinkBinding, PingSource and ContainerSource in the namespace is Ready (else
-its non-True conditions), no object of knative/base is missing; contacts sent
+SinkBinding, PingSource, Broker, Trigger and ContainerSource in the namespace
+is Ready (else its non-True conditions), no object the overlays of
+--topology create is missing; contacts sent
 to pact-producer's POST /contacts come back from pact-query (end-to-end
 latency); `pact burst --watch` sees pact-producer scale up and back to zero.
 
@@ -59,6 +63,11 @@ pub struct Args {
     /// Namespace PACT is deployed in.
     #[arg(long, short = 'n', default_value = "pact")]
     pub namespace: String,
+    /// The topology deployed: `explicit` (knative/overlays/<platform>) or
+    /// `broker` (knative/overlays/broker/<platform>); says which objects
+    /// must be there.
+    #[arg(long, value_enum, default_value_t = Wiring::Explicit)]
+    pub topology: Wiring,
     /// kubeconfig context [default: the current one]; in a pod, the
     /// in-cluster config is used.
     #[arg(long)]
@@ -137,7 +146,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "pact check-cluster: namespace {:?} at {server} ({source})",
                 args.namespace
             );
-            check_resources(&client, &args.namespace, &server, &mut report, &mut urls).await
+            check_resources(
+                &client,
+                args.topology,
+                &args.namespace,
+                &server,
+                &mut report,
+                &mut urls,
+            )
+            .await
         }
         Err(e) => {
             report.result::<CheckError>("kubernetes", Err(e));

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::report::{CheckError, Outcome, Report};
 use crate::burst::watch::{self, WatchArgs, describe};
-use crate::topology::{Stage, TOPOLOGY, Topology};
+use crate::topology::{Stage, TOPOLOGY, Topology, Wiring};
 
 /// One kind of Knative object checked, read as a dynamic object.
 #[derive(Debug, Clone, Copy)]
@@ -25,9 +25,9 @@ pub struct Kind {
     pub version: &'static str,
     /// Plural, as the API paths name it.
     pub plural: &'static str,
-    /// The objects of this kind `knative/base` creates, named from the
-    /// pipeline's topology (pipeline.toml).
-    pub expected: fn(&Topology) -> Vec<String>,
+    /// The objects of this kind the overlays of a wiring create, named from
+    /// the pipeline's topology (pipeline.toml).
+    pub expected: fn(&Topology, Wiring) -> Vec<String>,
     /// Only some overlays create one (the demo's ContainerSource): none, or
     /// the CRD not installed, is not a failure.
     pub optional: bool,
@@ -68,21 +68,23 @@ impl Kind {
             "KafkaSink" => "kafkasink",
             "SinkBinding" => "sinkbinding",
             "PingSource" => "pingsource",
+            "Broker" => "broker",
+            "Trigger" => "trigger",
             _ => "containersource",
         }
     }
 }
 
-/// Every kind checked, with the names `knative/base/*.yaml` gives them,
-/// derived from pipeline.toml (a unit test reads those files, so the two
-/// cannot drift apart).
-pub const KINDS: [Kind; 6] = [
+/// Every kind checked, with the names the overlays of each wiring give
+/// them, derived from pipeline.toml (unit tests read knative/base and render
+/// every overlay, so the two cannot drift apart).
+pub const KINDS: [Kind; 8] = [
     Kind {
         kind: "Service",
         group: "serving.knative.dev",
         version: "v1",
         plural: "services",
-        expected: |t| t.functions.iter().map(Stage::service).collect(),
+        expected: |t, _| t.functions.iter().map(Stage::service).collect(),
         optional: false,
     },
     Kind {
@@ -90,8 +92,12 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "kafkasources",
-        // Named after the topic each reads.
-        expected: |t| t.functions.iter().filter_map(|f| f.reads.clone()).collect(),
+        // Named after the topic each reads; with a Broker, only the one
+        // feeding it raw contacts.
+        expected: |t, wiring| match wiring {
+            Wiring::Explicit => t.functions.iter().filter_map(|f| f.reads.clone()).collect(),
+            Wiring::Broker => vec![t.broker.raw_topic.clone()],
+        },
         optional: false,
     },
     Kind {
@@ -99,7 +105,10 @@ pub const KINDS: [Kind; 6] = [
         group: "eventing.knative.dev",
         version: "v1alpha1",
         plural: "kafkasinks",
-        expected: |t| t.all_topics().into_iter().map(str::to_owned).collect(),
+        expected: |t, wiring| match wiring {
+            Wiring::Explicit => t.all_topics().into_iter().map(str::to_owned).collect(),
+            Wiring::Broker => vec![t.dead_letter_topic.clone()],
+        },
         optional: false,
     },
     Kind {
@@ -107,7 +116,14 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "sinkbindings",
-        expected: |t| t.functions.iter().filter_map(Stage::sink_binding).collect(),
+        // With a Broker, a stage a Trigger feeds replies instead.
+        expected: |t, wiring| {
+            t.functions
+                .iter()
+                .filter(|f| t.sink_topic(f, wiring).is_some())
+                .filter_map(Stage::sink_binding)
+                .collect()
+        },
         optional: false,
     },
     Kind {
@@ -115,7 +131,7 @@ pub const KINDS: [Kind; 6] = [
         group: "sources.knative.dev",
         version: "v1",
         plural: "pingsources",
-        expected: |t| {
+        expected: |t, _| {
             t.functions
                 .iter()
                 .filter_map(|f| f.ping_source.clone())
@@ -124,11 +140,33 @@ pub const KINDS: [Kind; 6] = [
         optional: false,
     },
     Kind {
+        kind: "Broker",
+        group: "eventing.knative.dev",
+        version: "v1",
+        plural: "brokers",
+        expected: |t, wiring| match wiring {
+            Wiring::Explicit => Vec::new(),
+            Wiring::Broker => vec![t.broker.name.clone()],
+        },
+        optional: false,
+    },
+    Kind {
+        kind: "Trigger",
+        group: "eventing.knative.dev",
+        version: "v1",
+        plural: "triggers",
+        expected: |t, wiring| match wiring {
+            Wiring::Explicit => Vec::new(),
+            Wiring::Broker => t.functions.iter().filter_map(Stage::trigger).collect(),
+        },
+        optional: false,
+    },
+    Kind {
         kind: "ContainerSource",
         group: "sources.knative.dev",
         version: "v1",
         plural: "containersources",
-        expected: |_| Vec::new(),
+        expected: |_, _| Vec::new(),
         optional: true,
     },
 ];
@@ -153,6 +191,7 @@ pub(super) async fn connect(args: &WatchArgs) -> Result<(Client, String, String)
 /// Returns false when the API could not be used at all (the lines say why).
 pub(super) async fn check_resources(
     client: &Client,
+    wiring: Wiring,
     namespace: &str,
     server: &str,
     report: &mut Report,
@@ -227,13 +266,17 @@ pub(super) async fn check_resources(
             });
             report.result(&what, ready.map_err(|why| format!("not Ready: {why}")));
         }
-        for name in (kind.expected)(&TOPOLOGY) {
+        for name in (kind.expected)(&TOPOLOGY, wiring) {
             if !listed.iter().any(|o| o.name_any() == name) {
+                let overlays = match wiring {
+                    Wiring::Explicit => "knative/overlays/<platform>",
+                    Wiring::Broker => "knative/overlays/broker/<platform>",
+                };
                 report.line(
                     Outcome::Fail,
                     &format!("{} {name}", kind.short()),
                     &format!(
-                        "missing from namespace {namespace:?} (knative/base creates it: kubectl apply -k knative/overlays/<overlay>)"
+                        "missing from namespace {namespace:?} ({overlays} creates it: kubectl apply -k {overlays}; --topology says which)"
                     ),
                 );
             }
@@ -373,30 +416,39 @@ mod tests {
             if path.extension().is_none_or(|e| e != "yaml") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).expect("a manifest");
-            for document in text.split("\n---") {
-                let top = |key: &str| {
-                    document
-                        .lines()
-                        .find_map(|l| l.strip_prefix(key))
-                        .map(|v| v.trim().to_owned())
-                };
-                let (Some(api_version), Some(kind)) = (top("apiVersion:"), top("kind:")) else {
-                    continue;
-                };
-                let mut in_metadata = false;
-                let name = document.lines().find_map(|l| {
-                    if !l.starts_with(' ') {
-                        in_metadata = l.starts_with("metadata:");
-                        return None;
-                    }
-                    l.strip_prefix("  name:")
-                        .filter(|_| in_metadata)
-                        .map(|v| v.trim().to_owned())
-                });
-                if let Some(name) = name {
-                    found.push((api_version, kind, name));
+            found.extend(objects(
+                &std::fs::read_to_string(&path).expect("a manifest"),
+            ));
+        }
+        found
+    }
+
+    /// `(apiVersion, kind, metadata.name)` of each document of a YAML
+    /// stream.
+    fn objects(text: &str) -> Vec<(String, String, String)> {
+        let mut found = Vec::new();
+        for document in text.split("\n---") {
+            let top = |key: &str| {
+                document
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(|v| v.trim().to_owned())
+            };
+            let (Some(api_version), Some(kind)) = (top("apiVersion:"), top("kind:")) else {
+                continue;
+            };
+            let mut in_metadata = false;
+            let name = document.lines().find_map(|l| {
+                if !l.starts_with(' ') {
+                    in_metadata = l.starts_with("metadata:");
+                    return None;
                 }
+                l.strip_prefix("  name:")
+                    .filter(|_| in_metadata)
+                    .map(|v| v.trim().to_owned())
+            });
+            if let Some(name) = name {
+                found.push((api_version, kind, name));
             }
         }
         found
@@ -413,9 +465,50 @@ mod tests {
                 .map(|(_, _, n)| n.as_str())
                 .collect();
             in_base.sort_unstable();
-            let mut expected = (kind.expected)(&TOPOLOGY);
+            let mut expected = (kind.expected)(&TOPOLOGY, Wiring::Explicit);
             expected.sort_unstable();
             assert_eq!(in_base, expected, "{} in knative/base", kind.kind);
+        }
+    }
+
+    /// Each overlay as `kubectl kustomize` renders it (kubectl is a test
+    /// dependency: .ci/setup checks it is there).
+    fn rendered(overlay: &str) -> Vec<(String, String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(overlay);
+        let output = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("kubectl kustomize {overlay}: {e}"));
+        assert!(
+            output.status.success(),
+            "kubectl kustomize {overlay}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        objects(&String::from_utf8_lossy(&output.stdout))
+    }
+
+    #[test]
+    fn the_expected_names_are_those_each_overlay_renders() {
+        for (overlay, wiring) in [
+            ("knative/overlays/kind", Wiring::Explicit),
+            ("knative/overlays/openshift", Wiring::Explicit),
+            ("knative/overlays/broker/kind", Wiring::Broker),
+            ("knative/overlays/broker/openshift", Wiring::Broker),
+        ] {
+            let objects = rendered(overlay);
+            for kind in &KINDS {
+                let api_version = format!("{}/{}", kind.group, kind.version);
+                let mut found: Vec<&str> = objects
+                    .iter()
+                    .filter(|(v, k, _)| *v == api_version && k == kind.kind)
+                    .map(|(_, _, n)| n.as_str())
+                    .collect();
+                found.sort_unstable();
+                let mut expected = (kind.expected)(&TOPOLOGY, wiring);
+                expected.sort_unstable();
+                assert_eq!(found, expected, "{} in {overlay}", kind.kind);
+            }
         }
     }
 }
