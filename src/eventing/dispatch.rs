@@ -17,9 +17,10 @@
 //! skips the records its filter refuses (committed, never sent), and
 //! appends its subscriber's reply to the Broker's topic before the record
 //! counts as delivered, as the Kafka Broker's dispatcher does at
-//! knative-v1.23.0 (`ResponseToKafkaTopicHandler`, unkeyed): an empty body
-//! is no reply; a body that is not a CloudEvent fails the delivery, which
-//! then goes to the dead-letter topic without further retries.
+//! knative-v1.23.0 (`ResponseToKafkaTopicHandler`, keyed by `partitionkey`
+//! by its producer's `PartitionKeyExtensionInterceptor`): an empty body is no
+//! reply; a body that is not a CloudEvent fails the delivery, which then
+//! goes to the dead-letter topic without further retries.
 //!
 //! The committed offset only moves past a record once it was delivered or
 //! dead-lettered (for `unordered`: once every record before it was too), so a
@@ -608,9 +609,9 @@ async fn dead_letter(
     }
 }
 
-/// Appends a Trigger's reply to its Broker's topic (unkeyed, as the Kafka
-/// Broker's dispatcher produces it); `false` when the topic did not take it,
-/// so that the record stays undelivered.
+/// Appends a Trigger's reply to its Broker's topic, keyed by its
+/// `partitionkey` as the Kafka Broker's dispatcher keys it; `false` when the
+/// topic did not take it, so that the record stays undelivered.
 async fn append_reply(shared: &Shared, reply: Option<Box<Event>>) -> bool {
     let (Some(topic), Some(reply)) = (&shared.subscription.reply_to, reply) else {
         return true;
@@ -622,7 +623,8 @@ async fn append_reply(shared: &Shared, reply: Option<Box<Event>>) -> bool {
             return false;
         }
     };
-    match shared.log.append(topic, None, value).await {
+    let key = reply.extension("partitionkey").map(ToString::to_string);
+    match shared.log.append(topic, key, value).await {
         Ok(_) => {
             shared
                 .counters

@@ -617,6 +617,7 @@ mod tests {
                 ("ce-id", "reply"),
                 ("ce-source", "/a"),
                 ("ce-type", "b"),
+                ("ce-partitionkey", "1-2"),
             ],
             "",
         ))
@@ -667,6 +668,20 @@ mod tests {
         );
         assert_eq!(topic(&url, "broker").await["records"], 8);
         assert_eq!(topic(&url, "dead").await["records"], 0);
+        // Replies are keyed by their partitionkey, as the Kafka Broker's
+        // dispatcher keys them.
+        let records: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/broker/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        let replies: Vec<&serde_json::Value> = records
+            .iter()
+            .filter(|r| r["event"]["type"] == "b")
+            .collect();
+        assert_eq!(replies.len(), 3, "{records:?}");
+        assert!(replies.iter().all(|r| r["key"] == "1-2"), "{replies:?}");
         eventing.stop_delivery().await;
     }
 
