@@ -257,6 +257,7 @@ async fn subscribe(
         timeout: settings.delivery_timeout,
         max_in_flight: settings.max_in_flight,
         deliveries: settings.deliveries,
+        max_reply_bytes: settings.max_record_bytes,
     };
     let broker = &TOPOLOGY.broker;
     let mut subscriptions = Vec::new();

@@ -93,6 +93,10 @@ pub struct DeliverySpec {
     /// Times each event is delivered once it was taken, 1 normally (a test
     /// setting above that: subscribers must be idempotent).
     pub deliveries: u32,
+    /// The largest reply a Trigger appends (the topic's record limit): a
+    /// larger one fails the delivery, as Kafka refuses a record above
+    /// `max.message.bytes`.
+    pub max_reply_bytes: usize,
 }
 
 /// The longest `Retry-After` honoured, as Knative's `retryAfterMax`.
@@ -528,12 +532,27 @@ async fn send(shared: &Shared, message: &Message) -> Attempt {
     // Read the body: the connection is reused, and an error body is the
     // dead letter's `knativeerrordata`.
     let headers = response.headers().clone();
-    let body = response.bytes().await.unwrap_or_default();
+    // Only a Trigger's reply is read whole (up to what its topic takes).
+    let wanted = match (status.is_success(), &shared.subscription.reply_to) {
+        (true, None) => 0,
+        (true, Some(_)) => shared.delivery.max_reply_bytes,
+        (false, _) => ERROR_DATA_MAX,
+    };
+    let (body, whole) = read_at_most(response, wanted).await;
     if status.is_success() {
         if shared.subscription.reply_to.is_none()
-            || body.is_empty() && !headers.contains_key("ce-specversion")
+            || body.is_empty() && whole && !headers.contains_key("ce-specversion")
         {
             return Attempt::Delivered(None);
+        }
+        if !whole {
+            return Attempt::Permanent {
+                code: status.as_u16(),
+                data: format!(
+                    "the reply is larger than the {} bytes a record may have",
+                    shared.delivery.max_reply_bytes
+                ),
+            };
         }
         return match event_from_http(&headers, body.to_vec()) {
             Ok(reply) => Attempt::Delivered(Some(Box::new(reply))),
@@ -607,6 +626,22 @@ async fn dead_letter(
             false
         }
     }
+}
+
+/// Up to `limit` bytes of a response's body, and whether that was all of
+/// it. The rest is drained (bounded by the attempt's timeout) so that the
+/// connection can be reused.
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> (Bytes, bool) {
+    let mut body = bytes::BytesMut::new();
+    let mut whole = true;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            whole = false;
+        }
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    (body.freeze(), whole)
 }
 
 /// Appends a Trigger's reply to its Broker's topic, keyed by its

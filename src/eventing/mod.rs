@@ -293,6 +293,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_in_flight: 8,
             deliveries: 1,
+            max_reply_bytes: 1 << 20,
         };
         eventing
             .subscribe(subscription, delivery, reqwest::Client::new())
@@ -629,6 +630,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_in_flight: 8,
             deliveries: 1,
+            max_reply_bytes: 1 << 20,
         };
         for subscription in [trigger("a", "a", to_a), trigger("b", "b", to_b)] {
             eventing
@@ -703,6 +705,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_in_flight: 8,
             deliveries: 1,
+            max_reply_bytes: 1 << 20,
         };
         eventing
             .subscribe(trigger("a", "a", to), delivery, reqwest::Client::new())
@@ -731,6 +734,64 @@ mod tests {
         .expect("base64");
         assert!(
             String::from_utf8_lossy(&error).contains("unable to decode the reply"),
+            "{dead:?}"
+        );
+        assert_eq!(
+            topic(&url, "broker").await["records"],
+            1,
+            "no reply appended"
+        );
+        eventing.stop_delivery().await;
+    }
+
+    #[tokio::test]
+    async fn a_reply_larger_than_a_record_may_be_is_dead_lettered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut eventing = Eventing::open(&dir.path().join("topics.db"), &["broker", "dead"], 1)
+            .await
+            .expect("open");
+        // A valid event in structured mode, over the 64 bytes allowed.
+        let (to, received) = replier((
+            StatusCode::OK,
+            vec![("content-type", "application/cloudevents+json")],
+            r#"{"specversion":"1.0","id":"r","source":"/a","type":"b","data":{"padding":"0123456789"}}"#,
+        ))
+        .await;
+        let delivery = DeliverySpec {
+            retry: 5,
+            backoff_delay: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 8,
+            deliveries: 1,
+            max_reply_bytes: 64,
+        };
+        eventing
+            .subscribe(trigger("a", "a", to), delivery, reqwest::Client::new())
+            .await
+            .expect("subscribe");
+        let url = serve(eventing.router(1 << 20)).await;
+        send_event(&url, 1, "a").await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while topic(&url, "dead").await["records"] != 1 {
+            assert!(Instant::now() < deadline, "not dead-lettered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(received.load(Ordering::SeqCst), 1, "no retry");
+        let dead: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/dead/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        let error = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            dead[0]["event"]["knativeerrordata"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .expect("base64");
+        assert!(
+            String::from_utf8_lossy(&error).contains("larger than the 64 bytes"),
             "{dead:?}"
         );
         assert_eq!(
