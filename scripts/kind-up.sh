@@ -8,15 +8,23 @@
 # NOT RUN where it was written (no Docker, no network there); it was only
 # checked with `shellcheck scripts/kind-up.sh` and tests/manifests/test_guide.py.
 #
-# Usage: scripts/kind-up.sh [kind|demo]      (default: kind; demo adds the simulator)
+# Usage: scripts/kind-up.sh [kind|demo|broker]
+#   kind (default): the explicit topology, knative/overlays/kind
+#   demo:           the same plus the simulator, knative/overlays/demo
+#   broker:         the broker topology (docs/topologies.md), knative/overlays/broker/kind,
+#                   with the Kafka Broker's data plane (eventing-kafka-broker.yaml)
 # Environment: CLUSTER (default pact), KNATIVE_VERSION, STRIMZI_VERSION,
 #              KIND_NODE_IMAGE (default: the image in scripts/kind-cluster.yaml),
 #              ENGINE=docker|podman (default: docker if it answers, else podman),
 #              SKIP_IMAGES=1 to skip building/loading the images.
 set -euo pipefail
 
-OVERLAY="${1:-kind}"
-case "$OVERLAY" in kind|demo) ;; *) echo "usage: $0 [kind|demo]" >&2; exit 2 ;; esac
+# OVERLAY: the directory under knative/overlays that is applied.
+case "${1:-kind}" in
+  kind|demo) OVERLAY="${1:-kind}"; TOPOLOGY=explicit ;;
+  broker) OVERLAY=broker/kind; TOPOLOGY=broker ;;
+  *) echo "usage: $0 [kind|demo|broker]" >&2; exit 2 ;;
+esac
 
 CLUSTER="${CLUSTER:-pact}"
 KNATIVE_VERSION="${KNATIVE_VERSION:-knative-v1.23.0}"
@@ -160,10 +168,21 @@ kubectl apply -f "$(gh knative/eventing eventing-core.yaml)"
 for f in eventing-kafka-controller.yaml eventing-kafka-source.yaml eventing-kafka-sink.yaml; do
   kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker "$f")"
 done
+# The broker topology adds the Kafka Broker's data plane (kafka-broker-receiver,
+# kafka-broker-dispatcher; docs/topologies.md, "Install the Kafka Broker").
+if [ "$TOPOLOGY" = broker ]; then
+  kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker eventing-kafka-broker.yaml)"
+fi
 # The platform as released asks for nearly all of a 4-vCPU node; lower the
 # Kafka source dispatcher's CPU request (knative/platform/kind-requests.yaml).
 kubectl apply --server-side --force-conflicts --field-manager=pact-kind \
   -f "$ROOT/knative/platform/kind-requests.yaml"
+# and the Kafka Broker's receiver and dispatcher likewise, or they do not fit
+# (knative/platform/kind-requests-broker.yaml).
+if [ "$TOPOLOGY" = broker ]; then
+  kubectl apply --server-side --force-conflicts --field-manager=pact-kind \
+    -f "$ROOT/knative/platform/kind-requests-broker.yaml"
+fi
 kubectl -n knative-eventing wait deploy --all --for=condition=Available --timeout=10m
 # Sender authentication (docs/security.md): the sources send OIDC tokens, which
 # pact-translation and pact-contactlog require (PACT_SENDER_AUTH=oidc).
@@ -217,12 +236,17 @@ kubectl apply -k "$ROOT/knative/overlays/$OVERLAY"
 kubectl -n "$NS" wait kafka/pact-cluster --for=condition=Ready --timeout=15m
 kubectl -n "$NS" wait kafkauser --all --for=condition=Ready --timeout=5m
 
-step "Kafka auth Secrets for the KafkaSinks/KafkaSources"
+step "Kafka auth Secrets of the KafkaUsers of knative/overlays/$OVERLAY"
+# One knative-<user> Secret per KafkaUser the overlay creates, read back from
+# what was just applied: the explicit topology's five (the KafkaSinks and
+# KafkaSources), or the broker topology's three (docs/topologies.md: the dead
+# letters' KafkaSink, the raw feed's KafkaSource, the Broker).
+users="$(kubectl get -k "$ROOT/knative/overlays/$OVERLAY" -o name | sed -n 's|^kafkauser\.kafka\.strimzi\.io/||p')"
+[ -n "$users" ] || { echo "knative/overlays/$OVERLAY creates no KafkaUser" >&2; exit 1; }
 ca="$(mktemp)"
 trap 'rm -f "$ca"' EXIT
 kubectl -n "$NS" get secret pact-cluster-cluster-ca-cert -o jsonpath='{.data.ca\.crt}' | base64 -d > "$ca"
-for user in pact-sink-untranslated pact-sink-translated pact-sink-deadletter \
-            pact-source-translation pact-source-contactlog; do
+for user in $users; do
   password="$(kubectl -n "$NS" get secret "$user" -o jsonpath='{.data.password}' | base64 -d)"
   kubectl -n "$NS" create secret generic "knative-$user" \
     --from-literal=protocol=SASL_SSL --from-literal=sasl.mechanism=SCRAM-SHA-512 \
@@ -239,15 +263,20 @@ kubectl -n "$NS" wait sinkbinding,pingsource --all --for=condition=Ready --timeo
 if [ "$OVERLAY" = demo ]; then
   kubectl -n "$NS" wait containersource --all --for=condition=Ready --timeout=5m
 fi
+if [ "$TOPOLOGY" = broker ]; then
+  kubectl -n "$NS" wait broker,trigger,eventpolicy --all --for=condition=Ready --timeout=5m
+fi
 # pact-query answers through Kourier on the host (its OpenAPI needs no token).
 curl -fsS -o /dev/null -H "Host: pact-query.$NS.127.0.0.1.sslip.io" "http://127.0.0.1:$HTTP_PORT/openapi.json"
 
 step "done"
 kubectl -n "$NS" get ksvc
+check=(pact check-cluster)
+if [ "$TOPOLOGY" = broker ]; then check+=(--topology broker); fi
 cat <<EOF
 
 PACT is up. Next (docs/deploy.md, "Check it works"; docs/check-cluster.md):
-  pact check-cluster        # every resource Ready, contacts in and out, a short burst
+  ${check[*]}        # every resource Ready, contacts in and out, a short burst
   pact burst --watch -n $NS -z 1m -c 400 http://pact-producer.$NS.127.0.0.1.sslip.io/pact/producer
 The pact binary: cargo install --path $ROOT   (or run the localhost/pact:dev image,
 see docs/deploy.md, "The pact tool"). Query token: $state_dir/query-token

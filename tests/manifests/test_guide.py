@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 import yaml
+import topology
 from k8s import ROOT, kustomize
 
 GUIDE = ROOT / "docs/deploy.md"
@@ -744,6 +745,238 @@ def openshift_push_problems(guide_text: str, docs: list[dict]) -> list[str]:
            [f"deploy.md pushes {i}, which the openshift overlay does not deploy" for i in sorted(pushed - deployed)]
 
 
+# ---------------------------------------- (m) kind-up.sh's broker topology
+
+TOPOLOGIES = ROOT / "docs/topologies.md"
+# The overlay each argument of kind-up.sh must apply (docs/deploy.md, "kind,
+# step by step"; docs/topologies.md, "A new cluster").
+KIND_UP_OVERLAYS = {"kind": "overlays/kind", "demo": "overlays/demo", "broker": "overlays/broker/kind"}
+DATA_PLANE = "eventing-kafka-broker.yaml"   # the Kafka Broker's data plane, a release file
+BROKER_PLATFORM_PATCH = "knative/platform/kind-requests-broker.yaml"
+
+
+def topologies():
+    return TOPOLOGIES.read_text()
+
+
+def script_arguments(script_text: str) -> dict[str, dict]:
+    """{argument: the variables its arm of kind-up.sh's `case "${1:-...}" in`
+    sets}, `${1:-...}` replaced by the argument."""
+    m = re.search(r'^case "\$\{1:-([a-z]+)\}" in\n(.*?)^esac', script_text, flags=re.M | re.S)
+    if not m:
+        return {}
+    out = {}
+    for arm in re.finditer(r"^\s*([a-z|]+)\)(.*?);;", m.group(2), flags=re.M):
+        for arg in arm.group(1).split("|"):
+            out[arg] = {k: v.strip('"').replace("${1:-%s}" % m.group(1), arg)
+                        for k, v in re.findall(r'\b([A-Z_]+)=("[^"]*"|[^\s;]+)', arm.group(2))}
+    return out
+
+
+def script_path(script_text: str, arg: str) -> list[str]:
+    """The logical commands kind-up.sh runs for `arg`: outside any `if [
+    "$VAR" = value ]` on a variable the argument sets, or inside one whose
+    test holds (other conditions are kept, both branches); the argument's
+    variables and "$ROOT/ substituted."""
+    values = script_arguments(script_text).get(arg)
+    if values is None:
+        return []
+    out, stack = [], []  # True/False: a test on the argument's variables; None: any other
+    for c in commands(script_text):
+        m = re.fullmatch(r'if \[ "\$(\w+)" (!?=) ([\w/.-]+) \]; then(?: (.*); fi)?', c)
+        if m and m.group(1) in values:
+            holds = (values[m.group(1)] == m.group(3)) == (m.group(2) == "=")
+            if m.group(4) is None:
+                stack.append(holds)
+            elif holds and False not in stack:
+                out.append(m.group(4))
+            continue
+        if re.match(r"if\b", c) and c.endswith("then"):
+            stack.append(None)
+        elif c.startswith("elif "):
+            stack[-1] = None if stack[-1] is None else (False if stack[-1] else None)
+        elif c == "else":
+            stack[-1] = None if stack[-1] is None else not stack[-1]
+        elif c == "fi":
+            stack.pop()
+        elif False not in stack:
+            out.append(c)
+    subst = {k: v for k, v in values.items()}
+    return [re.sub(r"\$\{?([A-Z_]+)\}?", lambda v: subst.get(v.group(1), v.group(0)), c).replace('"$ROOT/', '"')
+            for c in out]
+
+
+def _index(path: list[str], pred) -> int | None:
+    return next((i for i, c in enumerate(path) if pred(c)), None)
+
+
+def output_names(docs: list[dict]) -> str:
+    """What `kubectl get -o name` prints for these objects: <kind>.<group>/<name>,
+    the kind lower-cased, no group for the core API (kubernetes
+    staging/src/k8s.io/cli-runtime/pkg/printers/name.go)."""
+    out = []
+    for d in docs:
+        group = d["apiVersion"].rpartition("/")[0]
+        out.append(f"{d['kind'].lower()}{'.' + group if group else ''}/{d['metadata']['name']}\n")
+    return "".join(out)
+
+
+def applied_overlay_problems(script_text: str, arg: str) -> list[str]:
+    path = script_path(script_text, arg)
+    applied = [words(c)[3] for c in path if c.startswith("kubectl apply -k ")]
+    want = f"knative/{KIND_UP_OVERLAYS[arg]}"
+    if applied != [want]:
+        return [f"kind-up.sh {arg}: applies {applied}, not {want}"]
+    return []
+
+
+def kafka_users_problems(script_text: str, arg: str, docs: list[dict], want: list[str]) -> list[str]:
+    """The users whose knative-<user> Secrets `kind-up.sh arg` makes are the
+    KafkaUsers of the overlay it applies (docs, its render) and pipeline.toml's
+    (`want`): its `users="$(kubectl get -k <dir> -o name | <filter>)"` reads
+    the directory it applied, and <filter>, run by bash on what kubectl would
+    print for the render, keeps exactly the KafkaUsers."""
+    path = script_path(script_text, arg)
+    found = [m for c in path for m in [re.fullmatch(r'users="\$\(kubectl get -k "([^"]+)" -o name \| (.*)\)"', c)] if m]
+    if len(found) != 1:
+        return [f"kind-up.sh {arg}: no users=\"$(kubectl get -k <overlay> -o name | ...)\" (found {len(found)})"]
+    out = []
+    read, kept = found[0].groups()
+    applied = [words(c)[3] for c in path if c.startswith("kubectl apply -k ")]
+    if applied != [read]:
+        out.append(f"kind-up.sh {arg}: reads the KafkaUsers of {read}, applies {applied}")
+    run = subprocess.run(["bash", "-c", kept], input=output_names(docs), capture_output=True, text=True, timeout=30)
+    got = sorted(run.stdout.split())
+    rendered = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "KafkaUser")
+    if run.returncode != 0 or got != rendered:
+        out.append(f"kind-up.sh {arg}: `{kept}` keeps {got} of the render, whose KafkaUsers are {rendered}")
+    if got != sorted(want):
+        out.append(f"kind-up.sh {arg}: makes Kafka auth Secrets for {got}, pipeline.toml makes {sorted(want)}")
+    loop = _index(path, lambda c: c == "for user in $users; do")
+    if loop is None or _index(path[loop:], lambda c: 'create secret generic "knative-$user"' in c) is None:
+        out.append(f"kind-up.sh {arg}: no `for user in $users; do ... create secret generic \"knative-$user\"`")
+    return out
+
+
+def pinned_version(guide_text: str) -> str | None:
+    row = re.search(r"^\| Knative Serving, net-kourier, Eventing, eventing-kafka-broker \| (\S+) \|", guide_text, re.M)
+    return row.group(1) if row else None
+
+
+def data_plane_problems(script_text: str, guide_text: str, topologies_text: str, arg: str) -> list[str]:
+    """`kind-up.sh broker` applies the Kafka Broker's data plane, the release
+    file of the version deploy.md pins and topologies.md installs, after the
+    Kafka controller, then kind-requests-broker.yaml server-side, then the
+    overlay; the explicit arguments apply neither (the patch alone would
+    create half a StatefulSet)."""
+    out = []
+    pinned = pinned_version(guide_text)
+    default = re.search(r'^KNATIVE_VERSION="\$\{KNATIVE_VERSION:-(\S+)\}"$', script_text, re.M)
+    gh = re.search(r'^gh\(\) \{ echo "https://github\.com/\$1/releases/download/\$KNATIVE_VERSION/\$2"; \}$', script_text, re.M)
+    if pinned is None or default is None or default.group(1) != pinned:
+        out.append(f"kind-up.sh: KNATIVE_VERSION defaults to {default and default.group(1)}, deploy.md pins {pinned}")
+    if gh is None:
+        out.append("kind-up.sh: gh() does not make release URLs of $KNATIVE_VERSION")
+    url = f"https://github.com/knative-extensions/eventing-kafka-broker/releases/download/{pinned}/{DATA_PLANE}"
+    if f"kubectl apply -f {url}" not in guide_commands(topologies_text):
+        out.append(f"topologies.md: does not install {url}")
+    path = script_path(script_text, arg)
+    plane = _index(path, lambda c: c == f'kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker {DATA_PLANE})"')
+    patch = _index(path, lambda c: c.startswith("kubectl apply") and BROKER_PLATFORM_PATCH in c)
+    overlay = _index(path, lambda c: c.startswith("kubectl apply -k "))
+    if arg != "broker":
+        if plane is not None or patch is not None:
+            out.append(f"kind-up.sh {arg}: applies the broker data plane or its patch in the explicit topology")
+        return out
+    controller = _index(path, lambda c: re.match(r"for f in eventing-kafka-controller\.yaml", c) is not None)
+    if plane is None:
+        out.append(f"kind-up.sh broker: never applies {DATA_PLANE}")
+    elif controller is None or plane < controller:
+        out.append(f"kind-up.sh broker: applies {DATA_PLANE} before eventing-kafka-controller.yaml")
+    if patch is None:
+        out.append(f"kind-up.sh broker: never applies {BROKER_PLATFORM_PATCH}")
+    else:
+        if "--server-side" not in words(path[patch]):
+            out.append(f"kind-up.sh broker: {BROKER_PLATFORM_PATCH} is a partial object: it needs --server-side")
+        if plane is None or patch < plane:
+            out.append(f"kind-up.sh broker: {BROKER_PLATFORM_PATCH} is applied before the data plane it patches")
+        if overlay is None or patch > overlay:
+            out.append(f"kind-up.sh broker: {BROKER_PLATFORM_PATCH} is applied after PACT itself")
+    return out
+
+
+def _kind_words(kind: str) -> set[str]:
+    k = kind.lower()
+    return {k, k + "s", k[:-1] + "ies" if k.endswith("y") else k + "es"}
+
+
+def broker_wait_problems(script_text: str, arg: str, broker_docs: list[dict], explicit_docs: list[dict]) -> list[str]:
+    """`kind-up.sh broker` waits (condition Ready, after the Kafka auth
+    Secrets the Broker needs) for every kind the broker render has and the
+    explicit one has not (ConfigMaps aside: no conditions); an explicit
+    argument waits for none of them (`kubectl wait --all` finding nothing fails)."""
+    only = sorted({d["kind"] for d in broker_docs if "/" in d["apiVersion"]}
+                  - {d["kind"] for d in explicit_docs})
+    path = script_path(script_text, arg)
+    secrets = _index(path, lambda c: c == "for user in $users; do")
+    waited = set()
+    for i, c in enumerate(path):
+        argv = words(c)
+        if argv[:1] == ["kubectl"] and "wait" in argv and "--all" in argv and "--for=condition=Ready" in argv:
+            kinds = set(argv[argv.index("wait") + 1].split(","))
+            if arg == "broker" and secrets is not None and i < secrets:
+                continue
+            waited |= {k for k in only if _kind_words(k) & kinds}
+    want = set(only) if arg == "broker" else set()
+    if not only:
+        return ["the broker render has no kind of its own (the check would prove nothing)"]
+    if waited != want:
+        return [f"kind-up.sh {arg}: waits for {sorted(waited)} of the broker topology's own kinds, "
+                f"should wait for {sorted(want)}"]
+    return []
+
+
+def closing_hint(script_text: str, arg: str) -> str:
+    """What kind-up.sh prints at the end for `arg` (the text from `check=(`
+    to the heredoc's end, run by bash)."""
+    m = re.search(r"^check=\(.*?^EOF$", script_text, flags=re.M | re.S)
+    if not m:
+        return ""
+    setup = "".join(f"{k}={shlex.quote(v)}\n" for k, v in script_arguments(script_text).get(arg, {}).items())
+    run = subprocess.run(["bash", "-c", "set -eu\nNS=pact ROOT=/repo state_dir=/state\n" + setup + m.group(0)],
+                         capture_output=True, text=True, timeout=30)
+    return run.stdout if run.returncode == 0 else ""
+
+
+def hint_problems(script_text: str, arg: str) -> list[str]:
+    hint = [line.split("#")[0].strip() for line in closing_hint(script_text, arg).splitlines()
+            if line.strip().startswith("pact check-cluster")]
+    want = "pact check-cluster --topology broker" if arg == "broker" else "pact check-cluster"
+    if hint != [want]:
+        return [f"kind-up.sh {arg}: ends by suggesting {hint}, not {want!r}"]
+    return []
+
+
+def usage_problems(script_text: str, guide_text: str, topologies_text: str) -> list[str]:
+    """Every argument kind-up.sh accepts is in its usage line and its error,
+    and deploy.md names each but the default; topologies.md names broker."""
+    out = []
+    args = list(script_arguments(script_text))
+    if sorted(args) != sorted(KIND_UP_OVERLAYS):
+        out.append(f"kind-up.sh: accepts {args}, not {sorted(KIND_UP_OVERLAYS)}")
+    usage = re.search(r"^# Usage: scripts/kind-up\.sh \[([a-z|]+)\]", script_text, re.M)
+    if not usage or usage.group(1).split("|") != args:
+        out.append(f"kind-up.sh: its usage line says {usage and usage.group(1)}, it accepts {args}")
+    if f'echo "usage: $0 [{"|".join(args)}]"' not in script_text:
+        out.append(f"kind-up.sh: its usage error does not say [{'|'.join(args)}]")
+    for arg in args[1:]:
+        if f"scripts/kind-up.sh {arg}" not in guide_text:
+            out.append(f"deploy.md: never says `scripts/kind-up.sh {arg}`")
+    if "scripts/kind-up.sh broker" not in topologies_text:
+        out.append("topologies.md: never says `scripts/kind-up.sh broker`")
+    return out
+
+
 # =================================================================== tests
 
 def test_webhook_waits_precede_configmap_patches():
@@ -989,3 +1222,132 @@ def test_openshift_push_check_bites():
     g = guide().replace('podman push "$HOST/pact/pact-$f:dev"', 'podman push "$HOST/pact/pact-$f:latest"')
     assert g != guide()
     assert openshift_push_problems(g, render("overlays/openshift")) != []
+
+
+# ------------------------------------------- kind-up.sh: the broker topology
+
+def _want_users(arg):
+    return topology.broker_kafka_users() if arg == "broker" else topology.kafka_users()
+
+
+@pytest.mark.parametrize("arg", sorted(KIND_UP_OVERLAYS))
+def test_kind_up_applies_the_overlay_and_makes_its_users_secrets(arg):
+    assert applied_overlay_problems(script(), arg) == []
+    assert kafka_users_problems(script(), arg, render(KIND_UP_OVERLAYS[arg]), _want_users(arg)) == []
+
+
+def test_kind_up_broker_users_are_the_broker_topologys():
+    # the same filter, on two renders: five users for the one, three for the other
+    assert sorted(_want_users("broker")) == ["pact-broker", "pact-sink-deadletter", "pact-source-translation"]
+    assert len(_want_users("kind")) == 5
+
+
+@pytest.mark.parametrize("broken", [
+    lambda s: s.replace("s|^kafkauser\\.kafka\\.strimzi\\.io/||p", "s|^kafkatopic\\.kafka\\.strimzi\\.io/||p"),
+    lambda s: s.replace("s|^kafkauser\\.kafka\\.strimzi\\.io/||p", "s|^kafkauser/||p"),
+    lambda s: s.replace('users="$(kubectl get -k "$ROOT/knative/overlays/$OVERLAY"',
+                        'users="$(kubectl get -k "$ROOT/knative/overlays/kind"'),
+    lambda s: s.replace("broker) OVERLAY=broker/kind;", "broker) OVERLAY=kind;"),
+    lambda s: s.replace("for user in $users; do", "for user in pact-sink-deadletter pact-broker; do"),
+], ids=["other-kind", "core-group-form", "reads-the-explicit-overlay", "applies-the-explicit-overlay", "own-list"])
+def test_kind_up_users_check_bites(broken):
+    s = broken(script())
+    assert s != script()
+    found = applied_overlay_problems(s, "broker") + \
+        kafka_users_problems(s, "broker", render(KIND_UP_OVERLAYS["broker"]), _want_users("broker"))
+    assert found != []
+
+
+@pytest.mark.parametrize("arg", sorted(KIND_UP_OVERLAYS))
+def test_kind_up_broker_data_plane_is_the_pinned_release(arg):
+    assert pinned_version(guide()) == "knative-v1.23.0"
+    assert data_plane_problems(script(), guide(), topologies(), arg) == []
+
+
+def _unguard_data_plane(s):
+    old = ('if [ "$TOPOLOGY" = broker ]; then\n'
+           '  kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker eventing-kafka-broker.yaml)"\nfi\n')
+    assert old in s
+    return s.replace(old, 'kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker eventing-kafka-broker.yaml)"\n')
+
+
+def _patch_before_data_plane(s):
+    plane = ('if [ "$TOPOLOGY" = broker ]; then\n'
+             '  kubectl apply -f "$(gh knative-extensions/eventing-kafka-broker eventing-kafka-broker.yaml)"\nfi\n')
+    assert plane in s
+    s = s.replace(plane, "")
+    anchor = "kubectl -n knative-eventing wait deploy --all --for=condition=Available --timeout=10m\n"
+    return s.replace(anchor, anchor + plane, 1)
+
+
+@pytest.mark.parametrize("broken", [
+    lambda s, g, t: (s.replace('KNATIVE_VERSION="${KNATIVE_VERSION:-knative-v1.23.0}"',
+                               'KNATIVE_VERSION="${KNATIVE_VERSION:-knative-v1.22.0}"'), g, t, "broker"),
+    lambda s, g, t: (s, g, t.replace("download/knative-v1.23.0/eventing-kafka-broker.yaml",
+                                     "download/knative-v1.22.0/eventing-kafka-broker.yaml"), "broker"),
+    lambda s, g, t: (s.replace("eventing-kafka-broker eventing-kafka-broker.yaml)", "eventing-kafka-broker eventing-kafka-broker-v2.yaml)"), g, t, "broker"),
+    lambda s, g, t: (_unguard_data_plane(s), g, t, "kind"),
+    lambda s, g, t: (_patch_before_data_plane(s), g, t, "broker"),
+    lambda s, g, t: (s.replace("  kubectl apply --server-side --force-conflicts --field-manager=pact-kind \\\n"
+                               '    -f "$ROOT/knative/platform/kind-requests-broker.yaml"',
+                               '  kubectl apply -f "$ROOT/knative/platform/kind-requests-broker.yaml"'), g, t, "broker"),
+], ids=["script-other-version", "guide-other-version", "other-file", "explicit-gets-it", "patch-first", "client-side"])
+def test_data_plane_check_bites(broken):
+    s, g, t, arg = broken(script(), guide(), topologies())
+    assert (s, g, t) != (script(), guide(), topologies())
+    assert data_plane_problems(s, g, t, arg) != []
+
+
+@pytest.mark.parametrize("arg", sorted(KIND_UP_OVERLAYS))
+def test_kind_up_broker_waits_for_the_broker_topologys_own_objects(arg):
+    assert broker_wait_problems(script(), arg, render(KIND_UP_OVERLAYS["broker"]), render()) == []
+
+
+_BROKER_WAIT = ('if [ "$TOPOLOGY" = broker ]; then\n'
+                '  kubectl -n "$NS" wait broker,trigger,eventpolicy --all --for=condition=Ready --timeout=5m\nfi\n')
+
+
+@pytest.mark.parametrize("broken", [
+    lambda s: (s.replace("wait broker,trigger,eventpolicy --all", "wait broker,trigger --all"), "broker"),
+    lambda s: (s.replace(_BROKER_WAIT, ""), "broker"),
+    lambda s: (s.replace(_BROKER_WAIT, '  kubectl -n "$NS" wait broker,trigger,eventpolicy --all --for=condition=Ready --timeout=5m\n'), "demo"),
+    lambda s: (s.replace(_BROKER_WAIT, "").replace('step "Kafka auth Secrets', _BROKER_WAIT + 'step "Kafka auth Secrets'), "broker"),
+], ids=["policy-not-waited", "no-wait", "explicit-waits-too", "before-the-secrets"])
+def test_broker_wait_check_bites(broken):
+    s, arg = broken(script())
+    assert s != script()
+    assert broker_wait_problems(s, arg, render(KIND_UP_OVERLAYS["broker"]), render()) != []
+
+
+@pytest.mark.parametrize("arg", sorted(KIND_UP_OVERLAYS))
+def test_kind_up_ends_with_the_topologys_check_cluster(arg):
+    assert hint_problems(script(), arg) == []
+    # the CLI has the flag (src/check_cluster/mod.rs, its usage text)
+    assert "pact check-cluster --topology broker" in (ROOT / "src/check_cluster/mod.rs").read_text()
+
+
+@pytest.mark.parametrize("broken", [
+    lambda s: (s.replace("if [ \"$TOPOLOGY\" = broker ]; then check+=(--topology broker); fi\n", ""), "broker"),
+    lambda s: (s.replace("if [ \"$TOPOLOGY\" = broker ]; then check+=(--topology broker); fi\n",
+                         "check+=(--topology broker)\n"), "kind"),
+], ids=["broker-without-topology", "explicit-with-broker"])
+def test_hint_check_bites(broken):
+    s, arg = broken(script())
+    assert s != script()
+    assert hint_problems(s, arg) != []
+
+
+def test_kind_up_arguments_are_documented():
+    assert usage_problems(script(), guide(), topologies()) == []
+
+
+@pytest.mark.parametrize("broken", [
+    lambda s, g, t: (s.replace("[kind|demo|broker]", "[kind|demo]"), g, t),
+    lambda s, g, t: (s, g.replace("scripts/kind-up.sh broker", "scripts/kind-up.sh"), t),
+    lambda s, g, t: (s, g, t.replace("scripts/kind-up.sh broker", "scripts/kind-up.sh")),
+    lambda s, g, t: (s.replace("  broker) OVERLAY=broker/kind; TOPOLOGY=broker ;;\n", ""), g, t),
+], ids=["usage-line", "deploy-md", "topologies-md", "not-accepted"])
+def test_usage_check_bites(broken):
+    args = broken(script(), guide(), topologies())
+    assert args != (script(), guide(), topologies())
+    assert usage_problems(*args) != []
