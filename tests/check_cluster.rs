@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::{Dev, TestDatabase, temp_dir};
+use pact::topology::Wiring;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -220,7 +221,13 @@ async fn contacts_flow_through_the_local_pipeline_and_the_burst_scales() {
     bounded(async {
         let database = TestDatabase::create().await;
         let dir = temp_dir();
-        let dev = Dev::start(&dir.path().join("dev"), Some(&database.url), &[]).await;
+        let dev = Dev::start(
+            &dir.path().join("dev"),
+            Wiring::Explicit,
+            Some(&database.url),
+            &[],
+        )
+        .await;
         let (_query, query_url) = query_with_token(&database.url).await;
         let fake = FakeApi::start(
             dir.path(),

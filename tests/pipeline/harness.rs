@@ -2,7 +2,7 @@
 //! through its JSON lines, a contact sender that retries until every batch is
 //! accepted, waits with deadlines, and a fresh PostgreSQL database per test.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use pact::topology::TOPOLOGY;
+use pact::topology::{TOPOLOGY, Wiring};
 use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
 use serde::Serialize;
 use serde_json::Value;
@@ -74,18 +74,20 @@ pub struct Dev {
     client: reqwest::Client,
 }
 
-/// `pact dev --dir <dir> --port 0 --json <extra>` in a clean environment,
-/// with stdin closed and output discarded unless the caller pipes it. A
+/// `pact dev --dir <dir> --port 0 --json --topology <wiring> <extra>` in a
+/// clean environment, with stdin closed and output discarded unless the
+/// caller pipes it. A
 /// failing test leaves no pipeline behind: pact dev is killed when the
 /// command is dropped, and its functions stop when it dies (they watch
 /// their stdin).
-pub fn dev_command(dir: &Path, extra: &[&str]) -> Command {
+pub fn dev_command(dir: &Path, wiring: Wiring, extra: &[&str]) -> Command {
     let mut command = Command::new(PACT);
     command
         .arg("dev")
         .arg("--dir")
         .arg(dir)
         .args(["--port", "0", "--json"])
+        .args(["--topology", &wiring_name(wiring)])
         .args(extra)
         .env_clear()
         .envs(
@@ -100,6 +102,14 @@ pub fn dev_command(dir: &Path, extra: &[&str]) -> Command {
         .stderr(Stdio::null())
         .kill_on_drop(true);
     command
+}
+
+/// The name `--topology` takes, as the ready line spells it.
+pub fn wiring_name(wiring: Wiring) -> String {
+    serde_json::to_value(wiring)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .expect("a wiring serializes as its name")
 }
 
 /// Keeps the last [`LOG_LINES`] lines of `pact dev`'s stderr, for failure
@@ -207,10 +217,11 @@ fn parts_of(ready: &Value) -> (Urls, HashMap<String, i32>) {
 }
 
 impl Dev {
-    /// Starts `pact dev --dir <dir> --port 0 --json <extra>`, on `database`
-    /// (`None`: its embedded SQLite default), and reads its ready line.
-    pub async fn start(dir: &Path, database: Option<&str>, extra: &[&str]) -> Self {
-        let mut command = dev_command(dir, extra);
+    /// Starts `pact dev --dir <dir> --port 0 --json --topology <wiring>
+    /// <extra>`, on `database` (`None`: its embedded SQLite default), and
+    /// reads its ready line.
+    pub async fn start(dir: &Path, wiring: Wiring, database: Option<&str>, extra: &[&str]) -> Self {
+        let mut command = dev_command(dir, wiring, extra);
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(url) = database {
             command.env("DATABASE_URL", url);
@@ -220,6 +231,11 @@ impl Dev {
         let logs = keep_logs(child.stderr.take().expect("stderr is piped"));
         let (reader, mut lines) = read_json_lines(child.stdout.take().expect("stdout is piped"));
         let ready = wait_ready(&mut child, &mut lines, &logs).await;
+        assert_eq!(
+            ready["topology"],
+            wiring_name(wiring),
+            "the topology pact dev runs: {ready}"
+        );
         let (urls, pids) = parts_of(&ready);
         let database_url = match database {
             Some(url) => {
@@ -286,6 +302,34 @@ impl Dev {
         response.json().await.expect("records are JSON")
     }
 
+    /// How many records of each CloudEvent type `topic` holds (every
+    /// partition, read to its end); raw records count as `""`.
+    pub async fn record_types(&self, topic: &str) -> BTreeMap<String, u64> {
+        let mut types = BTreeMap::new();
+        for from in (0..).step_by(1000) {
+            let url = format!(
+                "{}/topics/{topic}/records?from={from}&limit=1000",
+                self.urls.eventing
+            );
+            let response = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            assert_eq!(response.status(), 200, "GET {url}");
+            let records: Vec<Value> = response.json().await.expect("records are JSON");
+            if records.is_empty() {
+                return types;
+            }
+            for record in records {
+                let ty = record["event"]["type"].as_str().unwrap_or_default();
+                *types.entry(ty.to_owned()).or_default() += 1;
+            }
+        }
+        unreachable!("the pages of a topic end")
+    }
+
     /// pact-query's `/stats` total, or `None` while it does not answer.
     pub async fn stored(&self) -> Option<i64> {
         let response = self
@@ -341,7 +385,14 @@ impl Dev {
     /// pact-query's count reaches their number and stays there, the table
     /// holds exactly their ids, and a sample reads back translated.
     pub async fn assert_stored_exactly(&self, sent: &[Contact]) {
-        let expected: Vec<String> = sent.iter().map(Contact::stored_id).collect();
+        self.assert_stored_exactly_and(sent, &[]).await;
+    }
+
+    /// [`Dev::assert_stored_exactly`], with the rows `others` (events that
+    /// did not come through pact-producer) on top.
+    pub async fn assert_stored_exactly_and(&self, sent: &[Contact], others: &[String]) {
+        let mut expected: Vec<String> = sent.iter().map(Contact::stored_id).collect();
+        expected.extend_from_slice(others);
         self.assert_stored_ids(&expected).await;
 
         // Translated and queryable: a sample read back through pact-query.
