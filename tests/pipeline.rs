@@ -473,10 +473,14 @@ async fn killed_functions_lose_nothing(
         wait_sent(&mut progress, at).await;
         let old = dev.pids[function];
         let topics = dev.topics().await;
+        // Read before any await: a `watch` borrow is a lock, and held
+        // across `dev.stored().await` (a format argument lives to the end
+        // of the statement) it blocks the sender's update on a runtime
+        // worker, which once hung this test past its time limit.
+        let accepted = *progress.borrow();
+        let stored = dev.stored().await;
         eprintln!(
-            "killing pact-{function} (pid {old}) with {} contacts accepted, {:?} stored; topics: {topics}",
-            *progress.borrow(),
-            dev.stored().await
+            "killing pact-{function} (pid {old}) with {accepted} contacts accepted, {stored:?} stored; topics: {topics}"
         );
         kill(Pid::from_raw(old), signal).expect("signal the function");
         let exited = dev
