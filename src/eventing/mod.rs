@@ -687,25 +687,26 @@ mod tests {
         eventing.stop_delivery().await;
     }
 
-    #[tokio::test]
-    async fn a_reply_that_is_not_an_event_is_dead_lettered_without_retries() {
+    /// Delivers one event of type `a` to a Trigger whose subscriber answers
+    /// `reply`, with replies limited to `max_reply_bytes`, and waits for its
+    /// dead letter: the subscriber's request count, the dead letter's
+    /// `knativeerrordata`, the records of the Broker's topic.
+    async fn dead_lettered_reply(
+        reply: (StatusCode, Vec<(&'static str, &'static str)>, &'static str),
+        max_reply_bytes: usize,
+    ) -> (usize, String, serde_json::Value) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut eventing = Eventing::open(&dir.path().join("topics.db"), &["broker", "dead"], 1)
             .await
             .expect("open");
-        let (to, received) = replier((
-            StatusCode::OK,
-            vec![("content-type", "text/plain")],
-            "not an event",
-        ))
-        .await;
+        let (to, received) = replier(reply).await;
         let delivery = DeliverySpec {
             retry: 5,
             backoff_delay: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
             max_in_flight: 8,
             deliveries: 1,
-            max_reply_bytes: 1 << 20,
+            max_reply_bytes,
         };
         eventing
             .subscribe(trigger("a", "a", to), delivery, reqwest::Client::new())
@@ -718,7 +719,6 @@ mod tests {
             assert!(Instant::now() < deadline, "not dead-lettered");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(received.load(Ordering::SeqCst), 1, "no retry");
         let dead: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/dead/records"))
             .await
             .expect("read")
@@ -732,73 +732,39 @@ mod tests {
                 .unwrap_or_default(),
         )
         .expect("base64");
-        assert!(
-            String::from_utf8_lossy(&error).contains("unable to decode the reply"),
-            "{dead:?}"
-        );
-        assert_eq!(
-            topic(&url, "broker").await["records"],
-            1,
-            "no reply appended"
-        );
+        let broker = topic(&url, "broker").await["records"].clone();
         eventing.stop_delivery().await;
+        (
+            received.load(Ordering::SeqCst),
+            String::from_utf8_lossy(&error).into_owned(),
+            broker,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_is_not_an_event_is_dead_lettered_without_retries() {
+        let reply = (
+            StatusCode::OK,
+            vec![("content-type", "text/plain")],
+            "not an event",
+        );
+        let (received, error, broker) = dead_lettered_reply(reply, 1 << 20).await;
+        assert_eq!(received, 1, "no retry");
+        assert!(error.contains("unable to decode the reply"), "{error}");
+        assert_eq!(broker, 1, "no reply appended");
     }
 
     #[tokio::test]
     async fn a_reply_larger_than_a_record_may_be_is_dead_lettered() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut eventing = Eventing::open(&dir.path().join("topics.db"), &["broker", "dead"], 1)
-            .await
-            .expect("open");
         // A valid event in structured mode, over the 64 bytes allowed.
-        let (to, received) = replier((
+        let reply = (
             StatusCode::OK,
             vec![("content-type", "application/cloudevents+json")],
             r#"{"specversion":"1.0","id":"r","source":"/a","type":"b","data":{"padding":"0123456789"}}"#,
-        ))
-        .await;
-        let delivery = DeliverySpec {
-            retry: 5,
-            backoff_delay: Duration::from_millis(10),
-            timeout: Duration::from_secs(5),
-            max_in_flight: 8,
-            deliveries: 1,
-            max_reply_bytes: 64,
-        };
-        eventing
-            .subscribe(trigger("a", "a", to), delivery, reqwest::Client::new())
-            .await
-            .expect("subscribe");
-        let url = serve(eventing.router(1 << 20)).await;
-        send_event(&url, 1, "a").await;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while topic(&url, "dead").await["records"] != 1 {
-            assert!(Instant::now() < deadline, "not dead-lettered");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(received.load(Ordering::SeqCst), 1, "no retry");
-        let dead: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/dead/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
-        let error = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            dead[0]["event"]["knativeerrordata"]
-                .as_str()
-                .unwrap_or_default(),
-        )
-        .expect("base64");
-        assert!(
-            String::from_utf8_lossy(&error).contains("larger than the 64 bytes"),
-            "{dead:?}"
         );
-        assert_eq!(
-            topic(&url, "broker").await["records"],
-            1,
-            "no reply appended"
-        );
-        eventing.stop_delivery().await;
+        let (received, error, broker) = dead_lettered_reply(reply, 64).await;
+        assert_eq!(received, 1, "no retry");
+        assert!(error.contains("larger than the 64 bytes"), "{error}");
+        assert_eq!(broker, 1, "no reply appended");
     }
 }
