@@ -255,17 +255,7 @@ mod tests {
 
     /// A subscriber answering `status` to every event; counts them.
     async fn subscriber(status: StatusCode) -> (reqwest::Url, Arc<AtomicUsize>) {
-        let received = Arc::new(AtomicUsize::new(0));
-        let counter = received.clone();
-        let router = axum::Router::new().route(
-            "/",
-            axum::routing::post(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async move { status }
-            }),
-        );
-        let url = format!("{}/", serve(router).await).parse().expect("url");
-        (url, received)
+        replier((status, Vec::new(), "")).await
     }
 
     /// The stand-in on `dir`, topic `in` (2 partitions) delivered to
@@ -321,6 +311,16 @@ mod tests {
         }
     }
 
+    /// `GET /topics/{topic}/records`.
+    async fn records(url: &str, topic: &str) -> Vec<serde_json::Value> {
+        reqwest::get(format!("{url}/topics/{topic}/records"))
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     async fn topic(url: &str, name: &str) -> serde_json::Value {
         let status: serde_json::Value = reqwest::get(format!("{url}/topics"))
             .await
@@ -352,13 +352,8 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(received.load(Ordering::SeqCst), 10);
-        let read: serde_json::Value = reqwest::get(format!("{url}/topics/in/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
-        assert_eq!(read, serde_json::json!([]));
+        let read = records(&url, "in").await;
+        assert!(read.is_empty(), "{read:?}");
         eventing.stop_delivery().await;
         drop(eventing);
 
@@ -368,12 +363,7 @@ mod tests {
         assert_eq!(t["end_offsets"], ends, "{t}");
         assert_eq!(t["start_offsets"], ends, "{t}");
         send(&url, 4).await;
-        let read: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/in/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
+        let read = records(&url, "in").await;
         assert_eq!(read.len(), 4);
         for record in read {
             let partition = record["partition"].as_u64().expect("partition") as usize;
@@ -496,12 +486,7 @@ mod tests {
         assert_eq!(body, data);
 
         // Both read as the structured JSON the log always showed.
-        let read: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/in/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
+        let read = records(&url, "in").await;
         assert_eq!(read.len(), 2, "{read:?}");
         assert_eq!(
             read[0]["event"],
@@ -672,12 +657,7 @@ mod tests {
         assert_eq!(topic(&url, "dead").await["records"], 0);
         // Replies are keyed by their partitionkey, as the Kafka Broker's
         // dispatcher keys them.
-        let records: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/broker/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
+        let records = records(&url, "broker").await;
         let replies: Vec<&serde_json::Value> = records
             .iter()
             .filter(|r| r["event"]["type"] == "b")
@@ -719,12 +699,7 @@ mod tests {
             assert!(Instant::now() < deadline, "not dead-lettered");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let dead: Vec<serde_json::Value> = reqwest::get(format!("{url}/topics/dead/records"))
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("JSON");
+        let dead = records(&url, "dead").await;
         let error = base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
             dead[0]["event"]["knativeerrordata"]

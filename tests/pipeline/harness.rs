@@ -276,9 +276,9 @@ impl Dev {
         tail(&self.logs, n)
     }
 
-    /// `GET /topics` of the eventing stand-in.
-    pub async fn topics(&self) -> Value {
-        let url = format!("{}/topics", self.urls.eventing);
+    /// `GET {path}` of the eventing stand-in, answered 200 with JSON.
+    async fn eventing_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let url = format!("{}{path}", self.urls.eventing);
         let response = self
             .client
             .get(&url)
@@ -286,20 +286,21 @@ impl Dev {
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         assert_eq!(response.status(), 200, "GET {url}");
-        response.json().await.expect("/topics is JSON")
+        response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+    }
+
+    /// `GET /topics` of the eventing stand-in.
+    pub async fn topics(&self) -> Value {
+        self.eventing_json("/topics").await
     }
 
     /// `GET /topics/{topic}/records` (every partition, up to 1000 each).
     pub async fn records(&self, topic: &str) -> Vec<Value> {
-        let url = format!("{}/topics/{topic}/records?limit=1000", self.urls.eventing);
-        let response = self
-            .client
-            .get(&url)
-            .send()
+        self.eventing_json(&format!("/topics/{topic}/records?limit=1000"))
             .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert_eq!(response.status(), 200, "GET {url}");
-        response.json().await.expect("records are JSON")
     }
 
     /// How many records of each CloudEvent type `topic` holds (every
@@ -307,18 +308,9 @@ impl Dev {
     pub async fn record_types(&self, topic: &str) -> BTreeMap<String, u64> {
         let mut types = BTreeMap::new();
         for from in (0..).step_by(1000) {
-            let url = format!(
-                "{}/topics/{topic}/records?from={from}&limit=1000",
-                self.urls.eventing
-            );
-            let response = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            assert_eq!(response.status(), 200, "GET {url}");
-            let records: Vec<Value> = response.json().await.expect("records are JSON");
+            let records: Vec<Value> = self
+                .eventing_json(&format!("/topics/{topic}/records?from={from}&limit=1000"))
+                .await;
             if records.is_empty() {
                 return types;
             }
