@@ -161,12 +161,17 @@ def knative_objects(topology):
             if topic and topic not in topics:
                 topics.append(topic)
     broker = topology == "broker"
-    # With a Broker: the raw feed's KafkaSource, the dead letters' KafkaSink,
-    # a SinkBinding only where no Trigger feeds the function (it replies).
+    # The pipeline's outputs: topics no function reads, which keep their
+    # KafkaSink (and their emitter its SinkBinding) with a Broker too.
+    outputs = [t for t in topics if not any(f.get("reads") == t for f in functions)]
+    # With a Broker: the raw feed's KafkaSource, the outputs' and the dead
+    # letters' KafkaSinks, a SinkBinding only where no Trigger feeds the
+    # function (it replies) or it emits to an output.
     sources = [table["broker"]["raw_topic"]] if broker else [f["reads"] for f in functions if f.get("reads")]
-    sinks = [] if broker else topics
+    sinks = outputs if broker else topics
     bindings = [f"pact-{f['name']}-sink" for f in functions
-                if f.get("emits_to") and not (broker and f.get("reads"))]
+                if f.get("emits_to")
+                and not (broker and f.get("reads") and f["emits_to"] not in outputs)]
     return {
         ("serving.knative.dev", "v1", "services"): ("Service", [f"pact-{f['name']}" for f in functions]),
         ("sources.knative.dev", "v1", "kafkasources"): ("KafkaSource", sources),

@@ -99,8 +99,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let waited = sent_at.elapsed();
-    let report = Report::new(&rows, &expected, &sent, waited, start_time);
-    print_summary(&args, &pipeline, &report, &rows).await?;
+    let mut report = Report::new(&rows, &expected, &sent, waited, start_time);
+    print_summary(&args, &pipeline, &mut report, &rows).await?;
     database.close().await;
 
     if args.keep {
@@ -199,15 +199,30 @@ async fn wait_or_interrupt(
     }
 }
 
-/// Prints the report, with the dead letters and a sample exposure query,
-/// as text or as one JSON object.
+/// Prints the report, with the dead letters, a sample exposure query and
+/// the notification of a reported case, as text or as one JSON object.
 async fn print_summary(
     args: &Args,
     pipeline: &Pipeline,
-    report: &Report,
+    report: &mut Report,
     rows: &[Row],
 ) -> anyhow::Result<()> {
     let exposure = exposure_sample(pipeline.urls().of(Function::Query), rows).await;
+    if let Some(sample) = &exposure {
+        args.say(&format!(
+            "pact demo: reporting person {} as a case (POST /cases); waiting for pact-notify",
+            sample.mmid
+        ));
+        match notify_sample(pipeline.urls(), sample).await {
+            Ok(notified) => {
+                report.problems.extend(notified.problems());
+                report.notify = Some(notified);
+            }
+            Err(e) => report
+                .problems
+                .push(format!("the reported case was not notified: {e:#}")),
+        }
+    }
     let status = pipeline.status();
     let dead_letters = status
         .topics
@@ -365,6 +380,8 @@ struct Report {
     latency_ms: Latency,
     by_place: Vec<PlaceCount>,
     busiest_places: Vec<PlaceCount>,
+    /// The last step: a person reported as a case, and who was notified.
+    notify: Option<NotifySample>,
     problems: Vec<String>,
 }
 
@@ -487,6 +504,7 @@ impl Report {
             },
             by_place,
             busiest_places,
+            notify: None,
             problems,
         }
     }
@@ -536,6 +554,15 @@ impl Report {
                 sample.mmid, sample.direct, sample.within_two, sample.mmid
             );
         }
+        if let Some(notify) = &self.notify {
+            println!(
+                "  pact-notify:  person {} reported as a case (POST /cases): {} people notified {} ms after the report, each once: {}",
+                notify.mmid,
+                notify.people,
+                notify.within_ms,
+                if notify.each_once { "yes" } else { "NO" }
+            );
+        }
     }
 }
 
@@ -583,4 +610,152 @@ async fn exposure_sample(query_url: &str, rows: &[Row]) -> Option<ExposureSample
         direct,
         within_two,
     })
+}
+
+/// A simulated person reported as a case, and what pact-notify sent.
+#[derive(Debug, Serialize)]
+struct NotifySample {
+    mmid: i64,
+    case_id: String,
+    /// People pact-query lists one hop from the person in the run.
+    exposed: usize,
+    /// Distinct people in `pact-notifications`.
+    people: usize,
+    /// Records in `pact-notifications`.
+    notifications: usize,
+    /// Whether each exposed person got exactly one notification.
+    each_once: bool,
+    /// From the report to the last notification in the topic.
+    within_ms: i64,
+}
+
+impl NotifySample {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.each_once {
+            problems.push(format!(
+                "the case's {} exposed people got {} notifications for {} people",
+                self.exposed, self.notifications, self.people
+            ));
+        }
+        problems
+    }
+}
+
+/// How long pact-notify may take to notify the sample case.
+const NOTIFY_LIMIT: Duration = Duration::from_secs(30);
+
+/// Reports the sample person as a case with onset today, waits until
+/// pact-notify says it is notified, and reads what reached
+/// `pact-notifications`.
+async fn notify_sample(
+    urls: &crate::dev::Urls,
+    sample: &ExposureSample,
+) -> anyhow::Result<NotifySample> {
+    let client = reqwest::Client::new();
+    let query = urls.of(Function::Query);
+    let reported_at = Utc::now();
+    let response = client
+        .post(format!("{query}/cases"))
+        .json(&serde_json::json!({"mmid": sample.mmid, "onset": reported_at.date_naive()}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 202,
+        "POST /cases answered {}: {}",
+        response.status(),
+        response.text().await.unwrap_or_default()
+    );
+    let accepted: serde_json::Value = response.json().await?;
+    let case_id = accepted["case_id"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + NOTIFY_LIMIT;
+    loop {
+        let status: serde_json::Value = client
+            .get(format!("{query}/cases/{case_id}"))
+            .send()
+            .await?
+            .json()
+            .await
+            .unwrap_or_default();
+        if status["status"] == "notified" {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "not notified within {} s (GET /cases/{case_id}: {status})",
+            NOTIFY_LIMIT.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let records = topic_records(&client, &urls.eventing, "pact-notifications").await?;
+    let mut people: HashMap<i64, usize> = HashMap::new();
+    let mut last = reported_at;
+    for record in &records {
+        // pact-notify keys each notification by the person notified.
+        if let Some(mmid) = record["key"].as_str().and_then(|k| k.parse().ok()) {
+            *people.entry(mmid).or_default() += 1;
+        }
+        if let Some(at) = record["appended_at"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        {
+            last = last.max(at.with_timezone(&Utc));
+        }
+    }
+    Ok(NotifySample {
+        mmid: sample.mmid,
+        case_id,
+        exposed: sample.direct,
+        people: people.len(),
+        notifications: records.len(),
+        each_once: people.len() == sample.direct && people.values().all(|&n| n == 1),
+        within_ms: (last - reported_at).num_milliseconds(),
+    })
+}
+
+/// Every record of `topic` in the stand-in, all partitions.
+async fn topic_records(
+    client: &reqwest::Client,
+    eventing: &str,
+    topic: &str,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let topics: serde_json::Value = client
+        .get(format!("{eventing}/topics"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let starts: Vec<u64> = topics["topics"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["name"] == topic))
+        .and_then(|t| t["start_offsets"].as_array())
+        .map(|offsets| {
+            offsets
+                .iter()
+                .filter_map(serde_json::Value::as_u64)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (partition, &start) in starts.iter().enumerate() {
+        let mut from = start;
+        loop {
+            let page: Vec<serde_json::Value> = client
+                .get(format!("{eventing}/topics/{topic}/records"))
+                .query(&[
+                    ("partition", partition as u64),
+                    ("from", from),
+                    ("limit", 1000),
+                ])
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let Some(last) = page.last() else { break };
+            from = last["offset"].as_u64().unwrap_or(from) + 1;
+            out.extend(page);
+        }
+    }
+    Ok(out)
 }

@@ -97,15 +97,18 @@ pub enum Function {
     Contactlog,
     /// pact-query.
     Query,
+    /// pact-notify.
+    Notify,
 }
 
 impl Function {
-    /// All four, in the order of the flow.
-    pub const ALL: [Function; 4] = [
+    /// All five, in the order of the flow.
+    pub const ALL: [Function; 5] = [
         Function::Producer,
         Function::Translation,
         Function::Contactlog,
         Function::Query,
+        Function::Notify,
     ];
 
     /// The short name (`translation`).
@@ -115,6 +118,7 @@ impl Function {
             Function::Translation => "translation",
             Function::Contactlog => "contactlog",
             Function::Query => "query",
+            Function::Notify => "notify",
         }
     }
 
@@ -130,6 +134,7 @@ impl Function {
             Function::Translation => pact_translation::run(),
             Function::Contactlog => pact_contactlog::run(),
             Function::Query => pact_query::run(),
+            Function::Notify => pact_notify::run(),
         }
     }
 }

@@ -297,26 +297,44 @@ impl Topology {
         order
     }
 
+    /// The pipeline's outputs: topics a function emits to and none reads
+    /// (what systems outside it consume). They keep their own topic, and
+    /// KafkaSink, in both topologies.
+    pub fn outputs(&self) -> Vec<&str> {
+        self.topics()
+            .into_iter()
+            .filter(|topic| {
+                !self
+                    .functions
+                    .iter()
+                    .any(|f| f.reads.as_deref() == Some(*topic))
+            })
+            .collect()
+    }
+
     /// The topics of the log under `wiring`, the dead-letter topic last.
     pub fn log_topics(&self, wiring: Wiring) -> Vec<String> {
         match wiring {
             Wiring::Explicit => self.all_topics().into_iter().map(str::to_owned).collect(),
-            Wiring::Broker => vec![
-                self.broker.raw_topic.clone(),
-                self.broker.topic(),
-                self.dead_letter_topic.clone(),
-            ],
+            Wiring::Broker => [self.broker.raw_topic.clone(), self.broker.topic()]
+                .into_iter()
+                .chain(self.outputs().into_iter().map(str::to_owned))
+                .chain([self.dead_letter_topic.clone()])
+                .collect(),
         }
     }
 
     /// The topic a stage's `K_SINK` points at under `wiring`. With a
     /// Broker, a stage a Trigger feeds has none: it replies, and the Trigger
-    /// appends its reply to the Broker.
+    /// appends its reply to the Broker; but a stage that emits to an output
+    /// keeps that topic (a case makes many notifications, a reply holds one).
     pub fn sink_topic(&self, stage: &Stage, wiring: Wiring) -> Option<String> {
+        let emits_to = stage.emits_to.as_deref()?;
         match wiring {
-            Wiring::Explicit => stage.emits_to.clone(),
+            Wiring::Explicit => Some(emits_to.to_owned()),
+            Wiring::Broker if self.outputs().contains(&emits_to) => Some(emits_to.to_owned()),
             Wiring::Broker if stage.trigger().is_some() => None,
-            Wiring::Broker => stage.emits_to.as_ref().map(|_| self.broker.topic()),
+            Wiring::Broker => Some(self.broker.topic()),
         }
     }
 
@@ -406,13 +424,23 @@ mod tests {
             .iter()
             .map(|f| f.name.as_str())
             .collect();
-        assert_eq!(order, ["contactlog", "query", "translation", "producer"]);
+        assert_eq!(
+            order,
+            ["notify", "contactlog", "query", "translation", "producer"]
+        );
         let ingress: Vec<&str> = TOPOLOGY.ingress().map(|f| f.name.as_str()).collect();
-        assert_eq!(ingress, ["producer"]);
+        assert_eq!(ingress, ["producer", "query"]);
         assert_eq!(
             TOPOLOGY.all_topics(),
-            ["pact-untranslated", "pact-translated", "pact-deadletter"]
+            [
+                "pact-untranslated",
+                "pact-translated",
+                "pact-cases",
+                "pact-notifications",
+                "pact-deadletter"
+            ]
         );
+        assert_eq!(TOPOLOGY.outputs(), ["pact-notifications"]);
     }
 
     #[test]
@@ -467,6 +495,7 @@ mod tests {
             [
                 "pact-untranslated",
                 "knative-broker-pact-pact",
+                "pact-notifications",
                 "pact-deadletter"
             ]
         );
@@ -481,16 +510,21 @@ mod tests {
                 Some("knative-broker-pact-pact".to_owned()),
                 None,
                 None,
-                None
+                Some("knative-broker-pact-pact".to_owned()),
+                Some("pact-notifications".to_owned()),
             ],
-            "the producer sends to the Broker; translation replies"
+            "the producer and pact-query send to the Broker; translation replies; \
+             notify keeps its output"
         );
         let triggers: Vec<String> = TOPOLOGY
             .functions
             .iter()
             .filter_map(Stage::trigger)
             .collect();
-        assert_eq!(triggers, ["pact-translation", "pact-contactlog"]);
+        assert_eq!(
+            triggers,
+            ["pact-translation", "pact-contactlog", "pact-notify"]
+        );
         assert_eq!(
             TOPOLOGY.broker.trigger_group("pact-contactlog"),
             "knative-trigger-pact-pact-contactlog"
@@ -530,6 +564,17 @@ mod tests {
         assert!(!translation.accepts(&translated) && !translation.accepts(&ping));
         assert!(contactlog.accepts(&translated) && contactlog.accepts(&ping));
         assert!(!contactlog.accepts(&untranslated) && !contactlog.accepts(&other_ping));
+        let notify = filter("notify");
+        let reported = event(pact_runtime::case::CASE_REPORTED, "/pact/query");
+        let withdrawn = event(pact_runtime::case::CASE_WITHDRAWN, "/pact/query");
+        let notified = event(pact_runtime::case::EXPOSURE_NOTIFIED, "/pact/notify");
+        assert!(notify.accepts(&reported) && notify.accepts(&withdrawn));
+        for other in [&untranslated, &raw, &translated, &ping, &notified] {
+            assert!(!notify.accepts(other), "{other}");
+        }
+        for case in [&reported, &withdrawn] {
+            assert!(!translation.accepts(case) && !contactlog.accepts(case));
+        }
     }
 
     #[test]

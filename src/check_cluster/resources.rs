@@ -105,9 +105,15 @@ pub const KINDS: [Kind; 8] = [
         group: "eventing.knative.dev",
         version: "v1alpha1",
         plural: "kafkasinks",
+        // With a Broker, the pipeline's outputs keep theirs.
         expected: |t, wiring| match wiring {
             Wiring::Explicit => t.all_topics().into_iter().map(str::to_owned).collect(),
-            Wiring::Broker => vec![t.dead_letter_topic.clone()],
+            Wiring::Broker => t
+                .outputs()
+                .into_iter()
+                .chain([t.dead_letter_topic.as_str()])
+                .map(str::to_owned)
+                .collect(),
         },
         optional: false,
     },

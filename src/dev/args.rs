@@ -81,6 +81,31 @@ pub struct Settings {
     #[arg(long, default_value = "1m",
           value_parser = duration_within(Duration::from_millis(100), DAY))]
     pub retention_check_interval: Duration,
+    /// Also deliver a topic to a URL of yours, as a KafkaSource would: e.g.
+    /// `pact-notifications=http://127.0.0.1:8080/` with `pact display`
+    /// there. Repeatable; consumer group `pact-dev-<topic>-<n>` (n counts
+    /// from 1 in the order given), so a restart goes on where it stopped.
+    #[arg(long, value_name = "TOPIC=URL", value_parser = subscriber)]
+    pub subscribe: Vec<(String, reqwest::Url)>,
+}
+
+/// `--subscribe`'s `TOPIC=URL`: a topic of the pipeline and an http(s) URL.
+fn subscriber(text: &str) -> Result<(String, reqwest::Url), String> {
+    let (topic, url) = text
+        .split_once('=')
+        .ok_or("expected TOPIC=URL, e.g. pact-notifications=http://127.0.0.1:8080/")?;
+    let topics = TOPOLOGY.all_topics();
+    if !topics.contains(&topic) {
+        return Err(format!(
+            "{topic} is not a topic of the pipeline ({})",
+            topics.join(", ")
+        ));
+    }
+    let url: reqwest::Url = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{url}: an http or https URL"));
+    }
+    Ok((topic.to_owned(), url))
 }
 
 /// The largest port offset of pipeline.toml: `--port` plus it must fit.
@@ -113,6 +138,7 @@ Examples:
   pact dev                              state in ./.pact-dev, ports 8180-{}
   pact dev --port 0 --json              ports the OS picks; JSON lines on stdout
   pact dev --topology broker            one Broker and a Trigger per stage
+  pact dev --subscribe pact-notifications=http://127.0.0.1:8080/   (with `pact display`)
   curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
   curl http://127.0.0.1:{}/topics     offsets, lag, dead letters",
         ports.join(", "),
@@ -171,6 +197,7 @@ impl Default for Settings {
             retention: HOUR,
             dead_letter_retention: 7 * DAY,
             retention_check_interval: Duration::from_secs(60),
+            subscribe: Vec::new(),
         }
     }
 }

@@ -305,6 +305,18 @@ async fn subscribe(
             reply_to: None,
         });
     }
+    // The user's own subscribers (`--subscribe`), as a KafkaSource each.
+    for (n, (topic, url)) in settings.subscribe.iter().enumerate() {
+        subscriptions.push(Subscription {
+            group: format!("pact-dev-{topic}-{}", n + 1),
+            topic: topic.clone(),
+            subscriber: url.clone(),
+            ordering: settings.ordering,
+            dead_letter_topic: TOPOLOGY.dead_letter_topic.clone(),
+            filter: None,
+            reply_to: None,
+        });
+    }
     for subscription in subscriptions {
         eventing
             .subscribe(subscription, delivery.clone(), client.clone())

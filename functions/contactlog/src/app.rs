@@ -13,7 +13,7 @@ use chrono::Utc;
 use pact_runtime::contact::BoundedText;
 use pact_runtime::database::{Database, Schema};
 use pact_runtime::identity::event_id;
-use pact_runtime::ingest::{Incoming, LimitedRequest, all_or_nothing, read_events};
+use pact_runtime::ingest::{Incoming, LimitedRequest, all_or_nothing, prefers_reply, read_events};
 use pact_runtime::metrics::Metrics;
 use pact_runtime::sender_auth::protect;
 use pact_runtime::server::{Function, Started, contract_with_liveness};
@@ -201,22 +201,6 @@ async fn receive(
     Ok(Json(outcome).into_response())
 }
 
-/// Whether the request carries `Prefer: reply` (RFC 7240; Knative's
-/// dispatchers send it on every delivery).
-fn prefers_reply(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|preference| {
-            preference
-                .split(';')
-                .next()
-                .is_some_and(|token| token.trim().eq_ignore_ascii_case("reply"))
-        })
-}
-
 /// Deletes rows observed more than the retention period ago, in batches.
 async fn purge(state: &AppState) -> Result<u64> {
     let days = state.config.retention_days;
@@ -236,8 +220,16 @@ async fn purge(state: &AppState) -> Result<u64> {
             break;
         }
     }
+    // pact-notify's cases and notifications go with the contacts.
+    let cases = store::purge_cases(state.database(), cutoff)
+        .await
+        .map_err(|source| Error::Purge {
+            deleted: total,
+            source,
+        })?;
     tracing::info!(
         deleted = total,
+        cases,
         retention_days = days,
         "retention purge done"
     );

@@ -86,6 +86,27 @@ pub async fn purge_batch(db: &Database, cutoff: DateTime<Utc>, batch: i64) -> sq
     .await
 }
 
+/// Deletes the cases pact-notify recorded before `cutoff`, and their
+/// notifications, in one transaction; returns how many cases. (Cases are
+/// few: a case and its notifications go together.)
+pub async fn purge_cases(db: &Database, cutoff: DateTime<Utc>) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    tx.query(
+        "DELETE FROM notifications WHERE case_id IN \
+         (SELECT case_id FROM cases WHERE recorded_at < $1)",
+    )
+    .bind(cutoff)
+    .execute()
+    .await?;
+    let cases = tx
+        .query("DELETE FROM cases WHERE recorded_at < $1")
+        .bind(cutoff)
+        .execute()
+        .await?;
+    tx.commit().await?;
+    Ok(cases)
+}
+
 /// Whether a database error is about the data (a constraint), so retrying
 /// the same rows can never succeed, rather than about the database.
 pub fn is_permanent(error: &sqlx::Error) -> bool {

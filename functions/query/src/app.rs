@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use http::{HeaderValue, header};
 use pact_runtime::database::{Database, Schema};
+use pact_runtime::emit::Emitter;
 use pact_runtime::metrics::Metrics;
 use pact_runtime::server::{Function, Started, contract};
 use utoipa::OpenApi;
@@ -17,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::{NAME, api, auth, openapi};
+use crate::{NAME, SOURCE, api, auth, cases, openapi};
 
 /// pact-query, as the runtime starts it.
 pub struct Query;
@@ -38,6 +39,7 @@ pub struct AppState {
     config: Arc<Config>,
     schema: Schema,
     metrics: Arc<Metrics>,
+    emitter: Arc<Emitter>,
 }
 
 impl AppState {
@@ -46,11 +48,22 @@ impl AppState {
     /// applies the same embedded migrations; sqlx's lock makes two
     /// migrators safe): must be called inside a Tokio runtime.
     pub fn new(config: Config, database: Database) -> Self {
+        let metrics = Metrics::new().freeze();
+        let emitter = Arc::new(
+            Emitter::new(SOURCE, &config.runtime, metrics.clone())
+                .with_token_file(config.emit_token_file.clone()),
+        );
         Self {
             config: Arc::new(config),
             schema: Schema::migrate_in_background(database),
-            metrics: Metrics::new().freeze(),
+            metrics,
+            emitter,
         }
+    }
+
+    /// Emits the case events (`POST /cases`).
+    pub(crate) fn emitter(&self) -> &Emitter {
+        &self.emitter
     }
 
     /// The database, once the schema is in place; before, a 503.
@@ -99,6 +112,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(api::contacts))
         .routes(routes!(api::exposures))
         .routes(routes!(api::stats))
+        .routes(routes!(cases::report))
+        .routes(routes!(cases::withdraw, cases::status))
 }
 
 /// pact-query's routes inside the function contract.

@@ -53,6 +53,9 @@ pub struct Config {
     pub auth: Auth,
     /// How long one request waits for the database's answer.
     pub read_timeout: Duration,
+    /// `PACT_EMIT_TOKEN_FILE`: the bearer token sent to `K_SINK` with the
+    /// case events.
+    pub emit_token_file: Option<std::path::PathBuf>,
 }
 
 // `Config::from_env` and its `runtime` field, for `pact_runtime::server::run`.
@@ -71,6 +74,7 @@ impl Config {
             Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             1..=MAX_READ_TIMEOUT_MS,
         );
+        let emit_token_file = pact_runtime::sender_auth::read_emit_token_file(&mut reader);
         let mut warnings = reader.finish()?;
         warnings.append(&mut auth_warnings);
         // `read` reports every `None` to the reader, so `finish` has failed
@@ -88,6 +92,7 @@ impl Config {
                 database,
                 auth,
                 read_timeout,
+                emit_token_file,
             },
             warnings,
         ))

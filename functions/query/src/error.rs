@@ -30,6 +30,10 @@ pub enum Error {
     /// No token, or not an accepted one.
     #[error("{0}")]
     Unauthorized(Unauthorized),
+    /// The thing asked for is not recorded (a case pact-notify has not
+    /// seen): 404, which only a person or a page reads here.
+    #[error("{0}")]
+    NotFound(String),
     /// The database failed: 503 when it may answer later, 504 when it
     /// stopped a statement at its time limit, 500 otherwise (see
     /// [`Error::answer`]).
@@ -84,6 +88,7 @@ impl Error {
         match self {
             Self::Parameter { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Database(e) => {
                 answer(e).map_or(StatusCode::INTERNAL_SERVER_ERROR, |a| a.status())
             }
@@ -159,6 +164,12 @@ impl IntoResponse for Error {
                     .with_field(&name)
                     .into_response();
                 response.extensions_mut().insert(ErrorType("malformed"));
+                response
+            }
+            Self::NotFound(detail) => {
+                let mut response =
+                    Problem::new(StatusCode::NOT_FOUND, "not_found", detail).into_response();
+                response.extensions_mut().insert(ErrorType("not_found"));
                 response
             }
             Self::Unauthorized(why) => {

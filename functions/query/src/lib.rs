@@ -1,5 +1,6 @@
 //! pact-query: PACT's read API over the `contactlist` table (DESIGN.md
-//! section 5), a Knative Service that scales to zero.
+//! section 5), and where cases are reported; a Knative Service that scales
+//! to zero.
 //!
 //! - `GET /findcontactbystate?state=MN`, `GET /findcontactbycountry?country=US`:
 //!   the original demo's endpoints, with its JSON field names (a JSON array
@@ -9,6 +10,10 @@
 //!   contacts in the last `days` days, with the smallest number of hops and
 //!   the earliest contact linking them; one recursive query in the database.
 //! - `GET /stats`: counts by country, state and day.
+//! - `POST /cases`, `DELETE /cases/{case_id}`: health staff report or
+//!   withdraw a case; pact-query emits the event pact-notify acts on to
+//!   `K_SINK` ([`cases`]). `GET /cases/{case_id}`: how many pact-notify
+//!   notified.
 //! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from the same
 //!   route list as the router.
 //!
@@ -22,6 +27,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod cases;
 pub mod config;
 pub mod cursor;
 pub mod error;
@@ -36,6 +42,8 @@ pub use error::{Error, Result};
 
 /// The function's name, in logs and metrics.
 pub const NAME: &str = "pact-query";
+/// The `source` of the case events it emits.
+pub const SOURCE: &str = "/pact/query";
 
 /// The whole process (settings from the environment, serve until SIGTERM):
 /// the runtime's one start-up path. What the `pact-query` binary and

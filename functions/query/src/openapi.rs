@@ -93,6 +93,7 @@ pub enum ErrorResponses {
         (name = "original", description = "The original demo's endpoints, with its field names"),
         (name = "tracing", description = "Contacts and exposures of one person"),
         (name = "statistics", description = "Counts over the whole contact log"),
+        (name = "cases", description = "Reporting a case, so pact-notify notifies the people exposed to it; withdrawing it"),
         (name = "operations", description = "Health, readiness, metrics and this document; no token needed"),
     ),
 )]

@@ -343,3 +343,33 @@ pub async fn stats(db: &Database) -> Result<Stats, sqlx::Error> {
         by_day,
     })
 }
+
+/// A case as pact-notify recorded it, with its notifications counted.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CaseRow {
+    /// The person; `None` while only a withdrawal arrived.
+    pub mmid: Option<i64>,
+    /// The onset date, as midnight UTC.
+    pub onset: Option<DateTime<Utc>>,
+    /// When its notifications were planned.
+    pub planned_at: Option<DateTime<Utc>>,
+    /// When it was withdrawn.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// Notifications the sink accepted.
+    pub notified: i64,
+    /// Notifications not sent yet (none will be once it is withdrawn).
+    pub pending: i64,
+    /// Notifications withdrawn.
+    pub withdrawn: i64,
+}
+
+const CASE_STATUS: &str = "SELECT c.mmid, c.onset, c.planned_at, c.withdrawn_at, \
+     (SELECT count(*) FROM notifications AS n WHERE n.case_id = c.case_id AND n.sent_at IS NOT NULL) AS notified, \
+     (SELECT count(*) FROM notifications AS n WHERE n.case_id = c.case_id AND n.sent_at IS NULL) AS pending, \
+     (SELECT count(*) FROM notifications AS n WHERE n.case_id = c.case_id AND n.withdrawn_at IS NOT NULL) AS withdrawn \
+     FROM cases AS c WHERE c.case_id = $1";
+
+/// The case `case_id`, if pact-notify recorded it.
+pub async fn case_status(db: &Database, case_id: &str) -> Result<Option<CaseRow>, sqlx::Error> {
+    Ok(db.query(CASE_STATUS).bind(case_id).fetch_all().await?.pop())
+}

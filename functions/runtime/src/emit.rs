@@ -161,6 +161,11 @@ impl Emitter {
         }
     }
 
+    /// Whether `K_SINK` is set (else events go back in the reply).
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// Sends the token in `path` (when the file exists) as bearer to `K_SINK`.
     pub fn with_token_file(mut self, path: Option<std::path::PathBuf>) -> Self {
         self.token = path.map(EmitToken::new);

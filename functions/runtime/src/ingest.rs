@@ -179,6 +179,22 @@ impl Incoming {
     }
 }
 
+/// Whether the request carries `Prefer: reply` (RFC 7240; Knative's
+/// dispatchers send it on every delivery).
+pub fn prefers_reply(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|preference| {
+            preference
+                .split(';')
+                .next()
+                .is_some_and(|token| token.trim().eq_ignore_ascii_case("reply"))
+        })
+}
+
 /// Reads every event of a request. `accepted` lists the CloudEvent types the
 /// function takes; a KafkaSource envelope (`dev.knative.kafka.event`) and a
 /// plain body are read as the first of them.

@@ -8,6 +8,7 @@
 //! configuration from the environment, logs, and graceful shutdown.
 
 pub mod binary;
+pub mod case;
 pub mod config;
 mod connection;
 pub mod contact;

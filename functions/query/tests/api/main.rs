@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod cases;
 mod config;
 mod contacts;
 mod cursors;

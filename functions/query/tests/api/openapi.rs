@@ -88,11 +88,16 @@ async fn check_the_document_lists_every_route_served(db: Database) {
         expected.insert((path.to_owned(), "get".to_owned()));
     }
     assert_eq!(served, expected);
-    assert_eq!(router_routes.len(), 5, "{router_routes:?}");
+    assert_eq!(router_routes.len(), 8, "{router_routes:?}");
 
-    // Every documented operation answers 200 when called as documented,
-    // and an undocumented method on its path is a 405.
+    // Every documented read answers 200 when called as documented (but a
+    // case's, which is 404 until pact-notify recorded it; tests/api/cases.rs
+    // calls the case operations), and an undocumented method on its path
+    // is a 405.
     for (path, method) in &served {
+        if path.starts_with("/cases") {
+            continue;
+        }
         assert_eq!(method, "get");
         let url = example_request(&document, path, method);
         let response = app.get(&url).await;
@@ -126,7 +131,8 @@ async fn check_the_document_lists_every_route_served(db: Database) {
             serde_json::json!([{"bearer": []}]),
             "{path}"
         );
-        for status in ["200", "400", "401", "503", "504"] {
+        let success = if method == "get" { "200" } else { "202" };
+        for status in [success, "400", "401", "503", "504"] {
             assert!(
                 operation["responses"][status].is_object(),
                 "{path} {status}"
