@@ -1,7 +1,8 @@
-"""The four functions as real processes for the hostile-input suite, started
-once per module: pact-producer and pact-translation delivering to a capture
-sink, pact-contactlog and pact-query on one SQLite file, every server with
-short header-read and idle timeouts so slow clients are cut off quickly."""
+"""The five functions as real processes for the hostile-input suite, started
+once per module: pact-producer, pact-translation, pact-query (cases) and
+pact-notify delivering to a capture sink, pact-contactlog, pact-query and
+pact-notify on one SQLite file, every server with short header-read and idle
+timeouts so slow clients are cut off quickly."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ class Pipeline:
     functions: dict[str, Function]
     database: Path
 
-    def rows(self) -> int:
+    def rows(self, table: str = "contactlist") -> int:
         with sqlite3.connect(self.database) as db:
-            return db.execute("SELECT count(*) FROM contactlist").fetchone()[0]
+            return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ def pipeline(tmp_path_factory):
         "producer": ("pact-producer", {"K_SINK": sink.url}),
         "translation": ("pact-translation", {"K_SINK": sink.url}),
         "contactlog": ("pact-contactlog", {"DATABASE_URL": url}),
-        "query": ("pact-query", {"DATABASE_URL": url, "PACT_QUERY_TOKENS": TOKEN}),
+        "query": ("pact-query", {"DATABASE_URL": url, "PACT_QUERY_TOKENS": TOKEN, "K_SINK": sink.url}),
+        "notify": ("pact-notify", {"DATABASE_URL": url, "K_SINK": sink.url}),
     }
     started: dict[str, Function] = {}
     try:
@@ -55,6 +57,7 @@ def pipeline(tmp_path_factory):
                 # pact-query reads the schema pact-contactlog migrates.
                 wait_ready(started[key])
         wait_ready(started["query"])
+        wait_ready(started["notify"])
         yield Pipeline(sink=sink, functions=started, database=database)
     finally:
         for function in reversed(list(started.values())):

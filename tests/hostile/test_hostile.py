@@ -1,4 +1,4 @@
-"""Hostile input against the four functions as an event source or an attacker
+"""Hostile input against the five functions as an event source or an attacker
 would send it: malformed and oversized bodies, every input form at and past
 its limit, bad and hostile headers, ids with control characters, numbers that
 are not numbers, deep JSON, forged cursors, bad tokens, slow and half-closed
@@ -15,10 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import datetime
+
 import pytest
 import topology
 from conftest import TOKEN, Dev, Pipeline
 from pact_http import request
+from pact_ids import case_id
 
 UNTRANSLATED = "dev.pact.contact.untranslated"
 TRANSLATED = "dev.pact.contact.translated"
@@ -54,6 +57,11 @@ def batch(n: int, data=CONTACT) -> bytes:
     events = [{"specversion": "1.0", "id": f"b-{i}", "source": "/hostile", "type": UNTRANSLATED,
                "data": {**data, "mmid1": i + 1, "mmid2": i + 2}} for i in range(n)]
     return js(events)
+
+
+TODAY = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+REPORTED = "dev.pact.case.reported"
+CASE = {"case_id": case_id(1, TODAY), "mmid": 1, "onset": TODAY}
 
 
 def csv_lines(n: int) -> bytes:
@@ -203,6 +211,44 @@ CASES: dict[str, tuple] = {
     "query-huge-cursor": ("query", "GET", "/contacts/1?cursor=" + "A" * 8000, BEARER, b"", (400, 414, 431), None),
     "query-state-too-long": ("query", "GET", "/findcontactbystate?state=" + "M" * 500, BEARER, b"", (400,), None),
     "query-post": ("query", "POST", "/stats", BEARER, b"", (405,), None),
+    # --------------------------------------------------- pact-query, /cases
+    "cases-no-token": ("query", "POST", "/cases", JSON, js({"mmid": 1, "onset": TODAY}), (401,), None),
+    "cases-not-json": ("query", "POST", "/cases", {**BEARER, **CSV}, b"1,2026-12-01", (415,), None),
+    "cases-broken-json": ("query", "POST", "/cases", {**BEARER, **JSON}, b'{"mmid":', (400,), None),
+    "cases-deep-json": ("query", "POST", "/cases", {**BEARER, **JSON}, DEEP, (400,), None),
+    "cases-over-a-mebibyte": ("query", "POST", "/cases", {**BEARER, **JSON}, b" " * (MIB + 1), (413,), None),
+    "cases-id-past-i64": ("query", "POST", "/cases", {**BEARER, **JSON},
+                          b'{"mmid":9223372036854775808,"onset":"2026-12-01"}', (400,), None),
+    "cases-zero-id": ("query", "POST", "/cases", {**BEARER, **JSON}, js({"mmid": 0, "onset": TODAY}),
+                      (422,), "mmid"),
+    "cases-onset-year-99999": ("query", "POST", "/cases", {**BEARER, **JSON},
+                               js({"mmid": 1, "onset": "99999-01-01"}), (400,), None),
+    "cases-onset-future": ("query", "POST", "/cases", {**BEARER, **JSON},
+                           js({"mmid": 1, "onset": "2999-01-01"}), (422,), "onset"),
+    "cases-reference-control": ("query", "POST", "/cases", {**BEARER, **JSON},
+                                js({"mmid": 1, "onset": TODAY, "reference": "a\u001bb"}), (422,), "reference"),
+    "cases-unknown-field": ("query", "POST", "/cases", {**BEARER, **JSON},
+                            js({"mmid": 1, "onset": TODAY, "name": "Jo"}), (400,), None),
+    "cases-withdraw-not-a-uuid": ("query", "DELETE", "/cases/1", BEARER, b"", (400,), "case_id"),
+    "cases-unknown-case": ("query", "GET", "/cases/" + case_id(1, "2026-01-01"), BEARER, b"", (404,), None),
+    # ------------------------------------------------------------ pact-notify
+    "notify-case-of-another-person": ("notify", "POST", "/", ce(REPORTED), js({**CASE, "mmid": 2}),
+                                      (422,), "case_id"),
+    "notify-id-past-i64": ("notify", "POST", "/", ce(REPORTED),
+                           b'{"case_id":"' + CASE["case_id"].encode() + b'","mmid":9223372036854775808,'
+                           b'"onset":"2026-12-01"}', (400,), None),
+    "notify-onset-future": ("notify", "POST", "/", ce(REPORTED), js({**CASE, "onset": "2999-01-01"}),
+                            (422,), "onset"),
+    "notify-reference-too-long": ("notify", "POST", "/", ce(REPORTED), js({**CASE, "reference": "x" * 101}),
+                                  (422,), "reference"),
+    "notify-case-id-not-a-uuid": ("notify", "POST", "/", ce(REPORTED), js({**CASE, "case_id": "1"}), (400,), None),
+    "notify-withdrawal-without-case": ("notify", "POST", "/", ce("dev.pact.case.withdrawn"), js({}), (400,), None),
+    "notify-contact-type": ("notify", "POST", "/", ce(TRANSLATED), js(TRANSLATED_DATA), (422,), "type"),
+    "notify-csv": ("notify", "POST", "/", CSV, b"1,2,44.9,-93.2", (400,), None),
+    "notify-batch-over-the-limit": ("notify", "POST", "/", CE_BATCH,
+                                    js([{"specversion": "1.0", "id": f"n-{i}", "source": "/h", "type": REPORTED,
+                                         "data": CASE} for i in range(LIMIT + 1)]), (413,), None),
+    "notify-bare-json": ("notify", "POST", "/", JSON, js(CASE), (415,), None),
 }
 
 
@@ -413,6 +459,7 @@ def test_nothing_was_stored_or_sent_and_every_process_still_serves(pipeline: Pip
     # Run last (pytest keeps the file's order): after every hostile request.
     assert pipeline.sink.requests == [], [r.body[:100] for r in pipeline.sink.requests]
     assert pipeline.rows() == 0
+    assert pipeline.rows("cases") == 0
     for name, function in pipeline.functions.items():
         assert function.proc.poll() is None, f"{name} died:\n{function.log()}"
         peak = peak_rss_mib(function.proc.pid)
@@ -429,6 +476,16 @@ def test_nothing_was_stored_or_sent_and_every_process_still_serves(pipeline: Pip
     ok = request("GET", pipeline.functions["query"].url + "/contacts/1", BEARER)
     assert ok.status == 200, ok.body
     assert len(json.loads(ok.body)["items"]) == 1
+    ok = request("POST", pipeline.functions["query"].url + "/cases", {**BEARER, **JSON},
+                 js({"mmid": 1, "onset": TODAY}))
+    assert ok.status == 202, ok.body
+    # Person 1's case, with onset on the day of the contact stored above.
+    onset = CONTACT["observed_at"][:10]
+    case = {"case_id": case_id(1, onset), "mmid": 1, "onset": onset}
+    ok = request("POST", pipeline.functions["notify"].url + "/", ce(REPORTED, case["case_id"]), js(case))
+    assert ok.status == 200, ok.body
+    assert json.loads(ok.body) == {"notified": 1, "withdrawn": 0}
+    assert len(pipeline.sink.wait_for(4)) == 4
 
 
 def peak_rss_mib(pid: int) -> float:

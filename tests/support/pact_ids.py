@@ -21,3 +21,9 @@ def contact_id(key: str, contact: dict) -> str:
                       for k in ("mmid1", "mmid2", "lat", "lon")]
     fields.append(contact.get("observed_at", ""))
     return str(uuid.uuid5(PACT_NAMESPACE, "\n".join(fields)))
+
+
+def case_id(mmid: int, onset: str) -> str:
+    """The id of the case of person `mmid` with onset date `onset`
+    (YYYY-MM-DD): one person and one date are one case."""
+    return str(uuid.uuid5(PACT_NAMESPACE, f"case\n{mmid}\n{onset}"))
