@@ -1,7 +1,8 @@
-//! The whole pipeline end to end: `pact dev` (the four functions as their
+//! The whole pipeline end to end: `pact dev` (the five functions as their
 //! own processes, joined by the eventing stand-in) driven over real HTTP,
 //! broken on purpose, and then counted: every contact stored once, none
-//! lost, none doubled.
+//! lost, none doubled; every person exposed to a reported case notified
+//! once.
 //!
 //! Every scenario runs in both topologies of `pact dev --topology`
 //! (docs/topologies.md): `explicit::<scenario>` (a topic and a KafkaSource
@@ -1048,6 +1049,161 @@ async fn stopped_while_starting(wiring: Wiring) {
 }
 
 // ---------------------------------------------------------------------------
+// 9. A case reported on pact-query while contacts stream in: everyone the
+//    person met is notified once, whether pact-notify is killed mid-way or
+//    the case is delivered twice.
+
+/// How a case's fan-out is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fanout {
+    /// Not at all.
+    Whole,
+    /// pact-notify killed (SIGKILL) after its first notifications.
+    Killed,
+    /// Every event delivered twice (`--deliveries 2`), the case too.
+    DeliveredTwice,
+}
+
+/// People the case met: more than a few rounds of notifications.
+const EXPOSED: usize = 1000;
+
+async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
+    let flow = Flow::of(wiring);
+    let dir = temp_dir();
+    let extra: &[&str] = match fanout {
+        Fanout::Whole => &[],
+        Fanout::Killed => &["--backoff-delay", "50ms"],
+        Fanout::DeliveredTwice => &["--deliveries", "2"],
+    };
+    let mut dev = Dev::start(dir.path(), wiring, None, extra).await;
+    // The case met EXPOSED people; the stream is among others.
+    let case_person = 5_000_000;
+    let met: Vec<Contact> = contacts("met", 0..EXPOSED)
+        .into_iter()
+        .enumerate()
+        .map(|(i, contact)| Contact {
+            mmid1: case_person,
+            mmid2: 6_000_000 + i64::try_from(i).expect("fits"),
+            ..contact
+        })
+        .collect();
+    send_all(&dev.url("producer"), &met).await;
+    // (Not `assert_stored_exactly`, whose read-back expects one contact
+    // per person.)
+    let met_ids: Vec<String> = met.iter().map(Contact::stored_id).collect();
+    dev.assert_stored_ids(&met_ids).await;
+    let stream = contacts("stream", 0..1500);
+    let (_url_tx, url) = watch::channel(dev.url("producer"));
+    let (progress_tx, _progress) = watch::channel(0);
+    let sender = tokio::spawn(send(url, stream.clone(), 25, progress_tx));
+
+    let client = reqwest::Client::new();
+    let query = dev.url("query");
+    let onset = chrono::Utc::now().date_naive();
+    let response = client
+        .post(format!("{query}/cases"))
+        .json(&json!({"mmid": case_person, "onset": onset, "reference": "e2e"}))
+        .send()
+        .await
+        .expect("POST /cases");
+    assert_eq!(response.status(), 202);
+    let case_id = response.json::<Value>().await.expect("JSON")["case_id"]
+        .as_str()
+        .expect("case_id")
+        .to_owned();
+    let output = TOPOLOGY
+        .stage("notify")
+        .and_then(|s| s.emits_to.clone())
+        .expect("pact-notify emits");
+
+    if fanout == Fanout::Killed {
+        // Kill it once its first notifications are in the topic.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let before = loop {
+            let topics = dev.topics().await;
+            let n = topic(&topics, &output)["records"].as_u64().unwrap_or(0);
+            if n > 0 {
+                break n;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no notification within 60 s: {topics}"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        let old = dev.pids["notify"];
+        kill(Pid::from_raw(old), Signal::SIGKILL).expect("kill pact-notify");
+        dev.wait_line("restarting", "notify", Duration::from_secs(30))
+            .await;
+        assert!(
+            before < EXPOSED as u64,
+            "pact-notify was killed after {before} of {EXPOSED} notifications: mid-way"
+        );
+    }
+
+    // pact-query reports it done, from what pact-notify recorded.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status: Value = client
+            .get(format!("{query}/cases/{case_id}"))
+            .send()
+            .await
+            .expect("GET /cases")
+            .json()
+            .await
+            .unwrap_or_default();
+        if status["status"] == "notified" {
+            assert_eq!(status["notified"], EXPOSED, "{status}");
+            assert_eq!(status["pending"], 0, "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not notified: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sender.await.expect("the stream was accepted");
+    dev.assert_stored_exactly_and(&stream, &met_ids).await;
+    let topics = dev.wait_drained().await;
+    assert_eq!(topic(&topics, &flow.dead_letter)["records"], 0, "{topics}");
+
+    // Each person the case met has exactly one notification (one id); a
+    // record is repeated only when pact-notify died between the sink's
+    // answer and marking its round sent, and then with the same id.
+    let records = dev.all_records(&output).await;
+    let mut ids: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for record in &records {
+        let event = &record["event"];
+        assert_eq!(event["type"], "dev.pact.exposure.notified", "{record}");
+        assert!(!event.to_string().contains(&case_id), "{record}");
+        let person = record["key"]
+            .as_str()
+            .expect("keyed by the person")
+            .to_owned();
+        ids.entry(person)
+            .or_default()
+            .insert(event["id"].as_str().expect("id").to_owned());
+    }
+    let expected: std::collections::BTreeSet<String> =
+        met.iter().map(|c| c.mmid2.to_string()).collect();
+    assert_eq!(
+        ids.keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        expected
+    );
+    assert!(ids.values().all(|set| set.len() == 1), "one id per person");
+    match fanout {
+        Fanout::Killed => assert!(
+            records.len() <= EXPOSED + 256,
+            "{} records: at most one round sent again",
+            records.len()
+        ),
+        _ => assert_eq!(records.len(), EXPOSED, "each notification sent once"),
+    }
+    dev.stop().await;
+}
+
+// ---------------------------------------------------------------------------
 // Every scenario above, in both topologies.
 
 in_both_topologies! {
@@ -1079,4 +1235,10 @@ in_both_topologies! {
     poison_events_are_dead_lettered_and_the_rest_flows: poison_events_are_dead_lettered;
     functions_are_restarted_when_nobody_reads_stdout: restarted_when_nobody_reads_stdout;
     pact_dev_stopped_while_starting_exits_cleanly: stopped_while_starting;
+    a_case_reported_while_contacts_stream_in_notifies_each_exposed_person_once:
+        |wiring| cases_notify_each_exposed_person_once(wiring, Fanout::Whole);
+    pact_notify_killed_mid_fan_out_notifies_no_one_twice:
+        |wiring| cases_notify_each_exposed_person_once(wiring, Fanout::Killed);
+    a_case_delivered_twice_notifies_each_exposed_person_once:
+        |wiring| cases_notify_each_exposed_person_once(wiring, Fanout::DeliveredTwice);
 }

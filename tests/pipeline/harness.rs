@@ -303,6 +303,21 @@ impl Dev {
             .await
     }
 
+    /// Every record of `topic` (every partition, read to its end).
+    pub async fn all_records(&self, topic: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        for from in (0..).step_by(1000) {
+            let records: Vec<Value> = self
+                .eventing_json(&format!("/topics/{topic}/records?from={from}&limit=1000"))
+                .await;
+            if records.is_empty() {
+                return all;
+            }
+            all.extend(records);
+        }
+        unreachable!("the pages of a topic end")
+    }
+
     /// How many records of each CloudEvent type `topic` holds (every
     /// partition, read to its end); raw records count as `""`.
     pub async fn record_types(&self, topic: &str) -> BTreeMap<String, u64> {
