@@ -3,15 +3,16 @@
 # `scratch`, run as a non-root numeric user, no shell, nothing written to the
 # root filesystem (so `readOnlyRootFilesystem: true` just works).
 #
-# FUNCTION selects what goes in: producer | translation | contactlog | query,
-# or cli for the `pact` tool (the demo's ContainerSource runs `pact simulate`).
+# FUNCTION selects what goes in: producer | translation | contactlog | query |
+# notify, or cli for the `pact` tool (the demo's ContainerSource runs
+# `pact simulate`).
 #
 # From source (needs a registry for the Rust image and crates.io):
 #   docker build --build-arg FUNCTION=translation -t pact-translation .
 #   buildah bud --build-arg FUNCTION=translation -t pact-translation .
 # From a prebuilt static binary, with no registry at all: put the binary in a
 # folder under the FUNCTION name and use that folder as the build context
-# (scripts/images.sh does this for all five):
+# (scripts/images.sh does this for all six):
 #   buildah bud --target prebuilt --build-arg FUNCTION=translation -t pact-translation -f Dockerfile dist/
 
 ARG RUST_VERSION=1.95
@@ -36,9 +37,9 @@ RUN cargo chef cook --release --locked --target "$(uname -m)-unknown-linux-gnu" 
 COPY . .
 ARG FUNCTION
 RUN case "${FUNCTION}" in \
-      producer|translation|contactlog|query) package="pact-${FUNCTION}" ;; \
+      producer|translation|contactlog|query|notify) package="pact-${FUNCTION}" ;; \
       cli) package=pact ;; \
-      *) echo "FUNCTION must be producer, translation, contactlog, query or cli (got '${FUNCTION}')" >&2; exit 1 ;; \
+      *) echo "FUNCTION must be producer, translation, contactlog, query, notify or cli (got '${FUNCTION}')" >&2; exit 1 ;; \
     esac \
  && target="$(uname -m)-unknown-linux-gnu" \
  && cargo build --release --locked --target "${target}" -p "${package}" --bin "${package}" \

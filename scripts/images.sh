@@ -4,7 +4,7 @@
 # function plus the `pact` tool, tagged localhost/<name>:${PACT_IMAGE_TAG:-dev}
 # (the names knative/overlays/kind deploys).
 #
-#   scripts/images.sh                      # all five
+#   scripts/images.sh                      # all six
 #   scripts/images.sh translation query    # some
 #   scripts/images.sh --binaries           # only the static binaries, no images
 #                                          # (benches/peers.sh measures them)
@@ -20,13 +20,13 @@ if [ "${1:-}" = --binaries ]; then binaries_only=true; shift; fi
 tag="${PACT_IMAGE_TAG:-dev}"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 target="$(uname -m)-unknown-linux-gnu"
-if [ "$#" -gt 0 ]; then functions=("$@"); else functions=(producer translation contactlog query cli); fi
+if [ "$#" -gt 0 ]; then functions=("$@"); else functions=(producer translation contactlog query notify cli); fi
 
 binary_of() {
   case "$1" in
-    producer | translation | contactlog | query) echo "pact-$1" ;;
+    producer | translation | contactlog | query | notify) echo "pact-$1" ;;
     cli) echo pact ;;
-    *) echo "unknown function '$1' (producer, translation, contactlog, query, cli)" >&2; return 1 ;;
+    *) echo "unknown function '$1' (producer, translation, contactlog, query, notify, cli)" >&2; return 1 ;;
   esac
 }
 

@@ -185,7 +185,8 @@ if [ "$TOPOLOGY" = broker ]; then
 fi
 kubectl -n knative-eventing wait deploy --all --for=condition=Available --timeout=10m
 # Sender authentication (docs/security.md): the sources send OIDC tokens, which
-# pact-translation and pact-contactlog require (PACT_SENDER_AUTH=oidc).
+# pact-translation, pact-contactlog and pact-notify require
+# (PACT_SENDER_AUTH=oidc).
 wait_for_webhook knative-eventing eventing-webhook
 kubectl -n knative-eventing patch configmap/config-features --type merge \
   -p '{"data":{"authentication-oidc":"enabled"}}'
@@ -203,7 +204,7 @@ if [ "${SKIP_IMAGES:-0}" != 1 ]; then
   archives="$(mktemp -d)"
   # image name -> the Dockerfile's FUNCTION; cli is the `pact` tool (the demo
   # overlay's simulator, and `pact check-cluster` run from the image).
-  functions=(producer translation contactlog query cli)
+  functions=(producer translation contactlog query notify cli)
   for function in "${functions[@]}"; do
     image="pact-$function"
     if [ "$function" = cli ]; then image=pact; fi
