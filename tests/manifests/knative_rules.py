@@ -126,9 +126,19 @@ def aggressive_readiness_problems(docs):
 
 # ----------------------------------------------------------- K_SINK window
 
+# SinkBinding subjects that serve without K_SINK and never fall back to
+# reply mode: pact-query's reads need no sink, and its POST /cases answers
+# 503 until K_SINK is there. PACT_REQUIRE_SINK=true there would keep the
+# whole read API unready (readyz 503) whenever the sink is.
+SINK_OPTIONAL = {
+    "pact-query": "functions/query/src/cases.rs (emitting without K_SINK is Unavailable, 503; no reply mode)",
+}
+
+
 def require_sink_problems(docs):
     """A SinkBinding's ksvc subject sets PACT_REQUIRE_SINK=true, so that no
-    revision without K_SINK becomes Ready (its output would be discarded)."""
+    revision without K_SINK becomes Ready (its output would be discarded);
+    one of SINK_OPTIONAL must not, or its other work stops with the sink."""
     out = []
     by_name = {_name(d): d for d in ksvcs(docs)}
     for b in docs:
@@ -139,10 +149,83 @@ def require_sink_problems(docs):
         if ksvc is None:
             continue
         env = {e["name"]: e.get("value") for e in serving_container(ksvc).get("env") or []}
-        if env.get("PACT_REQUIRE_SINK") != "true":
+        if _name(ksvc) in SINK_OPTIONAL:
+            if env.get("PACT_REQUIRE_SINK") == "true":
+                out.append(f"ksvc/{_name(ksvc)}: PACT_REQUIRE_SINK is \"true\": it would be unready, reads and "
+                           f"all, until SinkBinding/{_name(b)} has injected K_SINK; it answers 503 to what needs "
+                           f"the sink instead ({SINK_OPTIONAL[_name(ksvc)]})")
+        elif env.get("PACT_REQUIRE_SINK") != "true":
             out.append(f"ksvc/{_name(ksvc)}: subject of SinkBinding/{_name(b)} but PACT_REQUIRE_SINK is "
                        f"{env.get('PACT_REQUIRE_SINK')!r}, not \"true\": a revision without K_SINK would take "
                        "traffic and its output be discarded")
+    return out
+
+
+# ------------------------------------------------------ delivery timeouts
+#
+# delivery.timeout of a KafkaSource or Trigger becomes the dispatcher's
+# per-attempt HTTP timeout (600 s when unset); Knative Serving ends every
+# request at the revision's timeoutSeconds (default 300) with 504; the
+# function ends its own at PACT_REQUEST_TIMEOUT_S with 504 (pact-notify
+# stops its fan-out at half of it and answers 503 with what is left).
+DELIVERY_TIMEOUT = (EKB + "control-plane/pkg/core/config/utils.go (EgressConfigFromDelivery: Timeout); "
+                    "data-plane/dispatcher/.../impl/http/WebClientCloudEventSender.java (DEFAULT_TIMEOUT_MS 600000)")
+REVISION_TIMEOUT = (SERVING + "pkg/queue/sharedmain/handlers.go (mainHandler: NewTimeoutHandler at "
+                    "RevisionTimeoutSeconds, pkg/http/handler/timeout.go answers 504)")
+REVISION_TIMEOUT_DEFAULT = 300  # SERVING config/core/configmaps/defaults.yaml revision-timeout-seconds
+RUNTIME_CONFIG = ROOT / "functions/runtime/src/config.rs"
+_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def iso_seconds(text):
+    """An ISO 8601 duration (PT60S, PT0.5S, PT1M) in seconds; None if not one."""
+    m = _ISO_DURATION.match(str(text))
+    if not m or not any(m.groups()):
+        return None
+    d, h, mi, sec = m.groups()
+    return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(sec or 0)
+
+
+def runtime_request_timeout():
+    """The runtime's default PACT_REQUEST_TIMEOUT_S, read from its source."""
+    m = re.search(r"pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = (\d+);", RUNTIME_CONFIG.read_text())
+    assert m, f"no DEFAULT_REQUEST_TIMEOUT_S in {RUNTIME_CONFIG}"
+    return int(m.group(1))
+
+
+def delivery_timeout_problems(docs):
+    """Where a KafkaSource or Trigger that delivers to a Knative Service sets
+    delivery.timeout: it is below the ksvc's timeoutSeconds (past it
+    queue-proxy has answered 504 already, so a longer one never takes
+    effect), and not below the function's PACT_REQUEST_TIMEOUT_S (or the
+    sender gives up on an attempt the function still works on, and sends
+    it again alongside)."""
+    out = []
+    by_name = {_name(d): d for d in ksvcs(docs)}
+    for d in docs:
+        if d.get("kind") not in ("KafkaSource", "Trigger"):
+            continue
+        spec = d.get("spec") or {}
+        ref = ((spec.get("subscriber" if d["kind"] == "Trigger" else "sink") or {}).get("ref")) or {}
+        ksvc = by_name.get(ref.get("name")) if ref.get("apiVersion") == "serving.knative.dev/v1" else None
+        timeout = (spec.get("delivery") or {}).get("timeout")
+        if ksvc is None or timeout is None:
+            continue
+        me = f"{d['kind']}/{_name(d)}"
+        seconds = iso_seconds(timeout)
+        if seconds is None:
+            out.append(f"{me}: delivery.timeout {timeout!r} is not an ISO 8601 duration")
+            continue
+        revision = ksvc["spec"]["template"]["spec"].get("timeoutSeconds", REVISION_TIMEOUT_DEFAULT)
+        if seconds >= revision:
+            out.append(f"{me}: delivery.timeout {timeout} is not below ksvc/{_name(ksvc)}'s timeoutSeconds "
+                       f"{revision}, where queue-proxy answers 504 first ({REVISION_TIMEOUT}; {DELIVERY_TIMEOUT})")
+        env = {e["name"]: e.get("value") for e in serving_container(ksvc).get("env") or []}
+        own = int(env.get("PACT_REQUEST_TIMEOUT_S") or runtime_request_timeout())
+        if seconds < own:
+            out.append(f"{me}: delivery.timeout {timeout} is below ksvc/{_name(ksvc)}'s PACT_REQUEST_TIMEOUT_S "
+                       f"{own}: the sender would give up on attempts the function still works on, and retry them "
+                       "alongside")
     return out
 
 
@@ -721,6 +804,6 @@ PLATFORM_BROKER = (
     Workload("knative-eventing", "kafka-broker-receiver", "kafka-broker-receiver", 1, "200m", "450Mi",
              EKB + "data-plane/config/broker/500-receiver.yaml"),
     Workload("knative-eventing", "kafka-broker-dispatcher", "kafka-broker-dispatcher", 1, "1000m", "700Mi",
-             EKB + "data-plane/config/broker/500-dispatcher.yaml (one pod: POD_CAPACITY 20, two Triggers)"),
+             EKB + "data-plane/config/broker/500-dispatcher.yaml (one pod: POD_CAPACITY 20, three Triggers)"),
 )
 KIND_PLATFORM_BROKER_PATCH = ROOT / "knative/platform/kind-requests-broker.yaml"

@@ -596,7 +596,7 @@ def _kn_settings(argv: list[str]) -> dict:
             env[k] = {"secret": (name, key)}
             order.append(k)
         elif w in ("--scale-min", "--scale-max", "--scale-target", "--concurrency-limit", "--image",
-                   "--request", "--limit", "--user"):
+                   "--request", "--limit", "--user", "--timeout"):
             s[w] = value
         elif w in ("--label", "-l"):
             k, v = value.split("=", 1)
@@ -643,6 +643,11 @@ def kn_manifest_problems(guide_text: str, docs: list[dict]) -> list[str]:
         for flag, key in (("--scale-min", "min-scale"), ("--scale-max", "max-scale"), ("--scale-target", "target")):
             if kn.get(flag) != ann.get(f"autoscaling.knative.dev/{key}"):
                 out.append(f"kn {name}: {flag} {kn.get(flag)}, manifests {ann.get(f'autoscaling.knative.dev/{key}')}")
+        # kn's --timeout defaults to 300 (knative/client docs/cmd/kn_service_create.md), and so
+        # does Serving's timeoutSeconds (config-defaults revision-timeout-seconds)
+        timeout = str(tmpl["spec"].get("timeoutSeconds", 300))
+        if (kn.get("--timeout") or "300") != timeout:
+            out.append(f"kn {name}: --timeout {kn.get('--timeout')}, manifests timeoutSeconds {timeout}")
         cc = tmpl["spec"].get("containerConcurrency")
         if (kn.get("--concurrency-limit") is None) != (cc is None) or \
                 (cc is not None and kn.get("--concurrency-limit") != str(cc)):
@@ -1015,14 +1020,14 @@ def test_webhook_check_bites(broken):
 
 
 def test_kn_creates_carry_strict_security_context():
-    assert len(kn_creates(guide())) == 4
+    assert len(kn_creates(guide())) == len(topology.services())
     assert kn_security_problems(guide()) == []
 
 
 @pytest.mark.parametrize("broken", [
     lambda g: g.replace(" --security-context strict", "", 1),
-    lambda g: g.replace("--security-context strict \\\n  --image localhost/pact-query:dev",
-                        "--security-context strict --security-context none \\\n  --image localhost/pact-query:dev"),
+    lambda g: g.replace("--security-context strict --timeout 60 \\\n  --image localhost/pact-query:dev",
+                        "--security-context strict --security-context none --timeout 60 \\\n  --image localhost/pact-query:dev"),
 ], ids=["flag-missing", "flag-overridden"])
 def test_kn_security_check_bites(broken):
     g = broken(guide())
@@ -1142,8 +1147,8 @@ def test_kn_path_leaves_out_exactly_the_services():
 
 
 def test_kn_apply_check_bites():
-    g = guide().replace("notin (pact-producer,pact-translation,pact-contactlog,pact-query)",
-                        "notin (pact-producer,pact-translation,pact-contactlog,pact-query,pact-postgres)")
+    g = guide().replace("notin (pact-producer,pact-translation,pact-contactlog,pact-query,pact-notify)",
+                        "notin (pact-producer,pact-translation,pact-contactlog,pact-query,pact-notify,pact-postgres)")
     assert g != guide()
     assert kn_apply_problems(g, render()) != []
 
@@ -1158,12 +1163,13 @@ def test_kn_commands_match_the_manifests():
     lambda g: g.replace("--scale-max 3 --scale-target 200", "--scale-max 5 --scale-target 200"),
     lambda g: g.replace("--scale-max 10 --scale-target 50 --cluster-local", "--scale-max 10 --scale-target 50"),
     lambda g: g.replace("--concurrency-limit 20", "--concurrency-limit 10"),
+    lambda g: g.replace("--timeout 90", "--timeout 60"),
     lambda g: g.replace("--limit cpu=1,memory=512Mi", "--limit cpu=1,memory=256Mi"),
     lambda g: g.replace("DB=(--env-value-from PGUSER=secret:pact-postgres:username\n  --env-value-from PGPASSWORD=secret:pact-postgres:password\n  --env 'DATABASE_URL",
                         "DB=(--env 'DATABASE_URL").replace(
         "@pact-postgres.pact.svc.cluster.local:5432/pact'\n",
         "@pact-postgres.pact.svc.cluster.local:5432/pact'\n  --env-value-from PGUSER=secret:pact-postgres:username\n  --env-value-from PGPASSWORD=secret:pact-postgres:password\n", 1),
-], ids=["env-value", "env-missing", "scale", "visibility", "concurrency", "limits", "env-order"])
+], ids=["env-value", "env-missing", "scale", "visibility", "concurrency", "timeout", "limits", "env-order"])
 def test_kn_manifest_check_bites(broken):
     g = broken(guide())
     assert g != guide()
@@ -1237,9 +1243,10 @@ def test_kind_up_applies_the_overlay_and_makes_its_users_secrets(arg):
 
 
 def test_kind_up_broker_users_are_the_broker_topologys():
-    # the same filter, on two renders: five users for the one, three for the other
-    assert sorted(_want_users("broker")) == ["pact-broker", "pact-sink-deadletter", "pact-source-translation"]
-    assert len(_want_users("kind")) == 5
+    # the same filter, on two renders: eight users for the one, four for the other
+    assert sorted(_want_users("broker")) == ["pact-broker", "pact-sink-deadletter", "pact-sink-notifications",
+                                             "pact-source-translation"]
+    assert len(_want_users("kind")) == 8
 
 
 @pytest.mark.parametrize("broken", [

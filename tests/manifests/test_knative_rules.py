@@ -74,6 +74,36 @@ def _require_sink_false(docs):
     next(e for e in _env(docs, "pact-producer") if e["name"] == "PACT_REQUIRE_SINK")["value"] = "false"
 
 
+def _query_requires_its_sink(docs):
+    _env(docs, "pact-query").append({"name": "PACT_REQUIRE_SINK", "value": "true"})
+
+
+def _notify_without_require_sink(docs):
+    env = _env(docs, "pact-notify")
+    env[:] = [e for e in env if e["name"] != "PACT_REQUIRE_SINK"]
+
+
+def _source(docs, name):
+    return _doc(docs, "KafkaSource", name)
+
+
+def _notify_timeout_at_delivery(docs):
+    next(d for d in rules.ksvcs(docs) if d["metadata"]["name"] == "pact-notify")["spec"]["template"]["spec"]["timeoutSeconds"] = 60
+
+
+def _delivery_below_the_function(docs):
+    _source(docs, "pact-cases")["spec"]["delivery"]["timeout"] = "PT30S"
+
+
+def _serving_default_timeout(docs):
+    del next(d for d in rules.ksvcs(docs) if d["metadata"]["name"] == "pact-notify")["spec"]["template"]["spec"]["timeoutSeconds"]
+    _source(docs, "pact-cases")["spec"]["delivery"]["timeout"] = "PT10M"
+
+
+def _timeout_not_iso(docs):
+    _source(docs, "pact-cases")["spec"]["delivery"]["timeout"] = "60s"
+
+
 def _no_group_delete(docs):  # users.yaml before issue 16
     _acls(docs, "pact-source-translation", "group")["operations"] = ["Read", "Describe"]
 
@@ -125,6 +155,14 @@ BREAKS = {
     rules.require_sink_problems: {
         "SinkBinding subject without PACT_REQUIRE_SINK": (_no_require_sink, "ksvc/pact-translation: subject of SinkBinding/pact-translation-sink but PACT_REQUIRE_SINK is None"),
         "PACT_REQUIRE_SINK false": (_require_sink_false, "ksvc/pact-producer: subject of SinkBinding/pact-producer-sink but PACT_REQUIRE_SINK is 'false'"),
+        "pact-query unready until its sink is": (_query_requires_its_sink, "ksvc/pact-query: PACT_REQUIRE_SINK is \"true\": it would be unready, reads and all"),
+        "the output's emitter without PACT_REQUIRE_SINK": (_notify_without_require_sink, "ksvc/pact-notify: subject of SinkBinding/pact-notify-sink but PACT_REQUIRE_SINK is None"),
+    },
+    rules.delivery_timeout_problems: {
+        "ksvc timeout no longer than the delivery's": (_notify_timeout_at_delivery, "KafkaSource/pact-cases: delivery.timeout PT60S is not below ksvc/pact-notify's timeoutSeconds 60"),
+        "delivery timeout below the function's own": (_delivery_below_the_function, "KafkaSource/pact-cases: delivery.timeout PT30S is below ksvc/pact-notify's PACT_REQUEST_TIMEOUT_S 50"),
+        "Serving's default timeoutSeconds": (_serving_default_timeout, "delivery.timeout PT10M is not below ksvc/pact-notify's timeoutSeconds 300"),
+        "not an ISO 8601 duration": (_timeout_not_iso, "KafkaSource/pact-cases: delivery.timeout '60s' is not an ISO 8601 duration"),
     },
     rules.kafka_acl_problems: {
         "KafkaSource user without group Delete": (_no_group_delete, "KafkaSource/pact-untranslated: KafkaUser pact-source-translation may not Delete group pact-translation"),
@@ -234,6 +272,14 @@ def _reply_mode_refused(docs):
     next(e for e in _env(docs, "pact-translation") if e["name"] == "PACT_REQUIRE_SINK")["value"] = "true"
 
 
+def _notify_trigger_past_the_revision(docs):
+    _doc(docs, "Trigger", "pact-notify")["spec"]["delivery"]["timeout"] = "PT2M"
+
+
+def _contactlog_works_longer(docs):
+    _env(docs, "pact-contactlog").append({"name": "PACT_REQUEST_TIMEOUT_S", "value": "45"})
+
+
 def _peers(docs):
     return _doc(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]
 
@@ -288,6 +334,10 @@ BROKER_BREAKS = {
     rules.reply_mode_problems: {
         "PACT_REQUIRE_SINK on a replying function": (_reply_mode_refused, "ksvc/pact-translation: subscriber of Trigger/pact-translation with no SinkBinding"),
     },
+    rules.delivery_timeout_problems: {
+        "Trigger timeout past the revision's": (_notify_trigger_past_the_revision, "Trigger/pact-notify: delivery.timeout PT2M is not below ksvc/pact-notify's timeoutSeconds 90"),
+        "function limit past its Trigger's timeout": (_contactlog_works_longer, "Trigger/pact-contactlog: delivery.timeout PT30S is below ksvc/pact-contactlog's PACT_REQUEST_TIMEOUT_S 45"),
+    },
     rules.kafka_peer_problems: {
         "listener closed to the broker dispatcher": (_peers_without_dispatcher, "do not admit knative-eventing pods app=kafka-broker-dispatcher"),
         "peer without namespaceSelector": (_peers_pods_only, "do not admit knative-eventing pods app=kafka-controller"),
@@ -329,17 +379,17 @@ def test_the_broker_topology_fits_a_kind_node():
     overrides = rules.platform_overrides(rules.KIND_PLATFORM_PATCH, rules.KIND_PLATFORM_BROKER_PATCH)
     docs = render("overlays/broker/kind")
     assert rules.node_fit_problems(docs, overrides, extra=rules.PLATFORM_BROKER) == []
-    assert rules.total(rules.pact_pods(docs) + rules.platform_pods(overrides, rules.PLATFORM_BROKER))["cpu"] == 3870
+    assert rules.total(rules.pact_pods(docs) + rules.platform_pods(overrides, rules.PLATFORM_BROKER))["cpu"] == 3820
     # without that patch, the node is over-committed
     found = rules.node_fit_problems(docs, rules.platform_overrides(), extra=rules.PLATFORM_BROKER)
-    assert any("requests 4770m CPU; only 4000m is free" in p for p in found), found
+    assert any("requests 4820m CPU; only 4000m is free" in p for p in found), found
 
 
 # case -> (mutation, with knative/platform/kind-requests.yaml applied, expected words)
 NODE_BREAKS = {
-    "Kafka asks for a whole CPU": (_kafka_asks_for_more, True, "requests 4395m CPU"),
+    "Kafka asks for a whole CPU": (_kafka_asks_for_more, True, "requests 4445m CPU"),
     "PostgreSQL asks for 6 GiB": (_postgres_asks_for_more, True, "Mi memory; only 8192Mi is free"),
-    "the platform as released (no kind patch)": (None, False, "requests 4395m CPU; only 4000m is free"),
+    "the platform as released (no kind patch)": (None, False, "requests 4445m CPU; only 4000m is free"),
 }
 
 
@@ -357,7 +407,8 @@ def test_node_sum_counts_every_pod():
     # guards the sum itself: every function with its queue-proxy, PostgreSQL,
     # the Kafka node, the simulator, and every platform workload at its replicas
     pods = dict(rules.pact_pods(render("overlays/demo")))
-    assert {"ksvc/pact-producer (+ queue-proxy)", "ksvc/pact-query (+ queue-proxy)", "StatefulSet/pact-postgres",
+    assert {"ksvc/pact-producer (+ queue-proxy)", "ksvc/pact-query (+ queue-proxy)", "ksvc/pact-notify (+ queue-proxy)",
+            "StatefulSet/pact-postgres",
             "KafkaNodePool/dual-role", "ContainerSource/pact-simulate"} <= set(pods)
     assert pods["ksvc/pact-producer (+ queue-proxy)"]["cpu"] == 25 + rules.QUEUE_PROXY["cpu"]
     assert pods["KafkaNodePool/dual-role"] == {"cpu": 200, "memory": 1024}

@@ -11,7 +11,8 @@ Run:  python3 -m pytest tests/manifests            (needs kubectl >= 1.27 on PAT
    topology (pipeline.toml, checked by topology.knative_problems), with the rules
    of Knative and eventing-kafka-broker in knative_rules.py that hold for
    every overlay (probe ports, aggressive readiness probing, PACT_REQUIRE_SINK
-   on SinkBinding subjects, Kafka ACLs per operation); the overlay-specific
+   on SinkBinding subjects, Kafka ACLs per operation, delivery timeouts within
+   the functions' own); the overlay-specific
    ones (requests on a kind node, images) are in test_knative_rules.py;
 4. negative cases: broken variants, made by mutating a rendered overlay, must be
    caught by the same checks.
@@ -53,7 +54,7 @@ def render(overlay):
 #    function (and by `pact simulate`, which runs as the demo ContainerSource);
 #  - functions/runtime/src/database.rs: the database settings, read by the
 #    functions whose crate uses the runtime's `database` module (found by grep:
-#    today pact-contactlog and pact-query);
+#    today pact-contactlog, pact-query and pact-notify);
 #  - functions/runtime/src/sender_auth/: sender authentication and the emit
 #    token, read by the functions whose crate uses `sender_auth::` (found by grep);
 #  - functions/<name>/src/**/*.rs: that function's own settings.
@@ -270,7 +271,7 @@ def problems(docs):
                  knative_rules.require_sink_problems, knative_rules.kafka_acl_problems,
                  knative_rules.broker_problems, knative_rules.trigger_filter_problems,
                  knative_rules.trigger_delivery_problems, knative_rules.reply_mode_problems,
-                 knative_rules.kafka_peer_problems):
+                 knative_rules.kafka_peer_problems, knative_rules.delivery_timeout_problems):
         out += rule(docs)
     return out
 
@@ -452,15 +453,21 @@ def test_settings_come_from_the_sources():
     # guards the parser itself: if these vanish, the env check would be vacuous
     assert {"PORT", "K_SINK", "PACT_LOG_FORMAT"} <= settings_read_by("pact-producer")
     assert {"DATABASE_URL", "PACT_RETENTION_DAYS"} <= settings_read_by("pact-contactlog")
-    assert {"DATABASE_URL", "PACT_QUERY_TOKENS_FILE"} <= settings_read_by("pact-query")
+    assert {"DATABASE_URL", "PACT_QUERY_TOKENS_FILE", "PACT_EMIT_TOKEN_FILE"} <= settings_read_by("pact-query")
+    assert {"DATABASE_URL", "PACT_NOTIFY_DEPTH", "PACT_DB_TIMEOUT_MS", "PACT_OIDC_SUBJECTS",
+            "PACT_EMIT_TOKEN_FILE", "PACT_REQUEST_TIMEOUT_S"} <= settings_read_by("pact-notify")
     assert "DATABASE_URL" not in settings_read_by("pact-producer")
     assert "PACT_GEOCODER" in settings_read_by("pact-translation")
 
 
+DATABASE_CLIENTS = {f"pact-{f['name']}" for f in topology.TOPOLOGY["functions"] if f.get("database")}
+
+
 def test_database_url_is_built_from_the_secret():
+    assert DATABASE_CLIENTS == {"pact-contactlog", "pact-query", "pact-notify"}
     for overlay in OVERLAYS:
         for d in render(overlay):
-            if d["kind"] == "Service" and _name(d) in ("pact-contactlog", "pact-query"):
+            if d["kind"] == "Service" and _name(d) in DATABASE_CLIENTS:
                 env = {e["name"]: e for e in _containers(d)[0]["env"]}
                 assert env["DATABASE_URL"]["value"].startswith("postgres://$(PGUSER):$(PGPASSWORD)@")
                 # dependent expansion only sees variables defined earlier in the list
@@ -624,6 +631,27 @@ def _plain_listener(docs):
     _find(docs, "Kafka", "pact-cluster")["spec"]["kafka"]["listeners"][0]["tls"] = False
 
 
+def _env_of(docs, ksvc, name):
+    return next(e for e in _containers(_ksvc(docs, ksvc))[0]["env"] if e["name"] == name)
+
+
+def _notify_may_reply(docs):
+    _env_of(docs, "pact-notify", "PACT_REQUIRE_SINK")["value"] = "false"
+
+
+def _notifications_kept_longer(docs):
+    _find(docs, "KafkaTopic", "pact-notifications")["spec"]["config"]["retention.ms"] = 30 * 24 * 3600 * 1000
+
+
+def _database_closed_to_notify(docs):
+    rule = _find(docs, "NetworkPolicy", "pact-postgres-ingress")["spec"]["ingress"][0]
+    rule["from"][0]["podSelector"]["matchExpressions"][0]["values"] = ["pact-contactlog", "pact-query"]
+
+
+def _cases_to_another_group(docs):
+    _find(docs, "KafkaSource", "pact-cases")["spec"]["consumerGroup"] = "pact-notifier"
+
+
 CONSISTENCY_BREAKS = {
     "KafkaSource with another consumer group than pipeline.toml's":
         (_source_for_another_group, "KafkaSource/pact-untranslated: consumerGroup pact-translator, pipeline.toml makes pact-translation"),
@@ -633,6 +661,14 @@ CONSISTENCY_BREAKS = {
     "database closed to a function pipeline.toml gives one":
         (_database_closed_to_query, "NetworkPolicy/pact-postgres-ingress: the functions let in: the render has ['pact-contactlog']"),
     "Kafka listener without TLS": (_plain_listener, "is not a TLS+SCRAM listener"),
+    "the output's emitter may reply": (_notify_may_reply, "ksvc/pact-notify: PACT_REQUIRE_SINK is 'false', not \"true\": "
+                                                          "without K_SINK it would reply"),
+    "the output kept longer than the contacts":
+        (_notifications_kept_longer, "KafkaTopic/pact-notifications: retention.ms 2592000000, not the contacts' retention"),
+    "database closed to pact-notify":
+        (_database_closed_to_notify, "NetworkPolicy/pact-postgres-ingress: the functions let in: the render has ['pact-contactlog', 'pact-query']"),
+    "cases read by another group than pipeline.toml's":
+        (_cases_to_another_group, "KafkaSource/pact-cases: consumerGroup pact-notifier, pipeline.toml makes pact-notify"),
     "KafkaUser without the group ACL": (_acl_missing, "may not Read group pact-contactlog"),
     "KafkaSink without auth": (_unauthenticated_sink, "no Kafka credentials"),
     "NetworkPolicy selecting nothing": (_netpol_typo, "matches no pod"),
@@ -744,9 +780,37 @@ def _trigger_dangling_dls(docs):
     _find(docs, "Trigger", "pact-contactlog")["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] = "pact-deadletters"
 
 
+def _to_broker(docs, binding):
+    _find(docs, "SinkBinding", binding)["spec"]["sink"] = {
+        "ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "pact"}}
+
+
+def _notify_replies_to_the_broker(docs):
+    docs.remove(_find(docs, "SinkBinding", "pact-notify-sink"))
+    _env_of(docs, "pact-notify", "PACT_REQUIRE_SINK")["value"] = "false"
+
+
+def _output_lost(docs):
+    docs.remove(_find(docs, "KafkaSink", "pact-notifications"))
+
+
+def _query_to_the_output(docs):
+    _find(docs, "SinkBinding", "pact-query-sink")["spec"]["sink"]["ref"] = {
+        "apiVersion": "eventing.knative.dev/v1alpha1", "kind": "KafkaSink", "name": "pact-notifications"}
+
+
+def _policy_without_query(docs):
+    policy = _find(docs, "EventPolicy", "pact-broker-senders")
+    policy["spec"]["from"] = [f for f in policy["spec"]["from"] if "pact-query-sink" not in f["sub"]]
+
+
+def _withdrawals_filtered_out(docs):
+    _find(docs, "Trigger", "pact-notify")["spec"]["filters"][0]["any"][1]["exact"]["type"] = "dev.pact.case.withdrawal"
+
+
 BROKER_BREAKS = {
     "Trigger filters not pipeline.toml's": (_filters_drift, "Trigger/pact-translation: spec.filters"),
-    "a Trigger of pipeline.toml missing": (_trigger_missing, "Triggers: the render has ['pact-translation']"),
+    "a Trigger of pipeline.toml missing": (_trigger_missing, "Triggers: the render has ['pact-notify', 'pact-translation']"),
     "raw KafkaSource not feeding the Broker": (_raw_source_to_function, "KafkaSource/pact-untranslated: does not feed Broker pact"),
     "raw KafkaSource with a new consumer group":
         (_raw_source_new_group, "consumerGroup pact-broker-feed, the explicit topology's is pact-translation"),
@@ -765,6 +829,16 @@ BROKER_BREAKS = {
     "Broker on a plain port": (_broker_plain_port, "Broker/pact: bootstrap server pact-cluster-kafka-bootstrap.pact.svc:9092 is not"),
     "Trigger dead letters to nowhere": (_trigger_dangling_dls, "pact-deadletters is not in the render"),
     "the retention ping filtered out": (_ping_filtered_out, "the ping of PingSource pact-retention reaches the Triggers [], not ['pact-contactlog']"),
+    "the output's emitter sends to the Broker":
+        (lambda docs: _to_broker(docs, "pact-notify-sink"),
+         "SinkBinding/pact-notify-sink: K_SINK is Broker pact, pipeline.toml's output pact-notifications needs KafkaSink pact-notifications"),
+    "the output's emitter replies":
+        (_notify_replies_to_the_broker, "pact-notify: no SinkBinding pact-notify-sink; it emits to the output pact-notifications"),
+    "the output's KafkaSink removed with the stage sinks":
+        (_output_lost, "output pact-notifications: no KafkaSink pact-notifications"),
+    "pact-query past the Broker": (_query_to_the_output, "SinkBinding/pact-query-sink: K_SINK is not Broker pact"),
+    "EventPolicy without pact-query": (_policy_without_query, "Broker/pact: its EventPolicies allow"),
+    "withdrawn cases filtered out": (_withdrawals_filtered_out, "Trigger/pact-notify: spec.filters"),
 }
 
 
@@ -784,11 +858,16 @@ def test_broker_topology_is_there(overlay):
     have = {(d["kind"], _name(d)) for d in docs}
     assert topology.broker_problems(docs) == []
     for want in [("Broker", "pact"), ("Trigger", "pact-translation"), ("Trigger", "pact-contactlog"),
-                 ("KafkaSource", "pact-untranslated"), ("KafkaSink", "pact-deadletter"), ("EventPolicy", "pact-broker-senders")]:
+                 ("Trigger", "pact-notify"), ("KafkaSource", "pact-untranslated"), ("KafkaSink", "pact-deadletter"),
+                 ("EventPolicy", "pact-broker-senders"), ("KafkaSink", "pact-notifications"),
+                 ("KafkaTopic", "pact-notifications"), ("SinkBinding", "pact-notify-sink"),
+                 ("SinkBinding", "pact-query-sink")]:
         assert want in have, want
-    for gone in [("KafkaSink", "pact-untranslated"), ("KafkaSink", "pact-translated"),
-                 ("KafkaSource", "pact-translated"), ("SinkBinding", "pact-translation-sink")]:
+    for gone in [("KafkaSink", "pact-untranslated"), ("KafkaSink", "pact-translated"), ("KafkaSink", "pact-cases"),
+                 ("KafkaSource", "pact-translated"), ("KafkaSource", "pact-cases"), ("KafkaTopic", "pact-cases"),
+                 ("SinkBinding", "pact-translation-sink")]:
         assert gone not in have, gone
+    assert topology.outputs() == ["pact-notifications"]
     # the explicit topology's rules would not hold: this is another topology
     assert topology.knative_problems(docs) != []
 
@@ -809,7 +888,7 @@ def test_broker_openshift_has_no_fixed_ids():
 def test_the_broker_guide_makes_every_kafka_secret():
     guide = (ROOT / "docs/topologies.md").read_text()
     assert topology.kafka_secrets_problems("docs/topologies.md", guide, users=topology.broker_kafka_users()) == []
-    broken = guide.replace("pact-source-translation pact-broker; do", "pact-source-translation; do", 1)
+    broken = guide.replace("pact-broker pact-sink-notifications; do", "pact-broker; do", 1)
     assert broken != guide
     assert topology.kafka_secrets_problems("docs/topologies.md", broken, users=topology.broker_kafka_users()) != []
 
@@ -850,10 +929,10 @@ def test_kind_up_follows_the_topology():
                    script.replace("s|^kafkauser\\.kafka\\.strimzi\\.io/||p", "s|^kafkatopic\\.kafka\\.strimzi\\.io/||p")):
         assert broken != script
         assert any("Kafka auth Secrets are not made for the KafkaUsers" in p for p in topology.kind_up_problems(broken))
-    broken = script.replace("functions=(producer translation contactlog query cli)",
-                            "functions=(producer translation query cli)")
+    broken = script.replace("functions=(producer translation contactlog query notify cli)",
+                            "functions=(producer translation contactlog query cli)")
     assert broken != script
-    assert any("builds images of ['producer', 'translation', 'query', 'cli']" in p
+    assert any("builds images of ['producer', 'translation', 'contactlog', 'query', 'cli']" in p
                for p in topology.kind_up_problems(broken))
 
 
@@ -867,18 +946,19 @@ def test_the_deploy_guide_makes_every_kafka_secret():
 
 
 def test_a_stage_added_to_pipeline_toml_alone_is_noticed():
-    # A fifth function in the table, and nothing else changed: the render
+    # A sixth function in the table, and nothing else changed: the render
     # lacks its Knative Service, its KafkaSource and its topic.
     table = topology.with_a_new_stage()
     found = topology.knative_problems(render("base"), table)
-    for expected in ("Knative Services: the render has", "'pact-notify'", "KafkaTopics", "'pact-notified'",
-                     "SinkBindings", "'pact-notify-sink'", "KafkaUsers", "'pact-source-notify'"):
+    for expected in ("Knative Services: the render has", "'pact-gateway'", "KafkaTopics", "'pact-delivered'",
+                     "SinkBindings", "'pact-gateway-sink'", "KafkaUsers", "'pact-source-gateway'",
+                     "output pact-delivered: no KafkaSink pact-delivered"):
         assert any(expected in p for p in found), (expected, found)
     # in the broker topology: its Trigger, and its consumer group on the Broker's user
     found = topology.broker_problems(render("overlays/broker/kind"), table)
-    for expected in ("Triggers: the render has", "KafkaUser/pact-broker: the consumer groups", "'knative-trigger-pact-pact-notify'"):
-        assert any(expected in p and "pact-notify" in p for p in found), (expected, found)
+    for expected in ("Triggers: the render has", "KafkaUser/pact-broker: the consumer groups", "'knative-trigger-pact-pact-gateway'"):
+        assert any(expected in p and "pact-gateway" in p for p in found), (expected, found)
     # kind-up.sh: its image; its Kafka auth Secrets follow the render's
     # KafkaUsers (checked above against the table), so nothing more to touch
     found = topology.kind_up_problems((ROOT / "scripts/kind-up.sh").read_text(), table)
-    assert any("'notify'" in p for p in found) and len(found) == 1, found
+    assert any("'gateway'" in p for p in found) and len(found) == 1, found

@@ -25,16 +25,16 @@ TOPOLOGY = load()
 
 
 def with_a_new_stage() -> dict:
-    """The table with one more function, pact-notify, fed from
-    pact-translated and emitting to pact-notified, and nothing else changed:
-    what a person adding a stage writes first. The suites check that every
-    file still to touch is then named by a problem."""
+    """The table with one more function, pact-gateway, fed from
+    pact-notifications and emitting to pact-delivered, and nothing else
+    changed: what a person adding a stage writes first. The suites check
+    that every file still to touch is then named by a problem."""
     return load((ROOT / "pipeline.toml").read_text() + """
 [[functions]]
-name = "notify"
-port_offset = 5
-reads = "pact-translated"
-emits_to = "pact-notified"
+name = "gateway"
+port_offset = 6
+reads = "pact-notifications"
+emits_to = "pact-delivered"
 endpoints = "POST / (CloudEvents)"
 """)
 
@@ -62,6 +62,15 @@ def all_topics(t: dict = TOPOLOGY) -> list[str]:
             if topic and topic not in out:
                 out.append(topic)
     return out + [t["dead_letter_topic"]]
+
+
+def outputs(t: dict = TOPOLOGY) -> list[str]:
+    """The pipeline's outputs: topics a function emits to and none reads,
+    which systems outside it consume (pact-notifications). Each keeps its
+    topic, KafkaSink and KafkaUser in both topologies, and its emitter a
+    SinkBinding to that KafkaSink: it never replies."""
+    read = {f.get("reads") for f in t["functions"]}
+    return list(dict.fromkeys(f["emits_to"] for f in t["functions"] if f.get("emits_to") and f["emits_to"] not in read))
 
 
 def kafka_users(t: dict = TOPOLOGY) -> list[str]:
@@ -101,10 +110,10 @@ def raw_reader(t: dict = TOPOLOGY) -> dict:
 
 def broker_kafka_users(t: dict = TOPOLOGY) -> list[str]:
     """The KafkaUsers of the broker topology: the dead-letter KafkaSink's,
-    the raw topic's KafkaSource's (as in the explicit topology), and the
-    Broker's own, `<broker>-broker`."""
+    the raw topic's KafkaSource's (as in the explicit topology), the
+    Broker's own, `<broker>-broker`, and the KafkaSink's of each output."""
     return [f"pact-sink-{t['dead_letter_topic'].removeprefix('pact-')}", f"pact-source-{raw_reader(t)['name']}",
-            f"{broker(t)['name']}-broker"]
+            f"{broker(t)['name']}-broker"] + [f"pact-sink-{topic.removeprefix('pact-')}" for topic in outputs(t)]
 
 
 # ------------------------------------------------------------ knative/
@@ -141,6 +150,7 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
     out += _differ("KafkaUsers", _of(docs, "KafkaUser"), kafka_users(t))
     out += _differ("PingSources", pings, [f["ping_source"] for f in t["functions"] if f.get("ping_source")])
     out += _database_policy_problems(docs, t)
+    out += output_problems(docs, t)
     for name, sink in sinks.items():
         if sink["spec"]["topic"] != name:
             out.append(f"KafkaSink/{name}: writes topic {sink['spec']['topic']}, not the topic it is named after")
@@ -177,6 +187,57 @@ def knative_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
             if ("DATABASE_URL" in env) != bool(f.get("database")):
                 out.append(f"ksvc/{service}: DATABASE_URL {'set' if 'DATABASE_URL' in env else 'missing'}, "
                            f"pipeline.toml says database = {f.get('database')!r}")
+    return out
+
+
+def _env(ksvc) -> dict:
+    return {e["name"]: e.get("value") for c in ksvc["spec"]["template"]["spec"]["containers"]
+            for e in c.get("env") or []}
+
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def output_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
+    """In either topology, each output (`outputs`) keeps its KafkaTopic and
+    KafkaSink, and the function that emits to it never runs in reply mode:
+    its SinkBinding points at that KafkaSink (not a Broker, which no
+    gateway reads) and it sets PACT_REQUIRE_SINK=true (a revision without
+    K_SINK would answer in reply mode, and a KafkaSource or Trigger would
+    drop or misroute its output). An output holds personal data read
+    outside the pipeline: kept as long as the contacts (the retention.ms of
+    its KafkaTopic = PACT_RETENTION_DAYS of the function that purges them),
+    and no longer."""
+    out = []
+    ksvcs = _of(docs, "Service", "serving.knative.dev/v1")
+    bindings = _of(docs, "SinkBinding")
+    topics = _of(docs, "KafkaTopic")
+    retention = {_env(k).get("PACT_RETENTION_DAYS") for k in ksvcs.values()} - {None}
+    for topic in outputs(t):
+        if topic not in _of(docs, "KafkaSink"):
+            out.append(f"output {topic}: no KafkaSink {topic}; the gateway outside reads its topic in either topology")
+        if topic not in topics:
+            out.append(f"output {topic}: no KafkaTopic {topic}")
+        else:
+            kept = (topics[topic]["spec"].get("config") or {}).get("retention.ms")
+            want = {int(days) * DAY_MS for days in retention}
+            if len(want) != 1 or int(kept or 0) not in want:
+                out.append(f"KafkaTopic/{topic}: retention.ms {kept}, not the contacts' retention "
+                           f"({sorted(want)} ms, PACT_RETENTION_DAYS): an output holds personal data")
+        for f in t["functions"]:
+            if f.get("emits_to") != topic:
+                continue
+            service, name = f"pact-{f['name']}", f"pact-{f['name']}-sink"
+            binding = bindings.get(name)
+            ref = ((binding or {}).get("spec", {}).get("sink") or {}).get("ref") or {}
+            if binding is None:
+                out.append(f"{service}: no SinkBinding {name}; it emits to the output {topic} and would reply instead")
+            elif (ref.get("kind"), ref.get("name")) != ("KafkaSink", topic):
+                out.append(f"SinkBinding/{name}: K_SINK is {ref.get('kind')} {ref.get('name')}, "
+                           f"pipeline.toml's output {topic} needs KafkaSink {topic}")
+            if service in ksvcs and _env(ksvcs[service]).get("PACT_REQUIRE_SINK") != "true":
+                out.append(f"ksvc/{service}: PACT_REQUIRE_SINK is {_env(ksvcs[service]).get('PACT_REQUIRE_SINK')!r}, "
+                           f"not \"true\": without K_SINK it would reply, and its output {topic} would be lost")
     return out
 
 
@@ -356,9 +417,11 @@ def broker_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
     routed to the right one (routing_problems); the KafkaSource named after
     `raw_topic` feeding the Broker (keeping the explicit topology's consumer
     group); a SinkBinding to the Broker only for the functions that emit and
-    read nothing (the others reply); the PingSources to the Broker; the
-    KafkaSinks, KafkaTopics and KafkaUsers left; everything in the Broker's
-    namespace; DATABASE_URL and pact-postgres' door as in the explicit one."""
+    read nothing (the others reply), except that an output's emitter keeps
+    its SinkBinding to the output's KafkaSink (output_problems); the
+    PingSources to the Broker; the KafkaSinks, KafkaTopics and KafkaUsers
+    left; everything in the Broker's namespace; DATABASE_URL and
+    pact-postgres' door as in the explicit one."""
     out = []
     b = broker(t)
     ksvcs = _of(docs, "Service", "serving.knative.dev/v1")
@@ -372,13 +435,17 @@ def broker_problems(docs: list[dict], t: dict = TOPOLOGY) -> list[str]:
     out += _differ("Brokers", brokers, [b["name"]])
     out += _differ("Triggers", trigs, triggers(t))
     out += _differ("KafkaSources", sources, [b["raw_topic"]])
-    ingress = [f for f in t["functions"] if f.get("emits_to") and not f.get("reads")]
-    out += _differ("SinkBindings", bindings, [f"pact-{f['name']}-sink" for f in ingress])
-    out += _differ("KafkaSinks", _of(docs, "KafkaSink"), [t["dead_letter_topic"]])
-    out += _differ("KafkaTopics", _of(docs, "KafkaTopic"), [b["raw_topic"], t["dead_letter_topic"], broker_topic(t)])
+    ingress = [f for f in t["functions"]
+               if f.get("emits_to") and not f.get("reads") and f["emits_to"] not in outputs(t)]
+    emitters = [f for f in t["functions"] if f.get("emits_to") in outputs(t)]
+    out += _differ("SinkBindings", bindings, [f"pact-{f['name']}-sink" for f in ingress + emitters])
+    out += _differ("KafkaSinks", _of(docs, "KafkaSink"), [t["dead_letter_topic"], *outputs(t)])
+    out += _differ("KafkaTopics", _of(docs, "KafkaTopic"),
+                   [b["raw_topic"], t["dead_letter_topic"], broker_topic(t), *outputs(t)])
     out += _differ("KafkaUsers", users, broker_kafka_users(t))
     out += _differ("PingSources", pings, [f["ping_source"] for f in t["functions"] if f.get("ping_source")])
     out += _database_policy_problems(docs, t)
+    out += output_problems(docs, t)
     out += routing_problems(docs, t)
     for d in docs:
         ns = (d.get("metadata") or {}).get("namespace")
