@@ -288,6 +288,7 @@ fn assert_every_check_passed(run: &Run, dev: &Dev, query_url: &str) {
         "pact-translation",
         "pact-contactlog",
         "pact-query",
+        "pact-notify",
     ] {
         run.assert_line(&format!("PASS  ksvc {name}: Ready"), &[]);
     }
@@ -295,11 +296,16 @@ fn assert_every_check_passed(run: &Run, dev: &Dev, query_url: &str) {
     for what in [
         "kafkasource pact-untranslated",
         "kafkasource pact-translated",
+        "kafkasource pact-cases",
         "kafkasink pact-untranslated",
         "kafkasink pact-translated",
+        "kafkasink pact-cases",
+        "kafkasink pact-notifications",
         "kafkasink pact-deadletter",
         "sinkbinding pact-producer-sink",
         "sinkbinding pact-translation-sink",
+        "sinkbinding pact-query-sink",
+        "sinkbinding pact-notify-sink",
         "pingsource pact-retention",
     ] {
         run.assert_line(&format!("PASS  {what}: Ready"), &[]);
@@ -314,7 +320,7 @@ fn assert_every_check_passed(run: &Run, dev: &Dev, query_url: &str) {
         &["→ 0", "back to zero", "pact-translation", "chart"],
     );
     assert!(
-        run.summary().ends_with("14 passed, 0 failed, 1 skipped"),
+        run.summary().ends_with("20 passed, 0 failed, 1 skipped"),
         "{}",
         run.stdout
     );
@@ -386,7 +392,7 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
         let fake = FakeApi::start(dir.path(), &[]).await;
         let run = fake.check_resources(dir.path()).await;
         assert_eq!(run.code(), Some(0), "{}\n{}", run.stdout, run.stderr());
-        assert_eq!(run.count("PASS"), 12, "{}", run.stdout);
+        assert_eq!(run.count("PASS"), 18, "{}", run.stdout);
 
         let message = "KafkaSink pact-translated is not ready: topic pact-translated not found";
         let not_ready = format!("kafkasources/pact-translated=SinkNotReady:{message}");
@@ -413,7 +419,7 @@ async fn a_resource_not_ready_or_missing_fails_with_its_conditions() {
         run.assert_line("PASS  kafkasource pact-untranslated", &[]);
         assert_eq!(run.count("FAIL"), 2, "{}", run.stdout);
         assert!(
-            run.summary().ends_with("10 passed, 2 failed, 3 skipped"),
+            run.summary().ends_with("16 passed, 2 failed, 3 skipped"),
             "{}",
             run.stdout
         );
@@ -433,14 +439,19 @@ async fn the_broker_topology_is_checked_with_its_own_objects() {
             "PASS  broker pact",
             "PASS  trigger pact-translation",
             "PASS  trigger pact-contactlog",
+            "PASS  trigger pact-notify",
             "PASS  kafkasource pact-untranslated",
+            "PASS  kafkasink pact-notifications",
             "PASS  sinkbinding pact-producer-sink",
+            "PASS  sinkbinding pact-query-sink",
+            "PASS  sinkbinding pact-notify-sink",
         ] {
             run.assert_line(line, &[]);
         }
-        // 4 services, 1 KafkaSource, 1 KafkaSink, 1 SinkBinding, 1
-        // PingSource, the Broker and 2 Triggers.
-        assert_eq!(run.count("PASS"), 11, "{}", run.stdout);
+        // 5 services, 1 KafkaSource, 2 KafkaSinks (the output's and the
+        // dead letters'), 3 SinkBindings, 1 PingSource, the Broker and 3
+        // Triggers.
+        assert_eq!(run.count("PASS"), 16, "{}", run.stdout);
 
         // Checked as the explicit topology, a Broker's cluster misses the
         // objects of a topic per hop, and says where they come from.
@@ -452,7 +463,9 @@ async fn the_broker_topology_is_checked_with_its_own_objects() {
         );
         run.assert_line("FAIL  kafkasink pact-untranslated: missing", &[]);
         run.assert_line("FAIL  sinkbinding pact-translation-sink: missing", &[]);
-        assert_eq!(run.count("FAIL"), 4, "{}", run.stdout);
+        run.assert_line("FAIL  kafkasource pact-cases: missing", &[]);
+        run.assert_line("FAIL  kafkasink pact-cases: missing", &[]);
+        assert_eq!(run.count("FAIL"), 6, "{}", run.stdout);
 
         // And the other way round.
         let fake = FakeApi::start(dir.path(), &[]).await;
