@@ -27,12 +27,22 @@ fn the_demo_stores_every_contact_once_and_says_so() {
     let places = report["by_place"].as_array().expect("places");
     assert_eq!(places[0]["place"], "US MN", "{report}");
     assert!(report["latency_ms"]["p99"].as_f64().expect("p99") > 0.0);
-    assert!(
-        report["exposure_sample"]["direct"]
-            .as_u64()
-            .expect("exposures")
-            > 0
+    let direct = report["exposure_sample"]["direct"]
+        .as_u64()
+        .expect("exposures");
+    assert!(direct > 0, "{report}");
+    // The last step: that person reported as a case, and everyone they met
+    // notified once.
+    let notify = &report["notify"];
+    assert_eq!(
+        notify["mmid"], report["exposure_sample"]["mmid"],
+        "{report}"
     );
+    assert_eq!(notify["exposed"], direct, "{report}");
+    assert_eq!(notify["people"], direct, "{report}");
+    assert_eq!(notify["notifications"], direct, "{report}");
+    assert_eq!(notify["each_once"], true, "{report}");
+    assert!(notify["within_ms"].as_i64() >= Some(0), "{report}");
 }
 
 #[test]

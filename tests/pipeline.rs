@@ -19,6 +19,7 @@
 #[path = "pipeline/harness.rs"]
 mod harness;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -310,7 +311,15 @@ fn the_flows_are_named_from_pipeline_toml() {
             ]
         )
     );
-    assert_eq!(explicit.topics(), ["pact-untranslated", "pact-translated"]);
+    assert_eq!(
+        explicit.topics(),
+        [
+            "pact-untranslated",
+            "pact-translated",
+            "pact-cases",
+            "pact-notifications"
+        ]
+    );
     let broker = Flow::of(Wiring::Broker);
     let topic = "knative-broker-pact-pact";
     assert_eq!(
@@ -325,7 +334,10 @@ fn the_flows_are_named_from_pipeline_toml() {
             ]
         )
     );
-    assert_eq!(broker.topics(), ["pact-untranslated", topic]);
+    assert_eq!(
+        broker.topics(),
+        ["pact-untranslated", topic, "pact-notifications"]
+    );
     for flow in [&explicit, &broker] {
         assert_eq!(flow.raw, "pact-untranslated");
         assert_eq!(flow.dead_letter, "pact-deadletter");
@@ -1117,31 +1129,48 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
         .expect("pact-notify emits");
 
     if fanout == Fanout::Killed {
-        // Kill it once its first notifications are in the topic.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let before = loop {
-            let topics = dev.topics().await;
-            let n = topic(&topics, &output)["records"].as_u64().unwrap_or(0);
-            if n > 0 {
-                break n;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no notification within 60 s: {topics}"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
-        let old = dev.pids["notify"];
-        kill(Pid::from_raw(old), Signal::SIGKILL).expect("kill pact-notify");
-        dev.wait_line("restarting", "notify", Duration::from_secs(30))
-            .await;
-        assert!(
-            before < EXPOSED as u64,
-            "pact-notify was killed after {before} of {EXPOSED} notifications: mid-way"
-        );
+        kill_notify_mid_fan_out(&mut dev, &output).await;
     }
+    wait_notified(&query, &case_id).await;
+    sender.await.expect("the stream was accepted");
+    dev.assert_stored_exactly_and(&stream, &met_ids).await;
+    let topics = dev.wait_drained().await;
+    assert_eq!(topic(&topics, &flow.dead_letter)["records"], 0, "{topics}");
 
-    // pact-query reports it done, from what pact-notify recorded.
+    assert_each_notified_once(&dev, &output, &case_id, &met, fanout).await;
+    dev.stop().await;
+}
+
+/// Kills pact-notify (SIGKILL) once its first notifications are in
+/// `output`, and waits for its restart; fails if the fan-out was over.
+async fn kill_notify_mid_fan_out(dev: &mut Dev, output: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let before = loop {
+        let topics = dev.topics().await;
+        let n = topic(&topics, output)["records"].as_u64().unwrap_or(0);
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification within 60 s: {topics}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let old = dev.pids["notify"];
+    kill(Pid::from_raw(old), Signal::SIGKILL).expect("kill pact-notify");
+    dev.wait_line("restarting", "notify", Duration::from_secs(30))
+        .await;
+    assert!(
+        before < EXPOSED as u64,
+        "pact-notify was killed after {before} of {EXPOSED} notifications: mid-way"
+    );
+}
+
+/// Waits until pact-query says the case is notified (from what pact-notify
+/// recorded), everyone, nothing pending.
+async fn wait_notified(query: &str, case_id: &str) {
+    let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status: Value = client
@@ -1160,21 +1189,25 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
         assert!(Instant::now() < deadline, "not notified: {status}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sender.await.expect("the stream was accepted");
-    dev.assert_stored_exactly_and(&stream, &met_ids).await;
-    let topics = dev.wait_drained().await;
-    assert_eq!(topic(&topics, &flow.dead_letter)["records"], 0, "{topics}");
+}
 
-    // Each person the case met has exactly one notification (one id); a
-    // record is repeated only when pact-notify died between the sink's
+/// Each person the case met has exactly one notification (one id) in
+/// `output`, which says nothing of the case.
+async fn assert_each_notified_once(
+    dev: &Dev,
+    output: &str,
+    case_id: &str,
+    met: &[Contact],
+    fanout: Fanout,
+) {
+    // A record is repeated only when pact-notify died between the sink's
     // answer and marking its round sent, and then with the same id.
-    let records = dev.all_records(&output).await;
-    let mut ids: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        std::collections::BTreeMap::new();
+    let records = dev.all_records(output).await;
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for record in &records {
         let event = &record["event"];
         assert_eq!(event["type"], "dev.pact.exposure.notified", "{record}");
-        assert!(!event.to_string().contains(&case_id), "{record}");
+        assert!(!event.to_string().contains(case_id), "{record}");
         let person = record["key"]
             .as_str()
             .expect("keyed by the person")
@@ -1183,14 +1216,8 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
             .or_default()
             .insert(event["id"].as_str().expect("id").to_owned());
     }
-    let expected: std::collections::BTreeSet<String> =
-        met.iter().map(|c| c.mmid2.to_string()).collect();
-    assert_eq!(
-        ids.keys()
-            .cloned()
-            .collect::<std::collections::BTreeSet<_>>(),
-        expected
-    );
+    let expected: BTreeSet<String> = met.iter().map(|c| c.mmid2.to_string()).collect();
+    assert_eq!(ids.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(ids.values().all(|set| set.len() == 1), "one id per person");
     match fanout {
         Fanout::Killed => assert!(
@@ -1200,7 +1227,6 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
         ),
         _ => assert_eq!(records.len(), EXPOSED, "each notification sent once"),
     }
-    dev.stop().await;
 }
 
 // ---------------------------------------------------------------------------

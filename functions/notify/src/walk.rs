@@ -1,7 +1,8 @@
 //! Who is exposed to a case: a breadth-first walk over `contactlist`
-//! through pact-query's own contacts query (`GET /contacts/{mmid}`'s), so
-//! the people and hops are those `GET /exposures/{mmid}` lists for the same
-//! window (a test holds the two together). Unlike `/exposures`, which keeps
+//! through the query of pact-query's `GET /contacts/{mmid}`
+//! ([`pact_runtime::queries::CONTACTS_OF`]), so the people and hops are
+//! those `GET /exposures/{mmid}` lists for the same window (a test holds the
+//! two together). Unlike `/exposures`, which keeps
 //! one linking contact per person, it keeps every day and place that
 //! exposed each person: what the notification tells them.
 
@@ -9,16 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pact_query::model::{ContactRecord, MetContact};
-use pact_query::store::{self, After};
 use pact_runtime::case::ExposureSite;
 use pact_runtime::contact::PersonId;
 use pact_runtime::database::Database;
+use pact_runtime::queries::CONTACTS_OF;
 
 use crate::error::{Error, Result};
 
 /// Contacts read per query.
-const PAGE: u32 = 1_000;
+const PAGE: i64 = 1_000;
 /// Most days and places one notification lists; the earliest are kept.
 pub const MAX_SITES: usize = 50;
 
@@ -50,9 +50,10 @@ pub async fn exposed(
     for _ in 0..depth {
         let mut level: BTreeMap<i64, BTreeSet<ExposureSite>> = BTreeMap::new();
         for person in frontier {
-            for met in contacts(db, person, since, until, limit).await? {
-                if !seen.contains(&met.met) {
-                    level.entry(met.met).or_default().insert(site(&met.contact));
+            for contact in contacts(db, person, since, until, limit).await? {
+                let met = contact.other(person);
+                if !seen.contains(&met) {
+                    level.entry(met).or_default().insert(contact.site());
                 }
             }
         }
@@ -77,6 +78,41 @@ pub async fn exposed(
         .collect())
 }
 
+/// The fields of a contact the walk reads.
+#[derive(Debug, sqlx::FromRow)]
+struct Contact {
+    id: i64,
+    mmid1: i64,
+    mmid2: i64,
+    city: String,
+    state: String,
+    zipcode: String,
+    country: String,
+    observed_at: DateTime<Utc>,
+}
+
+impl Contact {
+    /// Who `person` met.
+    fn other(&self, person: PersonId) -> i64 {
+        if self.mmid1 == person.get() {
+            self.mmid2
+        } else {
+            self.mmid1
+        }
+    }
+
+    /// Its day and place.
+    fn site(&self) -> ExposureSite {
+        ExposureSite {
+            day: self.observed_at.date_naive(),
+            city: self.city.clone(),
+            state: self.state.clone(),
+            zipcode: self.zipcode.clone(),
+            country: self.country.clone(),
+        }
+    }
+}
+
 /// Every contact of `person` in the window, page by page.
 async fn contacts(
     db: &Database,
@@ -84,34 +120,30 @@ async fn contacts(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: Duration,
-) -> Result<Vec<MetContact>> {
+) -> Result<Vec<Contact>> {
     let mut all = Vec::new();
     let mut after = (since, 0);
     loop {
-        let page = Error::timed(
+        // One row more than a page, to know whether another follows.
+        let page: Vec<Contact> = Error::timed(
             "reading contacts",
             limit,
-            store::contacts_of(db, person, until, After(after), PAGE),
+            db.query(CONTACTS_OF)
+                .bind(person.get())
+                .bind(after.0)
+                .bind(until)
+                .bind(after.1)
+                .bind(PAGE + 1)
+                .fetch_all(),
         )
         .await?;
         let more = page.len() > PAGE as usize;
-        if let Some(last) = page.iter().take(PAGE as usize).last() {
-            after = (last.contact.observed_at, last.contact.id);
-        }
         all.extend(page.into_iter().take(PAGE as usize));
+        if let Some(last) = all.last() {
+            after = (last.observed_at, last.id);
+        }
         if !more {
             return Ok(all);
         }
-    }
-}
-
-/// The day and place of a contact.
-fn site(contact: &ContactRecord) -> ExposureSite {
-    ExposureSite {
-        day: contact.observed_at.date_naive(),
-        city: contact.city.clone(),
-        state: contact.state.clone(),
-        zipcode: contact.zipcode.clone(),
-        country: contact.country.clone(),
     }
 }

@@ -26,39 +26,7 @@ pub fn end() -> DateTime<Utc> {
     DateTime::from_timestamp(253_402_300_799, 999_999_000).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// The columns of a [`ContactRecord`], in a `SELECT` list.
-macro_rules! columns {
-    ($prefix:literal) => {
-        concat!(
-            $prefix,
-            "id, ",
-            $prefix,
-            "mmid1, ",
-            $prefix,
-            "mmid2, ",
-            $prefix,
-            "street, ",
-            $prefix,
-            "city, ",
-            $prefix,
-            "state, ",
-            $prefix,
-            "zipcode, ",
-            $prefix,
-            "country, ",
-            $prefix,
-            "lat, ",
-            $prefix,
-            "lon, ",
-            $prefix,
-            "observed_at, ",
-            $prefix,
-            "recorded_at, ",
-            $prefix,
-            "geocoder"
-        )
-    };
-}
+use pact_runtime::contact_columns as columns;
 
 /// Rows `WHERE <column> = $1 AND id > $2`, by id: the original endpoints.
 const BY_STATE: &str = concat!(
@@ -72,24 +40,9 @@ const BY_COUNTRY: &str = concat!(
     " FROM contactlist WHERE country = $1 AND id > $2 ORDER BY id LIMIT $3"
 );
 
-/// The contacts of one person ($1) from ($2, id $4) on, before $3. Each side
-/// of the pair is read through its own index, already in time order, and
-/// the two short lists are merged: no sort of a busy person's whole history.
-pub const CONTACTS_OF: &str = concat!(
-    "SELECT ",
-    columns!(""),
-    " FROM (",
-    " SELECT * FROM (SELECT ",
-    columns!(""),
-    " FROM contactlist WHERE mmid1 = $1 AND observed_at >= $2 AND observed_at < $3",
-    " AND (observed_at, id) > ($2, $4) ORDER BY observed_at, id LIMIT $5) AS first_side",
-    " UNION ALL",
-    " SELECT * FROM (SELECT ",
-    columns!(""),
-    " FROM contactlist WHERE mmid2 = $1 AND observed_at >= $2 AND observed_at < $3",
-    " AND (observed_at, id) > ($2, $4) ORDER BY observed_at, id LIMIT $5) AS second_side",
-    ") AS met ORDER BY observed_at, id LIMIT $5"
-);
+/// The contacts of one person in a window (`GET /contacts/{mmid}`; pact-notify
+/// walks the same query).
+pub use pact_runtime::queries::CONTACTS_OF;
 
 /// Everyone reachable from person $1 through contacts observed at or after
 /// $2, in at most $3 hops; one page of them after (hops $4, person $5), $6

@@ -20,6 +20,8 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod problem;
+#[cfg(feature = "database")]
+pub mod queries;
 pub mod redact;
 pub mod retry;
 pub mod sender_auth;

@@ -5,3 +5,4 @@
 mod cases;
 mod helpers;
 mod input;
+mod logs;

@@ -277,3 +277,73 @@ async fn check_the_status_is_what_pact_notify_recorded(db: Database) {
                "notified": 2, "pending": 1, "withdrawn": 0})
     );
 }
+
+/// docs/privacy.md's rule for logs, held by the real binary: reporting and
+/// withdrawing a case logs neither the person, nor the case id, nor the
+/// reference at `info`.
+#[tokio::test]
+async fn case_logs_above_debug_hold_no_ids() {
+    let dir = std::env::temp_dir().join(format!("pact-query-log-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let sink = CaptureSink::start(Reply::Status(202)).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let log_path = dir.join("log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-query"))
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/pact.db", dir.display()),
+        )
+        .env("K_SINK", &sink.url)
+        .env("PACT_QUERY_TOKENS", TOKEN)
+        .env("PACT_LOG", "info")
+        .env("PACT_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn pact-query");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    pact_runtime::testing::wait_ready(&client, &format!("{base}/readyz")).await;
+    let onset = Utc::now().date_naive();
+    let response = client
+        .post(format!("{base}/cases"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"mmid": 4242421, "onset": onset, "reference": "ref-7aa1"}))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(response.status(), 202);
+    let case: Value = response.json().await.expect("JSON");
+    let case_id = case["case_id"].as_str().expect("id").to_owned();
+    for request in [
+        client.delete(format!("{base}/cases/{case_id}")),
+        client.get(format!("{base}/cases/{case_id}")),
+    ] {
+        let status = request
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("request")
+            .status();
+        assert!([202, 404].contains(&status.as_u16()), "{status}");
+    }
+    let pid = child.id().expect("running");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("SIGTERM");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    let text = std::fs::read_to_string(&log_path).expect("the log");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(text.contains("case reported"), "{text}");
+    for secret in [case_id.as_str(), "4242421", "ref-7aa1"] {
+        assert!(!text.contains(secret), "{secret} in the info log:\n{text}");
+    }
+}
