@@ -35,7 +35,10 @@ use crate::{NAME, SOURCE, walk};
 
 /// Events sent to the sink per round; each round is marked done in one
 /// statement, so a crash re-sends at most one round (with the same ids).
-const ROUND: usize = 256;
+const ROUND: i64 = 256;
+/// How long a round's lease lasts without renewal: how soon another
+/// instance takes over the round of one that crashed.
+const LEASE: Duration = Duration::from_secs(10);
 
 /// pact-notify, as the runtime starts it.
 pub struct Notify;
@@ -313,47 +316,35 @@ async fn withdrawn(state: &AppState, case_id: Uuid, deadline: Instant) -> Result
     send(state, case_id, Step::Withdraw, deadline).await
 }
 
-/// Leases what `step` has to do for the case, sends it round by round
-/// (each round marked done once the sink took it), and fails with
-/// [`Error::Left`] when anything is left: held by another instance, or
-/// past `deadline`.
+/// Sends what `step` has to do for the case, round by round: each round
+/// leased first (the lease renewed while the sink takes it, so a crashed
+/// instance's round is free again within [`LEASE`]), then marked done once
+/// the sink took it. Fails with [`Error::Left`] when anything is left:
+/// held by another instance, or past `deadline`.
 async fn send(state: &AppState, case_id: Uuid, step: Step, deadline: Instant) -> Result<u64> {
     let db = state.database();
-    let now = Utc::now();
-    // A lease outlives the request that holds it: a crashed holder's
-    // notifications are free again after it.
-    let lease = now + state.config.runtime.request_timeout + Duration::from_secs(5);
-    let claimed = Error::timed(
-        "leasing notifications",
-        state.limit(),
-        store::claim(db, case_id, step, now, lease),
-    )
-    .await?;
     let mut sent = 0;
-    let mut rounds = claimed.chunks(ROUND);
-    while let Some(round) = rounds.next() {
+    while Instant::now() < deadline {
+        let now = Utc::now();
+        let round = Error::timed(
+            "leasing notifications",
+            state.limit(),
+            store::claim(db, case_id, step, (now, now + LEASE), ROUND),
+        )
+        .await?;
+        if round.is_empty() {
+            break;
+        }
         let ids: Vec<&str> = round.iter().map(|c| c.id.as_str()).collect();
-        let result = if Instant::now() < deadline {
-            emit(state, step, round).await
-        } else {
-            Err(Error::Left(0))
-        };
-        if let Err(e) = result {
-            let unsent: Vec<&str> = ids
-                .into_iter()
-                .chain(rounds.by_ref().flatten().map(|c| c.id.as_str()))
-                .collect();
+        if let Err(e) = emit_leased(state, step, &round, &ids).await {
             // The leases end now, so the next delivery need not wait for them.
             Error::timed(
                 "releasing leases",
                 state.limit(),
-                store::release(db, &unsent, Utc::now()),
+                store::release(db, &ids, Utc::now()),
             )
             .await?;
-            return Err(match e {
-                Error::Left(_) => Error::Left(i64::try_from(unsent.len()).unwrap_or(i64::MAX)),
-                e => e,
-            });
+            return Err(e);
         }
         Error::timed(
             "marking notifications sent",
@@ -361,7 +352,7 @@ async fn send(state: &AppState, case_id: Uuid, step: Step, deadline: Instant) ->
             store::done(db, step, &ids, Utc::now()),
         )
         .await?;
-        let n = round.len() as u64;
+        let n = ids.len() as u64;
         match step {
             Step::Send => state.counters.notified.inc_by(n),
             Step::Withdraw => state.counters.withdrawn.inc_by(n),
@@ -378,6 +369,28 @@ async fn send(state: &AppState, case_id: Uuid, step: Step, deadline: Instant) ->
         return Err(Error::Left(left));
     }
     Ok(sent)
+}
+
+/// [`emit`], renewing the round's leases every third of [`LEASE`] until the
+/// sink answered.
+async fn emit_leased(state: &AppState, step: Step, round: &[Claimed], ids: &[&str]) -> Result<()> {
+    let emitting = emit(state, step, round);
+    tokio::pin!(emitting);
+    let mut renew = tokio::time::interval(LEASE / 3);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            result = &mut emitting => return result,
+            _ = renew.tick() => {
+                Error::timed(
+                    "renewing leases",
+                    state.limit(),
+                    store::extend(state.database(), ids, Utc::now() + LEASE),
+                )
+                .await?;
+            }
+        }
+    }
 }
 
 /// Emits one round's events; 2xx from the sink for all of them, or an error.

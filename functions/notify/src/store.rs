@@ -190,25 +190,35 @@ impl Step {
     }
 }
 
-/// Leases, until `until`, the notifications of a case that `step` has to
-/// do and no live lease holds.
+/// Leases, until `until`, up to `limit` notifications of a case that `step`
+/// has to do and no live lease holds. (The conditions are repeated outside
+/// the subquery: PostgreSQL checks those again on a row another instance
+/// leased meanwhile, so two instances never lease the same row.)
 pub async fn claim(
     db: &Database,
     case_id: Uuid,
     step: Step,
-    now: DateTime<Utc>,
-    until: DateTime<Utc>,
+    (now, until): (DateTime<Utc>, DateTime<Utc>),
+    limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
     let todo = step.todo();
+    let free = "(lease_until IS NULL OR lease_until < $2)";
     db.query(&format!(
-        "UPDATE notifications SET lease_until = $3 WHERE case_id = $1 AND {todo} \
-         AND (lease_until IS NULL OR lease_until < $2) RETURNING id, mmid, data, created_at"
+        "UPDATE notifications SET lease_until = $3 WHERE id IN \
+         (SELECT id FROM notifications WHERE case_id = $1 AND {todo} AND {free} ORDER BY id LIMIT $4) \
+         AND case_id = $1 AND {todo} AND {free} RETURNING id, mmid, data, created_at"
     ))
     .bind(case_id.to_string().as_str())
     .bind(now)
     .bind(until)
+    .bind(limit)
     .fetch_all()
     .await
+}
+
+/// Extends this instance's leases on `ids` until `until`.
+pub async fn extend(db: &Database, ids: &[&str], until: DateTime<Utc>) -> sqlx::Result<()> {
+    set_lease(db, ids, until).await
 }
 
 /// Marks what `step` did for these notifications, and drops their leases.
@@ -236,13 +246,17 @@ pub async fn done(db: &Database, step: Step, ids: &[&str], now: DateTime<Utc>) -
 /// delivery, here or elsewhere, takes them at once, and the lease left
 /// behind says a send was tried.
 pub async fn release(db: &Database, ids: &[&str], now: DateTime<Utc>) -> sqlx::Result<()> {
+    set_lease(db, ids, now).await
+}
+
+async fn set_lease(db: &Database, ids: &[&str], until: DateTime<Utc>) -> sqlx::Result<()> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE notifications SET lease_until = $1 WHERE id IN ({})",
             list.join(", ")
         );
-        let mut statement = db.query(&sql).bind(now);
+        let mut statement = db.query(&sql).bind(until);
         for id in chunk {
             statement = statement.bind(*id);
         }

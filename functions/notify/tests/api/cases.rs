@@ -368,3 +368,32 @@ async fn without_sink(db: Database) {
         .expect("post");
     assert_eq!(response.status(), 503);
 }
+
+pg_and_sqlite!(
+    a_round_slower_than_its_lease_is_not_taken_over,
+    slow_round_keeps_its_lease
+);
+/// The sink takes 11 s per notification, longer than a round's 10 s lease:
+/// the lease is renewed while the round is sent, so a second instance
+/// that gets the case meanwhile takes nothing, and no one is notified twice.
+async fn slow_round_keeps_its_lease(db: Database) {
+    let sink = CaptureSink::start(Reply::Status(202)).await;
+    let slow = Reply::Slow(std::time::Duration::from_secs(11), 202);
+    sink.script([slow, slow, slow]);
+    let env = [("PACT_EMIT_TIMEOUT_MS", "20000")];
+    let first = spawn(db.clone(), &sink, &env).await;
+    let second = spawn(db.clone(), &sink, &env).await;
+    let onset = today();
+    for other in [2, 3, 4] {
+        seed(&db, 1, other, noon(onset, 0), "Minneapolis").await;
+    }
+    let case = case(1, onset);
+    let (a, b) = tokio::join!(first.report(&case), async {
+        tokio::time::sleep(std::time::Duration::from_millis(10_500)).await;
+        second.report(&case).await
+    });
+    assert_eq!(a.0, 200, "{a:?}");
+    assert_eq!(b.0, 503, "the round is still leased: {b:?}");
+    assert_eq!(second.report(&case).await.1["notified"], 0);
+    assert_eq!(of_type(&sink, EXPOSURE_NOTIFIED).len(), 3);
+}
