@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import time
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
@@ -26,7 +29,7 @@ from cloudevents.core.bindings.http import (
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v03.event import CloudEvent as CloudEventV03
 from cloudevents.core.v1.event import CloudEvent
-from pact_ids import contact_id, event_key
+from pact_ids import case_id, contact_id, event_key
 
 if TYPE_CHECKING:
     from conftest import Captured, CaptureSink, Function, Response
@@ -512,3 +515,90 @@ def test_non_ascii_override_value_reaches_the_sdk_intact(start_function):
     resp = send(function, sdk_event("sdk-utf8"), "binary")
     assert resp.status == 200, resp.body
     assert parse_reply(resp).get_extension("team") == "Zürich"
+
+
+# ------------------------------------------------- cases and notifications
+
+REPORTED = "dev.pact.case.reported"
+WITHDRAWN = "dev.pact.case.withdrawn"
+NOTIFIED = "dev.pact.exposure.notified"
+EXPOSURE_WITHDRAWN = "dev.pact.exposure.withdrawn"
+TOKEN = "interop-token-0123456789abcdef"
+
+
+def today() -> str:
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def test_a_case_reported_on_pact_query_parses_with_the_sdk(start_function, sink: CaptureSink, tmp_path):
+    query = start_function(
+        "pact-query",
+        DATABASE_URL=f"sqlite://{tmp_path}/pact.db",
+        PACT_QUERY_TOKENS=TOKEN,
+        K_SINK=sink.url,
+        PACT_EMIT_ATTEMPTS="1",
+    )
+    body = json.dumps({"mmid": 1477, "onset": today(), "reference": "lab-114"}).encode()
+    headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    resp = query.post("/cases", headers, body)
+    assert resp.status == 202, resp.body
+    expected = case_id(1477, today())
+    assert json.loads(resp.body) == {"case_id": expected, "status": "reported"}
+    (captured,) = sink.wait_for(1)
+    event = parse_captured(captured)
+    assert event.get_type() == REPORTED
+    assert event.get_source() == "/pact/query"
+    assert event.get_id() == expected
+    assert event.get_extension("partitionkey") == expected
+    assert event.get_data() == {"case_id": expected, "mmid": 1477, "onset": today(), "reference": "lab-114"}
+
+
+def seed_contact(database: Path, a: int, b: int) -> None:
+    """A stored contact between `a` and `b` at noon today, in the schema's
+    SQLite form (times as fixed-width UTC text)."""
+    observed = f"{today()}T12:00:00.000000Z"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO contactlist (mmid1, mmid2, city, state, zipcode, country, observed_at, "
+            "event_source, event_id) VALUES (?, ?, 'Minneapolis', 'MN', '55415', 'US', ?, '/interop', ?)",
+            (a, b, observed, f"seed-{a}-{b}"),
+        )
+
+
+@mode_param
+def test_pact_notify_reads_sdk_cases_and_its_notifications_parse(
+    start_function, sink: CaptureSink, tmp_path, mode: str
+):
+    database = tmp_path / "pact.db"
+    notify = start_function("pact-notify", DATABASE_URL=f"sqlite://{database}", K_SINK=sink.url)
+    deadline = time.monotonic() + 15
+    while notify.get("/readyz").status != 200:
+        assert time.monotonic() < deadline, notify.log()
+        time.sleep(0.05)
+    seed_contact(database, 1477, 2)
+    case = {"case_id": case_id(1477, today()), "mmid": 1477, "onset": today()}
+    event = sdk_event(case["case_id"], case, event_type=REPORTED, source="/pact/query", traceparent=TRACEPARENT)
+    resp = send(notify, event, mode)
+    assert resp.status == 200, resp.body
+    assert json.loads(resp.body) == {"notified": 1, "withdrawn": 0}
+    (captured,) = sink.wait_for(1)
+    notification = parse_captured(captured)
+    assert notification.get_type() == NOTIFIED
+    assert notification.get_source() == "/pact/notify"
+    assert notification.get_extension("partitionkey") == "2"
+    # Nothing that ties it to the case: not its trace either.
+    assert notification.get_extension("traceparent") is None
+    assert "traceparent" not in captured.headers
+    assert notification.get_data() == {
+        "mmid": 2,
+        "hops": 1,
+        "exposures": [{"day": today(), "city": "Minneapolis", "state": "MN", "zipcode": "55415", "country": "US"}],
+    }
+    assert case["case_id"] not in captured.body.decode() + json.dumps(dict(captured.headers))
+    withdrawal = sdk_event(f"w-{mode}", {"case_id": case["case_id"]}, event_type=WITHDRAWN, source="/pact/query")
+    resp = send(notify, withdrawal, mode)
+    assert resp.status == 200, resp.body
+    _, captured = sink.wait_for(2)
+    withdrawn = parse_captured(captured)
+    assert withdrawn.get_type() == EXPOSURE_WITHDRAWN
+    assert withdrawn.get_data() == {"mmid": 2, "notification": notification.get_id()}

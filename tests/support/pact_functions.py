@@ -43,6 +43,9 @@ class Function:
     def post(self, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Response:
         return request("POST", self.url + path, headers, body)
 
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Response:
+        return request("GET", self.url + path, headers)
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
