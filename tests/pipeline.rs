@@ -1082,12 +1082,26 @@ const EXPOSED: usize = 1000;
 async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
     let flow = Flow::of(wiring);
     let dir = temp_dir();
-    let extra: &[&str] = match fanout {
-        Fanout::Whole => &[],
-        Fanout::Killed => &["--backoff-delay", "50ms"],
-        Fanout::DeliveredTwice => &["--deliveries", "2"],
+    let output = TOPOLOGY
+        .stage("notify")
+        .and_then(|s| s.emits_to.clone())
+        .expect("pact-notify emits");
+    // With nothing broken, `pact display` reads the output as a gateway
+    // would, subscribed through `pact dev --subscribe`.
+    let display = match fanout {
+        Fanout::Whole => Some(Display::start().await),
+        _ => None,
     };
-    let mut dev = Dev::start(dir.path(), wiring, None, extra).await;
+    let subscribe = display
+        .as_ref()
+        .map(|d| format!("{output}={}", d.url))
+        .unwrap_or_default();
+    let extra: Vec<&str> = match fanout {
+        Fanout::Whole => vec!["--subscribe", &subscribe],
+        Fanout::Killed => vec!["--backoff-delay", "50ms"],
+        Fanout::DeliveredTwice => vec!["--deliveries", "2"],
+    };
+    let mut dev = Dev::start(dir.path(), wiring, None, &extra).await;
     // The case met EXPOSED people; the stream is among others.
     let case_person = 5_000_000;
     let met: Vec<Contact> = contacts("met", 0..EXPOSED)
@@ -1123,10 +1137,6 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
         .as_str()
         .expect("case_id")
         .to_owned();
-    let output = TOPOLOGY
-        .stage("notify")
-        .and_then(|s| s.emits_to.clone())
-        .expect("pact-notify emits");
 
     if fanout == Fanout::Killed {
         kill_notify_mid_fan_out(&mut dev, &output).await;
@@ -1138,7 +1148,87 @@ async fn cases_notify_each_exposed_person_once(wiring: Wiring, fanout: Fanout) {
     assert_eq!(topic(&topics, &flow.dead_letter)["records"], 0, "{topics}");
 
     assert_each_notified_once(&dev, &output, &case_id, &met, fanout).await;
+    if let Some(display) = display {
+        display
+            .wait_for(EXPOSED, "dev.pact.exposure.notified")
+            .await;
+    }
     dev.stop().await;
+}
+
+/// `pact display` on a free port, its output collected.
+struct Display {
+    url: String,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    _process: tokio::process::Child,
+}
+
+impl Display {
+    async fn start() -> Self {
+        use tokio::io::AsyncReadExt;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact"))
+            .args(["display", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("pact display");
+        let mut stdout = process.stdout.take().expect("piped");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        tokio::spawn({
+            let output = output.clone();
+            async move {
+                let mut buffer = vec![0; 65536];
+                while let Ok(n @ 1..) = stdout.read(&mut buffer).await {
+                    if let Ok(mut text) = output.lock() {
+                        text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+                    }
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "pact display did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            url: format!("http://127.0.0.1:{port}/"),
+            output,
+            _process: process,
+        }
+    }
+
+    /// Waits until it printed `n` distinct events of `event_type` (and no
+    /// more), for at most a minute.
+    async fn wait_for(&self, n: usize, event_type: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = self.output.lock().map(|t| t.clone()).unwrap_or_default();
+            let ids: BTreeSet<String> = serde_json::Deserializer::from_str(&text)
+                .into_iter::<Value>()
+                .filter_map(Result::ok)
+                .filter(|event| event["type"] == event_type)
+                .filter_map(|event| event["id"].as_str().map(str::to_owned))
+                .collect();
+            assert!(ids.len() <= n, "{} events for {n} people", ids.len());
+            if ids.len() == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pact display printed {} of {n} events",
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// Kills pact-notify (SIGKILL) once its first notifications are in

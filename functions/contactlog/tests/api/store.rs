@@ -325,3 +325,74 @@ async fn ping_purges_old_contacts(db: Database) {
     assert_eq!(app.count().await, 3);
     assert_eq!(app.metric("pact_retention_deleted_rows_total").await, 2.0);
 }
+
+pg_and_sqlite!(
+    a_ping_purges_old_cases_and_their_notifications,
+    ping_purges_old_cases
+);
+/// pact-notify's cases and notifications go with the contacts
+/// (docs/privacy.md): a case recorded longer ago than the retention period
+/// is deleted with its notifications; a recent one stays.
+async fn ping_purges_old_cases(db: Database) {
+    let app = spawn(db.clone(), &[("PACT_RETENTION_DAYS", "21")]).await;
+    let now = chrono::Utc::now();
+    for (case, days_ago) in [
+        ("00000000-0000-0000-0000-000000000022", 22),
+        ("00000000-0000-0000-0000-000000000001", 1),
+    ] {
+        let recorded = now - chrono::Duration::days(days_ago);
+        db.query(
+            "INSERT INTO cases (case_id, mmid, onset, secret, recorded_at) \
+             VALUES ($1, 7, $2, '00000000-0000-0000-0000-00000000000s', $2)",
+        )
+        .bind(case)
+        .bind(recorded)
+        .execute()
+        .await
+        .expect("a case");
+        for person in [2_i64, 3] {
+            let id = format!("{}{person}", &case[..35]);
+            db.query(
+                "INSERT INTO notifications (id, case_id, mmid, hops, data, created_at, sent_at) \
+                 VALUES ($1, $2, $3, 1, '{}', $4, $4)",
+            )
+            .bind(id.as_str())
+            .bind(case)
+            .bind(person)
+            .bind(recorded)
+            .execute()
+            .await
+            .expect("a notification");
+        }
+    }
+    let ping = app
+        .client
+        .post(app.url("/"))
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "ping-cases")
+        .header(
+            "ce-source",
+            "/apis/v1/namespaces/pact/pingsources/retention",
+        )
+        .header("ce-type", "dev.knative.sources.ping")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(ping.status(), 200);
+    let remaining: Vec<(String,)> = db
+        .query("SELECT case_id FROM cases")
+        .fetch_all()
+        .await
+        .expect("cases");
+    assert_eq!(
+        remaining,
+        [("00000000-0000-0000-0000-000000000001".to_owned(),)]
+    );
+    let notifications: Vec<(String,)> = db
+        .query("SELECT case_id FROM notifications")
+        .fetch_all()
+        .await
+        .expect("notifications");
+    assert_eq!(notifications.len(), 2);
+    assert!(notifications.iter().all(|(c,)| c.ends_with("001")));
+}
