@@ -322,19 +322,11 @@ impl Dev {
     /// partition, read to its end); raw records count as `""`.
     pub async fn record_types(&self, topic: &str) -> BTreeMap<String, u64> {
         let mut types = BTreeMap::new();
-        for from in (0..).step_by(1000) {
-            let records: Vec<Value> = self
-                .eventing_json(&format!("/topics/{topic}/records?from={from}&limit=1000"))
-                .await;
-            if records.is_empty() {
-                return types;
-            }
-            for record in records {
-                let ty = record["event"]["type"].as_str().unwrap_or_default();
-                *types.entry(ty.to_owned()).or_default() += 1;
-            }
+        for record in self.all_records(topic).await {
+            let ty = record["event"]["type"].as_str().unwrap_or_default();
+            *types.entry(ty.to_owned()).or_default() += 1;
         }
-        unreachable!("the pages of a topic end")
+        types
     }
 
     /// pact-query's `/stats` total, or `None` while it does not answer.

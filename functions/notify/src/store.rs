@@ -228,10 +228,9 @@ pub async fn done(db: &Database, step: Step, ids: &[&str], now: DateTime<Utc>) -
         Step::Withdraw => "withdrawn_at",
     };
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE notifications SET {column} = $1, lease_until = NULL WHERE id IN ({})",
-            list.join(", ")
+            placeholders(2, chunk.len())
         );
         let mut statement = db.query(&sql).bind(now);
         for id in chunk {
@@ -251,10 +250,9 @@ pub async fn release(db: &Database, ids: &[&str], now: DateTime<Utc>) -> sqlx::R
 
 async fn set_lease(db: &Database, ids: &[&str], until: DateTime<Utc>) -> sqlx::Result<()> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE notifications SET lease_until = $1 WHERE id IN ({})",
-            list.join(", ")
+            placeholders(2, chunk.len())
         );
         let mut statement = db.query(&sql).bind(until);
         for id in chunk {
@@ -263,6 +261,12 @@ async fn set_lease(db: &Database, ids: &[&str], until: DateTime<Utc>) -> sqlx::R
         statement.execute().await?;
     }
     Ok(())
+}
+
+/// `$first, …` for `n` values, for an `IN (…)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    list.join(", ")
 }
 
 /// How many notifications of a case `step` still has to do (held by

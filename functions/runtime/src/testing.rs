@@ -15,6 +15,65 @@ use tokio::sync::Notify;
 
 pub mod oidc;
 
+/// Runs one test body on PostgreSQL (a fresh database from `#[sqlx::test]`
+/// on the server `DATABASE_URL` names) and on SQLite, with no migrations (the
+/// function migrates its own schema): `pg_and_sqlite!(name, body_fn)` makes
+/// `name::postgres` and `name::sqlite`, each calling `body_fn(Database)`.
+#[macro_export]
+macro_rules! pg_and_sqlite {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use $crate::database::Database;
+
+            #[sqlx::test(migrations = false)]
+            async fn postgres(pool: sqlx::PgPool) {
+                super::$body(Database::Postgres(pool)).await;
+            }
+
+            #[sqlx::test(migrations = false)]
+            async fn sqlite(pool: sqlx::SqlitePool) {
+                super::$body(Database::Sqlite(pool)).await;
+            }
+        }
+    };
+}
+
+/// Starts a function binary on a free port with its whole log (JSON lines)
+/// written to `log`, and waits until `/readyz` answers 200: its child
+/// process and base URL. For tests that read what a function logs.
+pub async fn spawn_with_log(
+    mut command: tokio::process::Command,
+    log: &std::path::Path,
+) -> (tokio::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let file = std::fs::File::create(log).expect("the log file");
+    let child = command
+        .env("PORT", port.to_string())
+        .env("PACT_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the function");
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&reqwest::Client::new(), &format!("{base}/readyz")).await;
+    (child, base)
+}
+
+/// Stops a function as Kubernetes does (SIGTERM) and waits at most 10 s
+/// for it to exit.
+pub async fn terminate(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
 /// How the sink answers one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {

@@ -33,6 +33,23 @@ impl TestApp {
             .expect("request")
     }
 
+    /// POSTs a PingSource's ping (binary mode, no data), as the daily
+    /// retention PingSource sends it.
+    pub async fn ping(&self, id: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/"))
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header(
+                "ce-source",
+                "/apis/v1/namespaces/pact/pingsources/retention",
+            )
+            .header("ce-type", "dev.knative.sources.ping")
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Waits until `/readyz` answers 200 (the schema is migrated).
     pub async fn ready(&self) {
         wait_ready(&self.client, &self.url("/readyz")).await;
@@ -90,24 +107,4 @@ pub fn contact(a: i64, b: i64, days_ago: i64) -> serde_json::Value {
         "street": "350 S 5th St", "city": "Minneapolis", "state": "MN",
         "zipcode": "55415", "country": "US", "geocoder": "offline"
     })
-}
-
-/// Runs one test body on both backends: `pg_and_sqlite!(name, body_fn)`.
-#[macro_export]
-macro_rules! pg_and_sqlite {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use pact_runtime::database::Database;
-
-            #[sqlx::test(migrations = false)]
-            async fn postgres(pool: sqlx::PgPool) {
-                super::$body(Database::Postgres(pool)).await;
-            }
-
-            #[sqlx::test(migrations = false)]
-            async fn sqlite(pool: sqlx::SqlitePool) {
-                super::$body(Database::Sqlite(pool)).await;
-            }
-        }
-    };
 }

@@ -5,7 +5,7 @@ use pact_runtime::database::Database;
 use serde_json::{Value, json};
 
 use crate::helpers::{contact, spawn};
-use crate::pg_and_sqlite;
+use pact_runtime::pg_and_sqlite;
 
 pg_and_sqlite!(
     a_redelivered_event_is_stored_once,
@@ -276,19 +276,7 @@ async fn ping_without_data_purges_too(db: Database) {
     let response = app.send("/t", "old", contact(1, 2, 30)).await;
     assert_eq!(response.status(), 200);
     // What a PingSource with no `data` sends: no body, no content type.
-    let ping = app
-        .client
-        .post(app.url("/"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "ping-2")
-        .header(
-            "ce-source",
-            "/apis/v1/namespaces/pact/pingsources/retention",
-        )
-        .header("ce-type", "dev.knative.sources.ping")
-        .send()
-        .await
-        .expect("request");
+    let ping = app.ping("ping-2").await;
     assert_eq!(ping.status(), 200);
     let body: Value = ping.json().await.expect("json");
     assert_eq!(body["purged"], 1);
@@ -365,19 +353,7 @@ async fn ping_purges_old_cases(db: Database) {
             .expect("a notification");
         }
     }
-    let ping = app
-        .client
-        .post(app.url("/"))
-        .header("ce-specversion", "1.0")
-        .header("ce-id", "ping-cases")
-        .header(
-            "ce-source",
-            "/apis/v1/namespaces/pact/pingsources/retention",
-        )
-        .header("ce-type", "dev.knative.sources.ping")
-        .send()
-        .await
-        .expect("request");
+    let ping = app.ping("ping-cases").await;
     assert_eq!(ping.status(), 200);
     let remaining: Vec<(String,)> = db
         .query("SELECT case_id FROM cases")

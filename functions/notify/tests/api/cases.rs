@@ -14,7 +14,7 @@ use pact_runtime::testing::{CaptureSink, Reply, Served};
 use serde_json::{Value, json};
 
 use crate::helpers::{case, count, data, noon, of_type, seed, sink, spawn, today};
-use crate::pg_and_sqlite;
+use pact_runtime::pg_and_sqlite;
 
 /// The mmids of the notifications the sink accepted, with how many distinct
 /// notification ids each got.

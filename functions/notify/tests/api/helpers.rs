@@ -157,23 +157,3 @@ pub async fn count(db: &Database, sql: &str) -> i64 {
     let (n,): (i64,) = db.query(sql).fetch_one().await.expect("count");
     n
 }
-
-/// Runs one test body on both backends: `pg_and_sqlite!(name, body_fn)`.
-#[macro_export]
-macro_rules! pg_and_sqlite {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use pact_runtime::database::Database;
-
-            #[sqlx::test(migrations = false)]
-            async fn postgres(pool: sqlx::PgPool) {
-                super::$body(Database::Postgres(pool)).await;
-            }
-
-            #[sqlx::test(migrations = false)]
-            async fn sqlite(pool: sqlx::SqlitePool) {
-                super::$body(Database::Sqlite(pool)).await;
-            }
-        }
-    };
-}

@@ -7,7 +7,7 @@ use pact_runtime::testing::problem;
 use serde_json::json;
 
 use crate::helpers::{case, count, sink, spawn, today};
-use crate::pg_and_sqlite;
+use pact_runtime::pg_and_sqlite;
 
 pg_and_sqlite!(bad_cases_are_refused_for_good, bad_cases);
 async fn bad_cases(db: Database) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pact_runtime::case::CASE_REPORTED;
 use pact_runtime::database::{Database, DatabaseConfig, DatabaseUrl};
-use pact_runtime::testing::{CaptureSink, Reply, wait_ready};
+use pact_runtime::testing::{CaptureSink, Reply, spawn_with_log, terminate};
 
 use crate::helpers::{case, noon, seed, today};
 
@@ -17,27 +17,15 @@ async fn log_of_a_case(level: &str) -> (String, String) {
     let dir = tempfile_dir();
     let url = format!("sqlite://{}/pact.db", dir.display());
     let sink = CaptureSink::start(Reply::Status(202)).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let log_path = dir.join("log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-notify"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-notify"));
+    command
         .env_clear()
-        .env("PORT", port.to_string())
         .env("DATABASE_URL", &url)
         .env("K_SINK", &sink.url)
-        .env("PACT_LOG", level)
-        .env("PACT_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn pact-notify");
+        .env("PACT_LOG", level);
+    let (mut child, base) = spawn_with_log(command, &log_path).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&client, &format!("{base}/readyz")).await;
     let db = Database::connect_lazy(&DatabaseConfig {
         url: DatabaseUrl::parse(&url).expect("url"),
         max_connections: 1,
@@ -62,12 +50,7 @@ async fn log_of_a_case(level: &str) -> (String, String) {
         .expect("report");
     assert_eq!(response.status(), 200);
     sink.wait_for_requests(2, Duration::from_secs(10)).await;
-    let pid = child.id().expect("running");
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("SIGTERM");
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    terminate(&mut child).await;
     let text = std::fs::read_to_string(&log_path).expect("the log");
     let _ = std::fs::remove_dir_all(&dir);
     (text, case_id)

@@ -7,7 +7,7 @@ use pact_runtime::case::{CASE_REPORTED, CASE_WITHDRAWN, case_id, withdrawal_id};
 use pact_runtime::cloudevents::{AttributesReader, Data};
 use pact_runtime::contact::PersonId;
 use pact_runtime::database::Database;
-use pact_runtime::testing::{CaptureSink, Reply};
+use pact_runtime::testing::{CaptureSink, Reply, spawn_with_log, terminate};
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -286,31 +286,19 @@ async fn case_logs_above_debug_hold_no_ids() {
     let dir = std::env::temp_dir().join(format!("pact-query-log-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let sink = CaptureSink::start(Reply::Status(202)).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let log_path = dir.join("log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-query"))
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pact-query"));
+    command
         .env_clear()
-        .env("PORT", port.to_string())
         .env(
             "DATABASE_URL",
             format!("sqlite://{}/pact.db", dir.display()),
         )
         .env("K_SINK", &sink.url)
         .env("PACT_QUERY_TOKENS", TOKEN)
-        .env("PACT_LOG", "info")
-        .env("PACT_LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn pact-query");
+        .env("PACT_LOG", "info");
+    let (mut child, base) = spawn_with_log(command, &log_path).await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    pact_runtime::testing::wait_ready(&client, &format!("{base}/readyz")).await;
     let onset = Utc::now().date_naive();
     let response = client
         .post(format!("{base}/cases"))
@@ -334,12 +322,7 @@ async fn case_logs_above_debug_hold_no_ids() {
             .status();
         assert!([202, 404].contains(&status.as_u16()), "{status}");
     }
-    let pid = child.id().expect("running");
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("SIGTERM");
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    terminate(&mut child).await;
     let text = std::fs::read_to_string(&log_path).expect("the log");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(text.contains("case reported"), "{text}");
