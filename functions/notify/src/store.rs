@@ -39,62 +39,51 @@ impl Case {
 const CASE_COLUMNS: &str = "case_id, mmid, onset, secret, planned_at, withdrawn_at";
 
 /// Records a reported case, or fills in one whose withdrawal came first,
-/// and returns it as stored: the first report's secret and reference win,
-/// so a redelivered report finds what the first one recorded.
+/// and returns it as stored, in one statement: the first report's secret
+/// and reference win, so a redelivered report finds what the first one
+/// recorded.
 pub async fn record_case(
     db: &Database,
     report: &CaseReported,
     secret: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Case> {
-    let case_id = report.case_id.to_string();
     let onset = report.onset.and_time(chrono::NaiveTime::MIN).and_utc();
-    let secret = secret.to_string();
-    db.query(
+    db.query(&format!(
         "INSERT INTO cases (case_id, mmid, onset, reference, secret, recorded_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (case_id) DO UPDATE SET mmid = excluded.mmid, onset = excluded.onset, \
-         reference = excluded.reference WHERE cases.mmid IS NULL",
-    )
-    .bind(case_id.as_str())
+         ON CONFLICT (case_id) DO UPDATE SET mmid = COALESCE(cases.mmid, excluded.mmid), \
+         onset = COALESCE(cases.onset, excluded.onset), \
+         reference = CASE WHEN cases.mmid IS NULL THEN excluded.reference ELSE cases.reference END \
+         RETURNING {CASE_COLUMNS}"
+    ))
+    .bind(report.case_id.to_string().as_str())
     .bind(report.mmid)
     .bind(onset)
     .bind(report.reference.as_deref().unwrap_or_default())
-    .bind(secret.as_str())
+    .bind(secret.to_string().as_str())
     .bind(now)
-    .execute()
-    .await?;
-    case(db, &case_id).await
+    .fetch_one()
+    .await
 }
 
 /// Records that a case is withdrawn (a tombstone when its report has not
-/// arrived yet) and returns it.
+/// arrived yet) and returns it, in one statement.
 pub async fn withdraw_case(
     db: &Database,
     case_id: Uuid,
     secret: Uuid,
     now: DateTime<Utc>,
 ) -> sqlx::Result<Case> {
-    let case_id = case_id.to_string();
-    let secret = secret.to_string();
-    db.query(
-        "INSERT INTO cases (case_id, secret, recorded_at, withdrawn_at) VALUES ($1, $2, $3, $3) \
-         ON CONFLICT (case_id) DO UPDATE SET withdrawn_at = excluded.withdrawn_at \
-         WHERE cases.withdrawn_at IS NULL",
-    )
-    .bind(case_id.as_str())
-    .bind(secret.as_str())
-    .bind(now)
-    .execute()
-    .await?;
-    case(db, &case_id).await
-}
-
-async fn case(db: &Database, case_id: &str) -> sqlx::Result<Case> {
     db.query(&format!(
-        "SELECT {CASE_COLUMNS} FROM cases WHERE case_id = $1"
+        "INSERT INTO cases (case_id, secret, recorded_at, withdrawn_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (case_id) DO UPDATE \
+         SET withdrawn_at = COALESCE(cases.withdrawn_at, excluded.withdrawn_at) \
+         RETURNING {CASE_COLUMNS}"
     ))
-    .bind(case_id)
+    .bind(case_id.to_string().as_str())
+    .bind(secret.to_string().as_str())
+    .bind(now)
     .fetch_one()
     .await
 }
