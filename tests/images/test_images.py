@@ -11,7 +11,8 @@ Run:  python3 -m pytest tests/images -rs     (needs buildah, podman, runc, and
 3. producer -> translation -> a capture sink, as containers under the
    restricted profile: CloudEvents in, the translated event out, ids and
    address intact; contactlog and query containers store and read it back
-   from PostgreSQL;
+   from PostgreSQL, and a case reported to the query container reaches the
+   notify container, which notifies the person met;
 4. SIGTERM: exit 0 well within the grace period;
 5. the full multi-stage build, where a registry is reachable (not on this
    project's CI machine: the test says so and is skipped).
@@ -169,7 +170,7 @@ def test_producer_to_translation_to_sink(run, sink):
         assert event.get_data()["city"] == "Minneapolis"
 
 
-def test_contactlog_and_query_containers_store_and_read(run, database):
+def test_contactlog_query_and_notify_containers_store_read_and_notify(run, database, sink):
     contactlog = run("pact-contactlog", ready_path="/readyz", DATABASE_URL=database)
     translated = CloudEvent(
         {"type": "dev.pact.contact.translated", "source": "/pact/translation", "id": "image-stored",
@@ -181,7 +182,9 @@ def test_contactlog_and_query_containers_store_and_read(run, database):
     for _ in range(2):  # a redelivery is a duplicate, stored once
         resp = contactlog.post("/", dict(message.headers), message.body)
         assert resp.status in (200, 202, 204), (resp.status, resp.body, contactlog.logs())
-    query = run("pact-query", ready_path="/readyz", DATABASE_URL=database, PACT_QUERY_TOKENS="image-test-token")
+    notify = run("pact-notify", ready_path="/readyz", DATABASE_URL=database, K_SINK=sink.url)
+    query = run("pact-query", ready_path="/readyz", DATABASE_URL=database, PACT_QUERY_TOKENS="image-test-token",
+                K_SINK=notify.url)
     assert query.get("/contacts/1").status == 401
     resp = query.get("/contacts/1", {"Authorization": "Bearer image-test-token"})
     assert resp.status == 200, (resp.status, resp.body, query.logs())
@@ -189,6 +192,19 @@ def test_contactlog_and_query_containers_store_and_read(run, database):
     resp = query.get("/findcontactbystate?state=MN", {"Authorization": "Bearer image-test-token"})
     rows = json.loads(resp.body)
     assert len(rows) == 1, rows
+    # Person 1 reported as a case on the day of that contact: pact-query's
+    # container emits it to pact-notify's, which notifies person 2.
+    onset = CONTACT["observed_at"][:10]
+    resp = query.post("/cases", {"Authorization": "Bearer image-test-token", "content-type": "application/json"},
+                      json.dumps({"mmid": 1, "onset": onset}).encode())
+    assert resp.status == 202, (resp.status, resp.body, query.logs(), notify.logs())
+    (captured,) = sink.wait_for(1, timeout=10)
+    event = parse(captured.headers, captured.body)
+    assert event.get_type() == "dev.pact.exposure.notified", notify.logs()
+    assert event.get_data()["mmid"] == 2
+    case = json.loads(resp.body)["case_id"]
+    resp = query.get(f"/cases/{case}", {"Authorization": "Bearer image-test-token"})
+    assert json.loads(resp.body)["notified"] == 1, resp.body
 
 
 @pytest.mark.parametrize("name", ["pact-producer", "pact-translation"])

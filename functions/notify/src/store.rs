@@ -30,9 +30,10 @@ pub struct Case {
 }
 
 impl Case {
-    /// [`Case::secret`] as a UUID (the schema holds 36 characters).
-    pub fn secret(&self) -> Uuid {
-        self.secret.parse().unwrap_or_default()
+    /// [`Case::secret`] as a UUID; `None` only if the row was altered by
+    /// hand (the schema checks its length, not its form).
+    pub fn secret(&self) -> Option<Uuid> {
+        self.secret.parse().ok()
     }
 }
 
