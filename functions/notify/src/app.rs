@@ -16,6 +16,7 @@ use pact_runtime::case::{
     self, CASE_REPORTED, CASE_WITHDRAWN, CaseReported, CaseWithdrawn, EXPOSURE_NOTIFIED,
     EXPOSURE_WITHDRAWN, ExposureNotified, ExposureWithdrawn,
 };
+use pact_runtime::contact::PersonId;
 use pact_runtime::database::{Database, Schema};
 use pact_runtime::emit::{Emitter, OutData, Outgoing};
 use pact_runtime::ingest::{
@@ -141,9 +142,10 @@ pub fn app(state: AppState) -> Router {
     contract(routes, &config.runtime, metrics, readiness)
 }
 
-/// One event of a request, read.
+/// One event of a request, read and checked.
 enum Work {
-    Report(CaseReported),
+    /// A case, with its person as checked.
+    Report(CaseReported, PersonId),
     Withdraw(CaseWithdrawn),
 }
 
@@ -179,7 +181,9 @@ async fn receive(
     let mut outcome = Outcome::default();
     for work in work {
         match work {
-            Work::Report(report) => outcome.notified += reported(&state, &report, deadline).await?,
+            Work::Report(report, person) => {
+                outcome.notified += reported(&state, &report, person, deadline).await?;
+            }
             Work::Withdraw(withdrawal) => {
                 outcome.withdrawn += withdrawn(&state, withdrawal.case_id, deadline).await?;
             }
@@ -209,15 +213,20 @@ fn read_work(input: &Incoming) -> pact_runtime::Result<Work> {
         )?)?)),
         _ => {
             let report: CaseReported = pact_runtime::wire::from_json_value(json("a case")?)?;
-            report.validate()?;
-            Ok(Work::Report(report))
+            let person = report.validate()?;
+            Ok(Work::Report(report, person))
         }
     }
 }
 
 /// A reported case: records it, plans its notifications once, and sends
 /// those not sent yet. Returns how many the sink accepted now.
-async fn reported(state: &AppState, report: &CaseReported, deadline: Instant) -> Result<u64> {
+async fn reported(
+    state: &AppState,
+    report: &CaseReported,
+    person: PersonId,
+    deadline: Instant,
+) -> Result<u64> {
     let db = state.database();
     let now = Utc::now();
     let case = Error::timed(
@@ -237,7 +246,7 @@ async fn reported(state: &AppState, report: &CaseReported, deadline: Instant) ->
         let secret = case.secret().ok_or_else(|| {
             pact_runtime::Error::Internal("a stored case secret is not a UUID".into())
         })?;
-        plan(state, report, secret, now).await?;
+        plan(state, report, person, secret, now).await?;
     }
     send(state, report.case_id, Step::Send, deadline).await
 }
@@ -246,11 +255,11 @@ async fn reported(state: &AppState, report: &CaseReported, deadline: Instant) ->
 async fn plan(
     state: &AppState,
     report: &CaseReported,
+    person: PersonId,
     secret: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let started = Instant::now();
-    let person = report.validate()?;
     let rule = state.config.exposure;
     let exposed = walk::exposed(
         state.database(),

@@ -48,6 +48,11 @@ pub async fn exposed(
     let mut seen = BTreeSet::from([case.get()]);
     let mut frontier = vec![case];
     for _ in 0..depth {
+        // The nearest come first: once they fill `max`, no farther level
+        // would be kept, so none is walked.
+        if seen.len() > max {
+            break;
+        }
         let mut level: BTreeMap<i64, BTreeSet<ExposureSite>> = BTreeMap::new();
         for person in frontier {
             for contact in contacts(db, person, since, until, limit).await? {

@@ -5,7 +5,7 @@
 //! A case is one person and one onset date: reporting it again, with any
 //! reference, is the same case, so its id is derived from those two.
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -81,7 +81,7 @@ pub fn check_onset(onset: NaiveDate) -> Result<()> {
     if onset > latest {
         return Err(Error::invalid("onset", "must not be in the future"));
     }
-    if onset < earliest || onset.year() < 1970 {
+    if onset < earliest {
         return Err(Error::invalid(
             "onset",
             format!("must be within the last {MAX_ONSET_AGE_DAYS} days"),

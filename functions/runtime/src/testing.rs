@@ -38,29 +38,47 @@ macro_rules! pg_and_sqlite {
     };
 }
 
-/// Starts a function binary on a free port with its whole log (JSON lines)
-/// written to `log`, and waits until `/readyz` answers 200: its child
-/// process and base URL. For tests that read what a function logs.
+/// Starts a function binary as [`spawn_function`] does (a port the OS
+/// picks), with its whole log (JSON lines) written to `log`, and waits
+/// until `/readyz` answers 200: its child process and base URL. For tests
+/// that read what a function logs.
 pub async fn spawn_with_log(
     mut command: tokio::process::Command,
     log: &std::path::Path,
 ) -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
     let file = std::fs::File::create(log).expect("the log file");
     let child = command
-        .env("PORT", port.to_string())
+        .env("PORT", "0")
         .env("PACT_LOG_FORMAT", "json")
         .stdout(std::process::Stdio::null())
         .stderr(file)
         .kill_on_drop(true)
         .spawn()
         .expect("spawn the function");
+    let read_port = async {
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(port) = text.lines().find_map(listening_port) {
+                return port;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let port = tokio::time::timeout(Duration::from_secs(20), read_port)
+        .await
+        .expect("the function did not listen within 20 s");
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&reqwest::Client::new(), &format!("{base}/readyz")).await;
     (child, base)
+}
+
+/// The port of a function's JSON start-up line (`"message":"listening"`).
+fn listening_port(line: &str) -> Option<u16> {
+    let entry = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    if entry["message"] != "listening" {
+        return None;
+    }
+    entry["address"].as_str()?.rsplit(':').next()?.parse().ok()
 }
 
 /// Stops a function as Kubernetes does (SIGTERM) and waits at most 10 s
@@ -241,14 +259,8 @@ pub async fn spawn_function(mut command: tokio::process::Command) -> (tokio::pro
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     let read_port = async {
         while let Ok(Some(line)) = lines.next_line().await {
-            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if entry["message"] == "listening" {
-                let address = entry["address"].as_str().unwrap_or_default();
-                if let Some(port) = address.rsplit(':').next().and_then(|p| p.parse().ok()) {
-                    return port;
-                }
+            if let Some(port) = listening_port(&line) {
+                return port;
             }
         }
         panic!("the function exited before it listened");
