@@ -250,11 +250,13 @@ async fn keep_running(
 ) {
     eprintln!(
         "\npact demo: the pipeline keeps running (state in {}); Ctrl-C stops it.
-  producer {}   query {}   eventing {}",
+  producer {}   query {}   eventing {}
+  the page for health staff: {}/ui/",
         dir.display(),
         urls.of(Function::Producer),
         urls.of(Function::Query),
-        urls.eventing
+        urls.eventing,
+        urls.of(Function::Query),
     );
     on_signal().cancelled().await;
     if let Some(temporary) = temporary {

@@ -119,6 +119,14 @@ fn last_port_offset() -> u16 {
         .unwrap_or(0)
 }
 
+/// pact-query's port offset (its page is at `/ui/`).
+fn query_port_offset() -> u16 {
+    TOPOLOGY
+        .stage("query")
+        .expect("pipeline.toml has pact-query (its tests check the stages)")
+        .port_offset
+}
+
 /// `pact dev --help`'s last lines; the ports in the order of pipeline.toml.
 fn after_help() -> String {
     let mut parts: Vec<(u16, &str)> = TOPOLOGY
@@ -140,10 +148,12 @@ Examples:
   pact dev --topology broker            one Broker and a Trigger per stage
   pact dev --subscribe pact-notifications=http://127.0.0.1:8080/   (with `pact display`)
   curl -X POST 'http://127.0.0.1:8180/pact/producer?message=1,2,44.98,-93.25'
-  curl http://127.0.0.1:{}/topics     offsets, lag, dead letters",
+  curl http://127.0.0.1:{}/topics     offsets, lag, dead letters
+  open http://127.0.0.1:{}/ui/        the page for health staff (pact-query)",
         ports.join(", "),
         8180 + last_port_offset(),
         8180 + TOPOLOGY.eventing_port_offset,
+        8180 + query_port_offset(),
     )
 }
 

@@ -189,6 +189,10 @@ def test_contactlog_query_and_notify_containers_store_read_and_notify(run, datab
     resp = query.get("/contacts/1", {"Authorization": "Bearer image-test-token"})
     assert resp.status == 200, (resp.status, resp.body, query.logs())
     assert b"Minneapolis" in resp.body
+    # The page for health staff is in the image (compiled in), with its policy.
+    resp = query.get("/ui/")
+    assert resp.status == 200 and b'src="app.js"' in resp.body, (resp.status, resp.body[:200])
+    assert "default-src 'none'" in resp.headers["content-security-policy"]
     resp = query.get("/findcontactbystate?state=MN", {"Authorization": "Bearer image-test-token"})
     rows = json.loads(resp.body)
     assert len(rows) == 1, rows

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::{NAME, SOURCE, api, auth, cases, openapi};
+use crate::{NAME, SOURCE, api, auth, cases, openapi, ui};
 
 /// pact-query, as the runtime starts it.
 pub struct Query;
@@ -146,7 +146,8 @@ pub fn app(state: AppState) -> Router {
     };
     let routes = data
         .with_state(state.clone())
-        .route("/openapi.json", get(serve_document));
+        .route("/openapi.json", get(serve_document))
+        .merge(ui::router(&auth));
     contract(
         routes,
         &state.config.runtime,

@@ -16,6 +16,8 @@
 //!   notified.
 //! - `GET /openapi.json`: the OpenAPI 3.1 document, generated from the same
 //!   route list as the router.
+//! - `/ui/`: a page for health staff over these endpoints ([`ui`]); `GET /`
+//!   sends a browser there and tells any other client where things are.
 //!
 //! Pages hold `limit` rows (default 100, at most 1000) in a stable order and
 //! continue with an opaque `cursor`. Data endpoints need `Authorization:
@@ -35,6 +37,7 @@ pub mod model;
 pub mod openapi;
 pub mod params;
 pub mod store;
+pub mod ui;
 
 pub use app::{AppState, Query, api_router, app};
 pub use config::{Auth, Config};

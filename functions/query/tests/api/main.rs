@@ -14,4 +14,5 @@ mod openapi;
 mod original;
 mod parameters;
 mod stats;
+mod ui;
 mod unavailable;

@@ -1,0 +1,92 @@
+// The contacts table: one API page at a time (its `limit`), forwards with
+// the page's `next_cursor`, backwards with the cursors already followed.
+// A column heading sorts the rows of the page shown.
+
+import { api } from './api.js';
+import { $, h, personHref, place, plural, when } from './dom.js';
+
+const SORT_KEYS = {
+  observed_at: (row) => row.observed_at,
+  met: (row) => row.met,
+  place: (row) => `${row.city}\u0000${row.street}`,
+  state: (row) => row.state,
+  country: (row) => row.country,
+};
+
+export class ContactsTable {
+  /** `onPage(rows)` is called with every page shown. */
+  constructor(onPage) {
+    this.onPage = onPage;
+    this.rows = [];
+    this.sort = { key: 'observed_at', ascending: true };
+    $('next').addEventListener('click', () => this.go(+1));
+    $('previous').addEventListener('click', () => this.go(-1));
+    $('limit').addEventListener('change', () => this.query && this.show(this.query));
+    for (const th of document.querySelectorAll('#contacts th[data-key]')) {
+      th.querySelector('button').addEventListener('click', () => this.sortBy(th.dataset.key));
+    }
+  }
+
+  /** Shows the first page of `query` ({mmid, since, until}). */
+  async show(query) {
+    this.query = query;
+    this.cursors = [null];
+    await this.load();
+  }
+
+  async go(step) {
+    if (step > 0) this.cursors.push(this.next);
+    else this.cursors.pop();
+    await this.load();
+  }
+
+  async load() {
+    const { mmid, since, until } = this.query;
+    const limit = Number($('limit').value);
+    const cursor = this.cursors.at(-1);
+    $('next').disabled = $('previous').disabled = true;
+    const page = await api(`/contacts/${mmid}`, { query: { since, until, limit, cursor } });
+    this.rows = page.items;
+    this.next = page.next_cursor;
+    const first = (this.cursors.length - 1) * limit;
+    $('page-info').textContent = this.rows.length === 0
+      ? 'No contacts in this window.'
+      : `Rows ${first + 1}–${first + this.rows.length}${this.next ? '' : ' (last page)'}`;
+    $('previous').disabled = this.cursors.length <= 1;
+    $('next').disabled = !this.next;
+    this.sort = { key: 'observed_at', ascending: true };
+    this.render();
+    this.onPage(this.rows);
+  }
+
+  sortBy(key) {
+    this.sort = {
+      key,
+      ascending: this.sort.key === key ? !this.sort.ascending : true,
+    };
+    this.render();
+  }
+
+  render() {
+    const { key, ascending } = this.sort;
+    const value = SORT_KEYS[key];
+    const rows = [...this.rows].sort((a, b) => {
+      const [x, y] = [value(a), value(b)];
+      const order = x < y ? -1 : x > y ? 1 : a.id - b.id;
+      return ascending ? order : -order;
+    });
+    for (const th of document.querySelectorAll('#contacts th[data-key]')) {
+      const sorted = th.dataset.key === key;
+      th.setAttribute('aria-sort', sorted ? (ascending ? 'ascending' : 'descending') : 'none');
+    }
+    $('contacts').tBodies[0].replaceChildren(...rows.map((row) => h('tr', { 'data-id': row.id },
+      h('td', null, h('time', { datetime: row.observed_at }, when(row.observed_at))),
+      h('td', null, h('a', { href: personHref(row.met) }, `Person ${row.met}`)),
+      h('td', null, place(row)),
+      h('td', null, row.state),
+      h('td', null, row.country),
+    )));
+    $('contacts').setAttribute('aria-rowcount', String(rows.length + 1));
+    $('contacts-title').textContent = `Contacts (${plural(rows.length, 'row', 'rows')} on this page)`;
+  }
+}

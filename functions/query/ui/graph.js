@@ -1,0 +1,98 @@
+// Exposures as rings: the person in the centre, everyone reached at one
+// hop on the first ring, two hops on the second… Each node links to that
+// person's page and sits in the slice of the node it was reached through.
+
+import { h, personHref, plural, s } from './dom.js';
+
+const SIZE = 640;
+const CENTRE = SIZE / 2;
+const LABELS_UP_TO = 24; // per ring: more would overlap
+
+/**
+ * Draws `items` (GET /exposures' items) around `mmid` into `container`; a
+ * radial tree: each person reached through someone gets a slice of that
+ * someone's angle, as wide as the number of people beyond them.
+ */
+export function drawGraph(container, mmid, items, depth) {
+  const rings = [];
+  for (const item of items) (rings[item.hops - 1] ??= []).push(item);
+  const outer = Math.max(depth, rings.length);
+  const step = (CENTRE - 40) / outer;
+
+  // Who was reached through whom (anyone whose `via` is not drawn hangs
+  // off the centre), and how many people lie beyond each one.
+  const known = new Set(items.map((item) => item.mmid));
+  const children = new Map();
+  for (const item of items) {
+    const via = known.has(item.via) ? item.via : mmid;
+    if (!children.has(via)) children.set(via, []);
+    children.get(via).push(item);
+  }
+  const weight = new Map();
+  for (const item of [...items].sort((a, b) => b.hops - a.hops)) {
+    const beyond = (children.get(item.mmid) ?? []).reduce((sum, c) => sum + weight.get(c.mmid), 0);
+    weight.set(item.mmid, Math.max(1, beyond));
+  }
+  const position = new Map([[mmid, { x: CENTRE, y: CENTRE }]]);
+  const slice = (parent, from, to) => {
+    const kids = (children.get(parent) ?? []).sort((a, b) => a.mmid - b.mmid);
+    const total = kids.reduce((sum, kid) => sum + weight.get(kid.mmid), 0);
+    let at = from;
+    for (const kid of kids) {
+      const span = ((to - from) * weight.get(kid.mmid)) / total;
+      const angle = at + span / 2;
+      const radius = kid.hops * step;
+      position.set(kid.mmid, {
+        x: CENTRE + radius * Math.sin(angle),
+        y: CENTRE - radius * Math.cos(angle),
+      });
+      slice(kid.mmid, at, at + span);
+      at += span;
+    }
+  };
+  slice(mmid, 0, 2 * Math.PI);
+
+  const guides = rings.map((_, index) => s('circle', { class: 'ring', cx: CENTRE, cy: CENTRE, r: (index + 1) * step }));
+  const edges = [];
+  const nodes = [];
+  rings.forEach((ring = [], index) => {
+    const hops = index + 1;
+    const dot = Math.max(2.5, Math.min(9, (Math.PI * hops * step) / Math.max(ring.length, 1) / 1.5));
+    for (const item of ring) {
+      const { x, y } = position.get(item.mmid);
+      const from = position.get(item.via) ?? position.get(mmid);
+      edges.push(s('line', { class: 'edge', x1: from.x, y1: from.y, x2: x, y2: y }));
+      const label = `Person ${item.mmid}, ${plural(hops, 'hop', 'hops')}, via ${item.via === mmid ? 'a direct contact' : `person ${item.via}`}, first met ${item.contact.observed_at.slice(0, 10)} in ${item.contact.city || 'an unknown place'}`;
+      nodes.push(s('a', { href: personHref(item.mmid), 'data-hops': hops, 'data-mmid': item.mmid, 'aria-label': label },
+        s('title', null, label),
+        s('circle', { class: `node hop${Math.min(hops, 3)}`, cx: x, cy: y, r: dot }),
+        ring.length <= LABELS_UP_TO
+          ? s('text', { x, y: y - dot - 3, 'text-anchor': 'middle', class: 'label' }, String(item.mmid))
+          : null,
+      ));
+    }
+  });
+
+  const centre = s('g', { class: 'centre', role: 'img', 'aria-label': `Person ${mmid}, the person looked up` },
+    s('circle', { cx: CENTRE, cy: CENTRE, r: 12 }),
+    s('text', { x: CENTRE, y: CENTRE + 28, 'text-anchor': 'middle', class: 'label strong' }, String(mmid)),
+  );
+  const svg = s('svg', {
+    viewBox: `0 0 ${SIZE} ${SIZE}`, role: 'group', 'aria-labelledby': 'graph-summary',
+    class: 'graph',
+  }, s('g', { 'aria-hidden': 'true' }, guides, edges), centre, s('g', null, nodes));
+  container.replaceChildren(svg);
+  return rings.map((ring = []) => ring.length);
+}
+
+/** One line: how many people on each ring. */
+export function graphSummary(counts, days, complete) {
+  if (counts.length === 0) return `No one reached in the last ${plural(days, 'day', 'days')}.`;
+  const parts = counts.map((n, i) => `${plural(n, 'person', 'people')} at ${plural(i + 1, 'hop', 'hops')}`);
+  return `${parts.join(', ')} in the last ${plural(days, 'day', 'days')}${complete ? '' : ' (the first 5,000 shown)'}.`;
+}
+
+export function legend() {
+  return h('ul', { class: 'legend' },
+    h('li', { class: 'hop1' }, '1 hop'), h('li', { class: 'hop2' }, '2 hops'), h('li', { class: 'hop3' }, '3 hops'));
+}

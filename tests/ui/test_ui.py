@@ -1,0 +1,366 @@
+"""The page for health staff, used as a contact tracer would: in Chromium,
+signed in with a token, over a seeded contact log. Each test also checks
+that the page made no request off 127.0.0.1 and logged no error."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from conftest import (AXE, BUSY, BUSY_MET, CITIES, DIRECT, HOSTILE, HOSTILE_CITY, INDEX, SECOND, SHOTS,
+                      THIRD, TOKEN, Stack, Watched, watch)
+from pact_http import request
+from playwright.sync_api import expect
+
+ASSET_BUDGET = 150_000  # bytes, gzip-compressed
+FIRST_PAINT_BUDGET_MS = 300
+
+
+def sign_in(w: Watched, stack: Stack, token: str = TOKEN) -> None:
+    w.page.goto(stack.url + "/")
+    w.page.get_by_label("Access token").fill(token)
+    w.page.get_by_role("button", name="Sign in").click()
+
+
+def look_up(w: Watched, mmid: int, depth: int | None = None) -> None:
+    w.page.get_by_label("Person id", exact=True).fill(str(mmid))
+    if depth is not None:
+        w.page.get_by_label("Hops", exact=True).select_option(str(depth))
+    w.page.get_by_role("button", name="Look up").click()
+    expect(w.page.locator("#person-title")).to_have_text(f"Person {mmid}")
+
+
+def run_axe(w: Watched) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is."""
+    w.page.evaluate(AXE.read_text())
+    result = w.page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"],
+         "nodes": [n["target"] for n in v["nodes"][:5]]}
+        for v in result["violations"] if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_a_tracer_signs_in_looks_up_a_person_and_sees_the_right_data(stack, watched):
+    w = watched
+    w.page.goto(stack.url + "/")
+    # GET / sends a browser to the page.
+    assert w.page.url == stack.url + "/ui/"
+    expect(w.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    w.shot("sign-in")
+    sign_in(w, stack)
+    stats = stack.api("/stats")
+    expect(w.page.locator("#overview-total")).to_have_text(f"{stats['total']:,} contacts stored.")
+    expect(w.page.locator("#by-day rect.bar")).to_have_count(len(stats["by_day"]))
+    expect(w.page.locator("#by-state rect.bar")).to_have_count(min(12, len(stats["by_state"])))
+
+    look_up(w, INDEX)
+    rows = w.page.locator("#contacts tbody tr")
+    expect(rows).to_have_count(len(DIRECT))
+    # The rows are the API's, in its order, each naming the other person.
+    page = stack.api(f"/contacts/{INDEX}?limit=100")
+    assert [int(i) for i in rows.evaluate_all("rs => rs.map(r => r.dataset.id)")] == \
+        [c["id"] for c in page["items"]]
+    assert rows.nth(0).locator("td").nth(1).inner_text() == f"Person {page['items'][0]['met']}"
+    assert rows.nth(0).locator("td").nth(3).inner_text() == page["items"][0]["state"]
+    assert sorted(c["met"] for c in page["items"]) == DIRECT
+
+    # The graph: the people reached, on the ring of their hop count.
+    expect(w.page.locator('#graph a[data-hops="1"]')).to_have_count(len(DIRECT))
+    expect(w.page.locator('#graph a[data-hops="2"]')).to_have_count(len(SECOND))
+    expect(w.page.locator('#graph a[data-hops="3"]')).to_have_count(0)
+    exposures = stack.api(f"/exposures/{INDEX}?depth=2&limit=1000")["items"]
+    drawn = w.page.locator("#graph a[data-mmid]").evaluate_all(
+        "as => as.map(a => [Number(a.dataset.mmid), Number(a.dataset.hops)])")
+    assert sorted(map(tuple, drawn)) == sorted((e["mmid"], e["hops"]) for e in exposures)
+    expect(w.page.locator("#graph-summary")).to_contain_text("40 people at 1 hop, 30 people at 2 hops")
+
+    # The map: one dot per place of the contacts shown, one label per city.
+    places = {(c["lat"], c["lon"]) for c in page["items"]}
+    dots = w.page.locator("#map circle.place").evaluate_all(
+        "cs => cs.map(c => [Number(c.dataset.lat), Number(c.dataset.lon)])")
+    assert sorted(map(tuple, dots)) == sorted(places)
+    labels = w.page.locator("#map text.city").all_text_contents()
+    assert sorted(labels) == sorted(name for name, *_ in CITIES)
+    w.shot("person")
+
+    # Depth 3 reaches the one person three hops away.
+    look_up(w, INDEX, depth=3)
+    expect(w.page.locator('#graph a[data-hops="3"]')).to_have_count(len(THIRD))
+    w.assert_clean()
+
+
+def test_the_table_pages_with_the_api_cursors_and_sorts_a_page(stack, watched):
+    w = watched
+    sign_in(w, stack)
+    look_up(w, BUSY)
+    rows = w.page.locator("#contacts tbody tr")
+    expect(rows).to_have_count(100)
+    first = stack.api(f"/contacts/{BUSY}?limit=100")
+    second = stack.api(f"/contacts/{BUSY}?limit=100&cursor={first['next_cursor']}")
+    ids = "rs => rs.map(r => Number(r.dataset.id))"
+    assert rows.evaluate_all(ids) == [c["id"] for c in first["items"]]
+    w.page.get_by_role("button", name="Next page").click()
+    expect(w.page.locator("#page-info")).to_have_text("Rows 101–200")
+    assert rows.evaluate_all(ids) == [c["id"] for c in second["items"]]
+    w.page.get_by_role("button", name="Previous page").click()
+    expect(w.page.locator("#page-info")).to_have_text("Rows 1–100")
+    assert rows.evaluate_all(ids) == [c["id"] for c in first["items"]]
+
+    # Sorting by "With" orders this page's rows by the other person.
+    w.page.get_by_role("button", name="With", exact=True).click()
+    expect(w.page.locator('th[data-key="met"]')).to_have_attribute("aria-sort", "ascending")
+    met = [int(t.removeprefix("Person ")) for t in rows.locator("td:nth-child(2)").all_inner_texts()]
+    assert met == sorted(c["met"] for c in first["items"])
+    w.page.get_by_role("button", name="With", exact=True).click()
+    expect(w.page.locator('th[data-key="met"]')).to_have_attribute("aria-sort", "descending")
+    met = [int(t.removeprefix("Person ")) for t in rows.locator("td:nth-child(2)").all_inner_texts()]
+    assert met == sorted((c["met"] for c in first["items"]), reverse=True)
+
+    # A window: only the contacts of the last two days (dates are UTC, the
+    # end inclusive).
+    today = datetime.now(UTC).date()
+    since = today - timedelta(days=1)
+    w.page.get_by_label("Contacts from").fill(since.isoformat())
+    w.page.get_by_label("to (inclusive)").fill(today.isoformat())
+    w.page.get_by_role("button", name="Look up").click()
+    expected = stack.api(f"/contacts/{BUSY}?limit=100&since={since}T00:00:00Z"
+                         f"&until={today + timedelta(days=1)}T00:00:00Z")["items"]
+    # (The page before had as many rows: wait for the new first one.)
+    expect(rows.first).to_have_attribute("data-id", str(expected[0]["id"]))
+    expect(rows).to_have_count(len(expected))
+    assert rows.evaluate_all(ids) == [c["id"] for c in expected]
+    assert "since=" in w.page.url
+    w.assert_clean()
+
+
+def test_a_graph_node_links_to_that_person_and_the_address_can_be_shared(stack, watched):
+    w = watched
+    sign_in(w, stack)
+    look_up(w, INDEX)
+    w.page.locator(f'#graph a[data-mmid="{DIRECT[0]}"]').click()
+    expect(w.page.locator("#person-title")).to_have_text(f"Person {DIRECT[0]}")
+    assert w.page.url.endswith(f"#/person/{DIRECT[0]}")
+    # DIRECT[0] met the index person and three people of SECOND.
+    expect(w.page.locator("#contacts tbody tr")).to_have_count(4)
+    # The address opens the same view in this tab (the token is the tab's).
+    w.page.goto(stack.url + f"/ui/#/person/{INDEX}?days=14&depth=1")
+    expect(w.page.locator("#person-title")).to_have_text(f"Person {INDEX}")
+    expect(w.page.locator('#graph a[data-hops="1"]')).to_have_count(len(DIRECT))
+    expect(w.page.locator('#graph a[data-hops="2"]')).to_have_count(0)
+    w.assert_clean()
+
+
+def test_place_names_that_are_markup_are_shown_as_text(stack, watched):
+    w = watched
+    sign_in(w, stack)
+    look_up(w, HOSTILE[0])
+    city, state = HOSTILE_CITY[:2]
+    row = w.page.locator("#contacts tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td").nth(2)).to_have_text(f"{city}, {HOSTILE_CITY[2]}")
+    expect(row.locator("td").nth(3)).to_have_text(state)
+    expect(w.page.locator("#map text.city")).to_have_text(city)
+    assert w.page.locator("#contacts img, #contacts b, #map img").count() == 0
+    # No request for /x: the markup never became an element.
+    assert not any(u.endswith("/x") for u in w.requests)
+    w.assert_clean()
+
+
+def test_a_wrong_token_gets_a_clear_message_and_the_token_is_the_tabs_only(stack, browser):
+    # Chromium logs every 401 answer as a failed resource: expected here.
+    w = watch(browser, expected_errors=("401",))
+    try:
+        sign_in(w, stack, token="not-the-token")
+        why = w.page.locator("#sign-in-why")
+        expect(why).to_contain_text("Not signed in (401)")
+        expect(why).to_contain_text("not accepted")
+        expect(w.page.get_by_label("Access token")).to_be_focused()
+        expect(w.page.locator("#search")).to_be_hidden()
+        w.shot("unauthorized")
+        sign_in(w, stack)
+        expect(w.page.locator("#search")).to_be_visible()
+        # A reload keeps it (same tab) …
+        w.page.reload()
+        expect(w.page.locator("#search")).to_be_visible()
+        # … another tab does not have it.
+        other = w.page.context.new_page()
+        other.goto(stack.url + "/ui/")
+        expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+        other.close()
+        # Signing out forgets it.
+        w.page.get_by_role("button", name="Sign out").click()
+        expect(w.page.get_by_role("heading", name="Sign in")).to_be_visible()
+        assert w.page.evaluate("sessionStorage.length") == 0
+        w.assert_clean()
+    finally:
+        w.page.context.close()
+
+
+def test_the_page_can_be_used_with_the_keyboard_alone(stack, watched):
+    w = watched
+    page = w.page
+    page.goto(stack.url + "/ui/")
+    active = "document.activeElement.id"
+    # Signed out, the token field has the focus; before it only the skip link.
+    expect(page.get_by_label("Access token")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == "token"
+    page.keyboard.type(TOKEN)
+    page.keyboard.press("Enter")
+    expect(page.locator("#search")).to_be_visible()
+    # Signed in, the person id field has the focus.
+    assert page.evaluate(active) == "mmid"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(active) == "sign-out"
+    page.keyboard.press("Tab")
+    page.keyboard.type(str(INDEX))
+    page.keyboard.press("Enter")
+    expect(page.locator("#contacts tbody tr")).to_have_count(len(DIRECT))
+    # The results heading has the focus, so the next Tab goes into them.
+    assert page.evaluate(active) == "person-title"
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == "limit"
+    # A sortable heading answers Enter; a graph node answers Enter.
+    page.locator('th[data-key="state"] button').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator('th[data-key="state"]')).to_have_attribute("aria-sort", "ascending")
+    node = page.locator(f'#graph a[data-mmid="{DIRECT[1]}"]')
+    node.focus()
+    assert page.evaluate("document.activeElement.dataset.mmid") == str(DIRECT[1])
+    page.keyboard.press("Enter")
+    expect(page.locator("#person-title")).to_have_text(f"Person {DIRECT[1]}")
+    w.assert_clean()
+
+
+def test_no_serious_accessibility_violations(stack, watched, browser):
+    w = watched
+    w.page.goto(stack.url + "/ui/")
+    expect(w.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert run_axe(w) == []
+    sign_in(w, stack)
+    look_up(w, INDEX)
+    expect(w.page.locator('#graph a[data-hops="2"]')).to_have_count(len(SECOND))
+    assert run_axe(w) == []
+    w.assert_clean()
+
+
+def test_a_case_is_reported_followed_and_withdrawn(stack, watched):
+    w = watched
+    sign_in(w, stack)
+    look_up(w, INDEX)
+    # Onset a week ago: the window (two days before it, ten after) holds
+    # every contact of the index person.
+    onset = (datetime.now(UTC) - timedelta(days=7)).date()
+    w.page.get_by_label("Onset (symptoms or test)").fill(onset.isoformat())
+    w.page.get_by_label("Reference (optional)").fill("ui-test")
+    before = len(stack.sink.requests)
+    w.page.get_by_role("button", name="Report case").click()
+    state = w.page.locator("#case-state")
+    expect(state).to_have_attribute("data-status", "notified", timeout=15_000)
+    expect(state).to_have_attribute("data-notified", str(len(DIRECT)))
+    expect(state).to_contain_text(f"notified. {len(DIRECT)} people notified, 0 pending")
+    w.shot("case")
+    events = stack.sink.wait_for(before + len(DIRECT))[before:]
+    people = Counter(json.loads(e.body)["mmid"] for e in events
+                     if e.headers.get("ce-type") == "dev.pact.exposure.notified")
+    assert sorted(people) == DIRECT and set(people.values()) == {1}
+
+    w.page.get_by_role("button", name="Withdraw case").click()
+    expect(state).to_have_attribute("data-status", "withdrawn", timeout=15_000)
+    expect(state).to_contain_text(f"{len(DIRECT)} withdrawn")
+    expect(w.page.get_by_role("button", name="Withdraw case")).to_be_disabled()
+    w.assert_clean()
+
+
+def test_open_access_needs_no_sign_in(stack, watched):
+    w = watched
+    w.page.goto(stack.open_query.url + "/ui/")
+    expect(w.page.locator("#search")).to_be_visible()
+    expect(w.page.get_by_role("button", name="Sign out")).to_be_hidden()
+    look_up(w, INDEX)
+    expect(w.page.locator("#contacts tbody tr")).to_have_count(len(DIRECT))
+    w.assert_clean()
+
+
+def test_on_a_tablet_nothing_spills_sideways(stack, browser):
+    w = watch(browser, viewport=(768, 1024))
+    try:
+        sign_in(w, stack)
+        look_up(w, INDEX)
+        expect(w.page.locator('#graph a[data-hops="2"]')).to_have_count(len(SECOND))
+        assert w.page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        w.shot("tablet")
+        w.assert_clean()
+    finally:
+        w.page.context.close()
+
+
+def test_assets_are_small_and_the_first_paint_is_fast(stack, watched):
+    w = watched
+    w.page.goto(stack.url + "/ui/")
+    expect(w.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    paint = w.page.wait_for_function(
+        "performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint')?.startTime"
+    ).json_value()
+    assets = sorted({u for u in w.requests if "/ui/" in u})
+    raw = compressed = 0
+    for url in assets:
+        body = request("GET", url.split("#")[0]).body
+        raw += len(body)
+        compressed += len(gzip.compress(body, 9))
+    record("page", {"assets": len(assets), "bytes": raw, "gzip_bytes": compressed,
+                    "first_contentful_paint_ms": round(paint, 1)})
+    assert len(assets) >= 10, assets
+    assert compressed < ASSET_BUDGET
+    assert paint < FIRST_PAINT_BUDGET_MS
+    w.assert_clean()
+
+
+def test_a_person_with_1000_contacts_renders_without_freezing(stack, watched):
+    w = watched
+    sign_in(w, stack)
+    expect(w.page.locator("#search")).to_be_visible()
+    # Long tasks (over 50 ms) block input; record the longest.
+    w.page.evaluate("""window.longest = 0; new PerformanceObserver(list => {
+        for (const e of list.getEntries()) window.longest = Math.max(window.longest, e.duration);
+    }).observe({type: 'longtask'})""")
+    started = w.page.evaluate("performance.now()")
+    look_up(w, BUSY)
+    expect(w.page.locator('#graph a[data-hops="1"]')).to_have_count(len(BUSY_MET))
+    expect(w.page.locator("#contacts tbody tr")).to_have_count(100)
+    looked_up = w.page.evaluate("performance.now()") - started
+    started = w.page.evaluate("performance.now()")
+    w.page.get_by_label("Rows per page").select_option("1000")
+    expect(w.page.locator("#contacts tbody tr")).to_have_count(len(BUSY_MET))
+    expect(w.page.locator("#map circle.place")).to_have_count(
+        len({(c.data(datetime.now(UTC))["lat"], c.data(datetime.now(UTC))["lon"])
+             for c in stack.contacts if c.mmid1 == BUSY}))
+    rendered = w.page.evaluate("performance.now()") - started
+    longest = w.page.evaluate("window.longest")
+    # While it was drawing, the page still answers: a click sorts at once.
+    clicked = w.page.evaluate("""() => {
+        const t = performance.now();
+        document.querySelector('th[data-key="met"] button').click();
+        return performance.now() - t; }""")
+    record("1000_contacts", {"lookup_with_1000_people_graph_ms": round(looked_up),
+                             "1000_rows_and_map_ms": round(rendered),
+                             "longest_task_ms": round(longest), "sort_1000_rows_ms": round(clicked)})
+    w.shot("thousand")
+    assert looked_up < 5_000 and rendered < 5_000
+    assert longest < 1_000
+    w.assert_clean()
+
+
+def record(name: str, figures: dict) -> None:
+    """Keeps a measurement beside the screenshots (docs/ui.md quotes them)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / "measurements.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = figures
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(name, figures)
