@@ -196,10 +196,15 @@ class Watched:
         assert self.foreign == [], f"requests leaving 127.0.0.1: {self.foreign}"
         assert self.console_errors == [], f"console errors: {self.console_errors}"
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, selector: str | None = None, full_page: bool = False) -> Path:
+        """A PNG of the element `selector`, else of the page (the viewport,
+        or all of it)."""
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        if selector:
+            self.page.locator(selector).screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

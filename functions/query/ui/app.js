@@ -6,7 +6,7 @@ import { ApiError, allPages, api, token, whenUnauthorized } from './api.js';
 import { CaseForm } from './cases.js';
 import { drawByDay, drawByState } from './chart.js';
 import { ContactsTable } from './contacts.js';
-import { $, plural } from './dom.js';
+import { $, plural, timed } from './dom.js';
 import { drawGraph, graphSummary, legend } from './graph.js';
 import { drawMap } from './map.js';
 
@@ -100,7 +100,7 @@ async function showPerson(lookup, contacts, cases) {
     contacts.show(range),
     allPages(`/exposures/${mmid}`, { days, depth }, MAX_EXPOSED).then(({ items, complete }) => {
       if (mine !== shown) return;
-      const counts = drawGraph($('graph'), mmid, items, depth);
+      const counts = timed('graph', () => drawGraph($('graph'), mmid, items));
       $('graph-summary').textContent = graphSummary(counts, days, complete);
       $('graph').append(legend());
     }),
@@ -109,7 +109,7 @@ async function showPerson(lookup, contacts, cases) {
 }
 
 function start() {
-  const contacts = new ContactsTable((rows) => drawMap($('map'), rows));
+  const contacts = new ContactsTable((rows) => timed('map', () => drawMap($('map'), rows)));
   const cases = new CaseForm(fail);
   const route = () => {
     const lookup = fromAddress();

@@ -3,7 +3,7 @@
 // A column heading sorts the rows of the page shown.
 
 import { api } from './api.js';
-import { $, h, personHref, place, plural, when } from './dom.js';
+import { $, h, personHref, place, plural, timed, when } from './dom.js';
 
 const SORT_KEYS = {
   observed_at: (row) => row.observed_at,
@@ -55,7 +55,7 @@ export class ContactsTable {
     $('previous').disabled = this.cursors.length <= 1;
     $('next').disabled = !this.next;
     this.sort = { key: 'observed_at', ascending: true };
-    this.render();
+    timed('table', () => this.render());
     this.onPage(this.rows);
   }
 

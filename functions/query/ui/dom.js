@@ -48,3 +48,16 @@ export function plural(count, one, many) {
 export function personHref(mmid) {
   return `#/person/${mmid}`;
 }
+
+/**
+ * Runs `draw` and records how long it took as a `performance` measure
+ * named `pact:<name>` (seen in the browser's tools; the tests read them).
+ */
+export function timed(name, draw) {
+  const start = performance.now();
+  try {
+    return draw();
+  } finally {
+    performance.measure(`pact:${name}`, { start, end: performance.now() });
+  }
+}

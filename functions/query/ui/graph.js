@@ -7,17 +7,18 @@ import { h, personHref, plural, s } from './dom.js';
 const SIZE = 640;
 const CENTRE = SIZE / 2;
 const LABELS_UP_TO = 24; // per ring: more would overlap
+const EDGES_UP_TO = 500; // per ring
+const MIN_GAP = 7; // px between dots on a ring
 
 /**
  * Draws `items` (GET /exposures' items) around `mmid` into `container`; a
  * radial tree: each person reached through someone gets a slice of that
  * someone's angle, as wide as the number of people beyond them.
  */
-export function drawGraph(container, mmid, items, depth) {
+export function drawGraph(container, mmid, items) {
   const rings = [];
   for (const item of items) (rings[item.hops - 1] ??= []).push(item);
-  const outer = Math.max(depth, rings.length);
-  const step = (CENTRE - 40) / outer;
+  const step = (CENTRE - 40) / Math.max(rings.length, 1);
 
   // Who was reached through whom (anyone whose `via` is not drawn hangs
   // off the centre), and how many people lie beyond each one.
@@ -40,28 +41,39 @@ export function drawGraph(container, mmid, items, depth) {
     let at = from;
     for (const kid of kids) {
       const span = ((to - from) * weight.get(kid.mmid)) / total;
-      const angle = at + span / 2;
-      const radius = kid.hops * step;
-      position.set(kid.mmid, {
-        x: CENTRE + radius * Math.sin(angle),
-        y: CENTRE - radius * Math.cos(angle),
-      });
+      position.set(kid.mmid, { angle: at + span / 2 });
       slice(kid.mmid, at, at + span);
       at += span;
     }
   };
   slice(mmid, 0, 2 * Math.PI);
+  // A ring too full for one row of dots becomes up to five rows (a band),
+  // neighbours alternating between them.
+  const dots = rings.map((ring = [], index) => {
+    const radius = (index + 1) * step;
+    const rows = Math.min(5, Math.ceil((ring.length * MIN_GAP) / (2 * Math.PI * radius)));
+    const band = Math.min(step * 0.5, rows * MIN_GAP);
+    ring.sort((a, b) => position.get(a.mmid).angle - position.get(b.mmid).angle);
+    ring.forEach((item, rank) => {
+      const p = position.get(item.mmid);
+      const r = radius + (rows > 1 ? ((rank % rows) / (rows - 1) - 0.5) * band : 0);
+      p.x = CENTRE + r * Math.sin(p.angle);
+      p.y = CENTRE - r * Math.cos(p.angle);
+    });
+    return Math.max(2, Math.min(9, (Math.PI * radius * rows) / Math.max(ring.length, 1) / 1.5));
+  });
 
   const guides = rings.map((_, index) => s('circle', { class: 'ring', cx: CENTRE, cy: CENTRE, r: (index + 1) * step }));
   const edges = [];
   const nodes = [];
   rings.forEach((ring = [], index) => {
     const hops = index + 1;
-    const dot = Math.max(2.5, Math.min(9, (Math.PI * hops * step) / Math.max(ring.length, 1) / 1.5));
+    const dot = dots[index];
     for (const item of ring) {
       const { x, y } = position.get(item.mmid);
       const from = position.get(item.via) ?? position.get(mmid);
-      edges.push(s('line', { class: 'edge', x1: from.x, y1: from.y, x2: x, y2: y }));
+      // Hundreds of lines would only grey the disc out.
+      if (ring.length <= EDGES_UP_TO) edges.push(s('line', { class: 'edge', x1: from.x, y1: from.y, x2: x, y2: y }));
       const label = `Person ${item.mmid}, ${plural(hops, 'hop', 'hops')}, via ${item.via === mmid ? 'a direct contact' : `person ${item.via}`}, first met ${item.contact.observed_at.slice(0, 10)} in ${item.contact.city || 'an unknown place'}`;
       nodes.push(s('a', { href: personHref(item.mmid), 'data-hops': hops, 'data-mmid': item.mmid, 'aria-label': label },
         s('title', null, label),

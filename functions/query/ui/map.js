@@ -9,7 +9,7 @@ const WIDTH = 720;
 const HEIGHT = 420;
 const PAD = 36;
 const LABELS_UP_TO = 30;
-const STEPS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 45];
+const STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 45];
 
 /** Draws the places of `rows` (contacts) into `container`. */
 export function drawMap(container, rows) {
@@ -40,9 +40,10 @@ export function drawMap(container, rows) {
   const lons = [...points.values()].map((p) => p.lon);
   const middle = (Math.min(...lats) + Math.max(...lats)) / 2;
   const squeeze = Math.max(Math.cos((middle * Math.PI) / 180), 0.1);
-  // At least 0.2° each way, so one place is not a whole map.
-  const spanLon = Math.max(Math.max(...lons) - Math.min(...lons), 0.2);
-  const spanLat = Math.max(Math.max(...lats) - Math.min(...lats), 0.2);
+  // At least 0.01° (about a kilometre) each way: the places of one city
+  // spread out, and a single place is not the whole map.
+  const spanLon = Math.max(Math.max(...lons) - Math.min(...lons), 0.01);
+  const spanLat = Math.max(Math.max(...lats) - Math.min(...lats), 0.01);
   const scale = Math.min((WIDTH - 2 * PAD) / (spanLon * squeeze), (HEIGHT - 2 * PAD) / spanLat);
   const midLon = (Math.min(...lons) + Math.max(...lons)) / 2;
   const x = (lon) => WIDTH / 2 + (lon - midLon) * squeeze * scale;
@@ -54,7 +55,7 @@ export function drawMap(container, rows) {
   const stepOf = (span) => STEPS.find((st) => span / st <= 8) ?? 90;
   const lonStep = stepOf(lonAt(WIDTH) - lonAt(0));
   const latStep = stepOf(latAt(0) - latAt(HEIGHT));
-  const digits = (st) => (st >= 1 ? 0 : st >= 0.1 ? 1 : 2);
+  const digits = (st) => (st >= 1 ? 0 : st >= 0.1 ? 1 : st >= 0.01 ? 2 : 3);
   for (let lon = Math.ceil(lonAt(0) / lonStep) * lonStep; lon <= lonAt(WIDTH); lon += lonStep) {
     grid.push(s('line', { x1: x(lon), y1: 0, x2: x(lon), y2: HEIGHT }),
       s('text', { x: x(lon) + 3, y: HEIGHT - 4 }, `${lon.toFixed(digits(lonStep))}°`));
