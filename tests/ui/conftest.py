@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 # Screenshots land here (docs/ui.md shows the ones of a run copied to
 # docs/images with PACT_UI_SCREENSHOTS=docs/images).
-SHOTS = Path(os.environ.get("PACT_UI_SCREENSHOTS") or pact_functions.REPO / "target" / "ui-screenshots")
+SHOTS = Path(os.environ.get("PACT_UI_SCREENSHOTS") or pact_functions.REPO / "target" / "ui-screenshots").resolve()
 
 # The seeded contact log, relative to the time of the run (exposures count
 # the last days only).

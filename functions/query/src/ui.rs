@@ -147,8 +147,9 @@ fn redirect(status: StatusCode) -> Response {
 async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match ASSETS.iter().position(|asset| asset.name == name) {
         Some(at) => serve(at, &headers),
-        None => Error::NotFound(format!("the page has no file {name:?}; it starts at /ui/"))
-            .into_response(),
+        None => {
+            Error::NotFound("the page has no such file; it starts at /ui/".into()).into_response()
+        }
     }
 }
 

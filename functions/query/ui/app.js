@@ -21,11 +21,20 @@ function say(text, isError = false) {
 }
 
 function fail(error) {
-  if (error instanceof ApiError && error.status === 401) return; // signIn says it
-  const what = error instanceof ApiError
-    ? `${error.problem?.title ?? 'Error'} (${error.status}): ${error.message}`
-    : `The service could not be reached: ${error.message}`;
-  say(what, true);
+  if (error instanceof ApiError && error.status === 401) return; // the sign-in form says it
+  if (error instanceof ApiError) {
+    say(`${error.problem?.title ?? 'Error'} (${error.status}): ${error.message}`, true);
+  } else if (error instanceof TypeError && /fetch/i.test(error.message)) {
+    say(`pact-query could not be reached (${error.message}); try again.`, true);
+  } else {
+    console.error(error);
+    say(`Something went wrong on this page: ${error.message}`, true);
+  }
+}
+
+/** Ids above 2^53 - 1 lose digits as JavaScript numbers (and in JSON.parse). */
+function exact(mmid) {
+  return BigInt(mmid) <= BigInt(Number.MAX_SAFE_INTEGER);
 }
 
 function signedIn(yes) {
@@ -58,8 +67,8 @@ async function showOverview() {
 
 /** The lookup in the address, or null. */
 function fromAddress() {
-  const match = /^#\/person\/(\d{1,19})(?:\?(.*))?$/.exec(location.hash);
-  if (!match) return null;
+  const match = /^#\/person\/([1-9]\d{0,18})(?:\?(.*))?$/.exec(location.hash);
+  if (!match || !exact(match[1])) return null;
   const params = new URLSearchParams(match[2] ?? '');
   return {
     mmid: Number(match[1]),
@@ -140,8 +149,8 @@ function start() {
   $('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const mmid = $('mmid').value.trim();
-    if (!/^[1-9]\d{0,18}$/.test(mmid)) {
-      say('Person id: enter a whole number from 1.', true);
+    if (!/^[1-9]\d{0,18}$/.test(mmid) || !exact(mmid)) {
+      say(`Person id: enter a whole number from 1 to ${Number.MAX_SAFE_INTEGER} (larger ids: use the API).`, true);
       $('mmid').focus();
       return;
     }
