@@ -28,7 +28,7 @@ export function whenUnauthorized(callback) {
  * `path` with `query` (null and empty values left out), answered JSON.
  * Throws an ApiError for any status but 2xx.
  */
-export async function api(path, { query, method = 'GET', body, signal } = {}) {
+export async function api(path, { query, method = 'GET', body } = {}) {
   const url = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query ?? {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(key, value);
@@ -41,7 +41,6 @@ export async function api(path, { query, method = 'GET', body, signal } = {}) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal,
     credentials: 'omit',
     cache: 'no-store',
   });
@@ -61,11 +60,11 @@ export async function api(path, { query, method = 'GET', body, signal } = {}) {
 }
 
 /** Every page of a paged endpoint, up to `max` items; `{items, complete}`. */
-export async function allPages(path, query, max, signal) {
+export async function allPages(path, query, max) {
   const items = [];
   let cursor = null;
   do {
-    const page = await api(path, { query: { ...query, limit: 1000, cursor }, signal });
+    const page = await api(path, { query: { ...query, limit: 1000, cursor } });
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor && items.length < max);

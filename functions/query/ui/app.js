@@ -118,7 +118,7 @@ async function showPerson(lookup, contacts, cases) {
 }
 
 function start() {
-  const contacts = new ContactsTable((rows) => timed('map', () => drawMap($('map'), rows)));
+  const contacts = new ContactsTable((rows) => timed('map', () => drawMap($('map'), rows)), fail);
   const cases = new CaseForm(fail);
   const route = () => {
     const lookup = fromAddress();

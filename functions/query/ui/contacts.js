@@ -14,14 +14,16 @@ const SORT_KEYS = {
 };
 
 export class ContactsTable {
-  /** `onPage(rows)` is called with every page shown. */
-  constructor(onPage) {
+  /** `onPage(rows)` is called with every page shown, `onError(error)` when
+   * a page cannot be had. */
+  constructor(onPage, onError) {
     this.onPage = onPage;
     this.rows = [];
+    this.loading = 0; // the latest request: answers to earlier ones are dropped
     this.sort = { key: 'observed_at', ascending: true };
-    $('next').addEventListener('click', () => this.go(+1));
-    $('previous').addEventListener('click', () => this.go(-1));
-    $('limit').addEventListener('change', () => this.query && this.show(this.query));
+    $('next').addEventListener('click', () => this.go(+1).catch(onError));
+    $('previous').addEventListener('click', () => this.go(-1).catch(onError));
+    $('limit').addEventListener('change', () => this.query && this.show(this.query).catch(onError));
     for (const th of document.querySelectorAll('#contacts th[data-key]')) {
       th.querySelector('button').addEventListener('click', () => this.sortBy(th.dataset.key));
     }
@@ -29,23 +31,40 @@ export class ContactsTable {
 
   /** Shows the first page of `query` ({mmid, since, until}). */
   async show(query) {
-    this.query = query;
+    // Nothing of the query before stays, not even its cursors.
+    this.query = null;
     this.cursors = [null];
-    await this.load();
+    this.next = null;
+    this.rows = [];
+    this.render();
+    $('page-info').textContent = 'Loading…';
+    await this.load(query, [null]);
   }
 
   async go(step) {
-    if (step > 0) this.cursors.push(this.next);
-    else this.cursors.pop();
-    await this.load();
+    const cursors = step > 0 ? [...this.cursors, this.next] : this.cursors.slice(0, -1);
+    await this.load(this.query, cursors);
   }
 
-  async load() {
-    const { mmid, since, until } = this.query;
+  /** The page of `query` at the last of `cursors` (the ones followed to it). */
+  async load(query, cursors) {
+    const mine = ++this.loading;
+    const { mmid, since, until } = query;
     const limit = Number($('limit').value);
-    const cursor = this.cursors.at(-1);
     $('next').disabled = $('previous').disabled = true;
-    const page = await api(`/contacts/${mmid}`, { query: { since, until, limit, cursor } });
+    let page;
+    try {
+      page = await api(`/contacts/${mmid}`, { query: { since, until, limit, cursor: cursors.at(-1) } });
+    } finally {
+      // A page that cannot be had leaves the one shown, and its buttons.
+      if (mine === this.loading && this.query) {
+        $('previous').disabled = this.cursors.length <= 1;
+        $('next').disabled = !this.next;
+      }
+    }
+    if (mine !== this.loading) return;
+    this.query = query;
+    this.cursors = cursors;
     this.rows = page.items;
     this.next = page.next_cursor;
     const first = (this.cursors.length - 1) * limit;

@@ -20,12 +20,13 @@ export function drawGraph(container, mmid, items) {
   for (const item of items) (rings[item.hops - 1] ??= []).push(item);
   const step = (CENTRE - 40) / Math.max(rings.length, 1);
 
-  // Who was reached through whom (anyone whose `via` is not drawn hangs
-  // off the centre), and how many people lie beyond each one.
-  const known = new Set(items.map((item) => item.mmid));
+  // Who was reached through whom, and how many people lie beyond each one.
+  // Anyone whose `via` is not drawn one hop closer hangs off the centre, so
+  // the tree is rooted there whatever the answer holds.
+  const hopsOf = new Map(items.map((item) => [item.mmid, item.hops]));
   const children = new Map();
   for (const item of items) {
-    const via = known.has(item.via) ? item.via : mmid;
+    const via = hopsOf.get(item.via) === item.hops - 1 ? item.via : mmid;
     if (!children.has(via)) children.set(via, []);
     children.get(via).push(item);
   }
