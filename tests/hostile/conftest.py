@@ -6,19 +6,14 @@ timeouts so slow clients are cut off quickly."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import sqlite3
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pact_functions
 import pytest
-from pact_functions import Function
-from pact_http import CaptureSink, request
+from pact_functions import Function, wait_ready
+from pact_http import CaptureSink
 
 TOKEN = "hostile-suite-token-0123456789"
 SLOW_CLIENTS = {"PACT_HEADER_READ_TIMEOUT_MS": "500", "PACT_IDLE_TIMEOUT_S": "1"}
@@ -65,47 +60,10 @@ def pipeline(tmp_path_factory):
         sink.close()
 
 
-def wait_ready(function: Function) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if request("GET", function.url + "/readyz", timeout=1.0).status == 200:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{function.name} is not ready; its output:\n{function.log()}", pytrace=False)
-
-
-@dataclass
-class Dev:
-    urls: dict[str, str]
-    proc: subprocess.Popen
-
-
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
     """`pact dev --port 0 --json`: the whole pipeline with the eventing
     stand-in, whose KafkaSink endpoint (`POST /topics/{topic}`) takes hostile
     input here."""
-    directory = tmp_path_factory.mktemp("dev")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("K_", "PACT_"))}
-    log = open(directory / "dev.log", "wb")
-    proc = subprocess.Popen(
-        [str(pact_functions.BIN_DIR / "pact"), "dev", "--dir", str(directory), "--port", "0", "--json"],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-    )
-    log.close()
-    try:
-        line = proc.stdout.readline()
-        ready = json.loads(line) if line else {}
-        if ready.get("event") != "ready":
-            pytest.fail(f"pact dev did not start: {line!r}\n{(directory / 'dev.log').read_text()}", pytrace=False)
-        yield Dev(urls=ready["urls"], proc=proc)
-        assert proc.poll() is None, "pact dev died during the suite"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stdin.close()
+    with pact_functions.dev(tmp_path_factory.mktemp("dev")) as running:
+        yield running

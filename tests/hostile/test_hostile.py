@@ -19,7 +19,8 @@ import datetime
 
 import pytest
 import topology
-from conftest import TOKEN, Dev, Pipeline
+from conftest import TOKEN, Pipeline
+from pact_functions import Dev
 from pact_http import request
 from pact_ids import case_id
 

@@ -8,6 +8,8 @@ them first with `cargo build --workspace --bins`.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -135,3 +137,47 @@ def stop(function: Function) -> None:
     )
 
 
+def wait_ready(function: Function) -> None:
+    """Waits up to 15 s for `/readyz` to answer 200 (the database is usable)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if request("GET", function.url + "/readyz", timeout=1.0).status == 200:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{function.name} is not ready; its output:\n{function.log()}", pytrace=False)
+
+
+@dataclass
+class Dev:
+    """A running `pact dev`: its URLs by function (and `eventing`)."""
+
+    urls: dict[str, str]
+    proc: subprocess.Popen
+
+
+@contextlib.contextmanager
+def dev(directory: Path):
+    """`pact dev --port 0 --json` with its state in `directory`: the whole
+    pipeline with the eventing stand-in, stopped with SIGTERM at the end."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    with open(directory / "dev.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN_DIR / "pact"), "dev", "--dir", str(directory), "--port", "0", "--json"],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+        )
+    try:
+        line = proc.stdout.readline()
+        ready = json.loads(line) if line else {}
+        if ready.get("event") != "ready":
+            pytest.fail(f"pact dev did not start: {line!r}\n{(directory / 'dev.log').read_text()}", pytrace=False)
+        yield Dev(urls=ready["urls"], proc=proc)
+        assert proc.poll() is None, "pact dev died while in use"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stdin.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pact_functions
 import pytest
-from pact_functions import Function
+from pact_functions import Function, wait_ready
 from pact_http import CaptureSink, request
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -111,15 +110,6 @@ class Stack:
         resp = request("GET", self.url + path, {"authorization": f"Bearer {TOKEN}"})
         assert resp.status == 200, (path, resp.status, resp.body[:300])
         return json.loads(resp.body)
-
-
-def wait_ready(function: Function) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if request("GET", function.url + "/readyz", timeout=1.0).status == 200:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{function.name} is not ready; its output:\n{function.log()}", pytrace=False)
 
 
 def seed(contactlog: Function, contacts: list[Contact]) -> None:

@@ -9,7 +9,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -449,15 +448,8 @@ def test_pact_dev_serves_the_page_at_pact_querys_port(watched, tmp_path):
     """The whole local pipeline: a contact sent to pact-producer's original
     endpoint shows on the page of pact dev's pact-query (open access on
     127.0.0.1, so no sign-in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("K_", "PACT_"))}
-    with open(tmp_path / "dev.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(pact_functions.BIN_DIR / "pact"), "dev", "--dir", str(tmp_path), "--port", "0", "--json"],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
-    try:
-        ready = json.loads(proc.stdout.readline() or "{}")
-        assert ready.get("event") == "ready", (tmp_path / "dev.log").read_text()
-        urls = ready["urls"]
+    with pact_functions.dev(tmp_path) as running:
+        urls = running.urls
         resp = request("POST", urls["producer"] + "/pact/producer?message=8001,8002,44.9778,-93.2650")
         assert resp.status in (200, 202), resp.body
         w = watched
@@ -475,12 +467,3 @@ def test_pact_dev_serves_the_page_at_pact_querys_port(watched, tmp_path):
         expect(row.locator("td").nth(1)).to_have_text("Person 8002")
         expect(row.locator("td").nth(2)).to_contain_text("Minneapolis")
         w.assert_clean()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stdin.close()
