@@ -147,12 +147,20 @@ def test_the_table_pages_with_the_api_cursors_and_sorts_a_page(stack, watched):
 def test_a_graph_node_links_to_that_person_and_the_address_can_be_shared(stack, watched):
     w = watched
     sign_in(w, stack)
-    look_up(w, INDEX)
+    look_up(w, INDEX, depth=1)
     w.page.locator(f'#graph a[data-mmid="{DIRECT[0]}"]').click()
     expect(w.page.locator("#person-title")).to_have_text(f"Person {DIRECT[0]}")
-    assert w.page.url.endswith(f"#/person/{DIRECT[0]}")
+    # The window and hops go along.
+    assert w.page.url.endswith(f"#/person/{DIRECT[0]}?days=14&depth=1")
+    expect(w.page.get_by_label("Hops", exact=True)).to_have_value("1")
     # DIRECT[0] met the index person and three people of SECOND.
     expect(w.page.locator("#contacts tbody tr")).to_have_count(4)
+    expect(w.page.locator('#graph a[data-hops="1"]')).to_have_count(4)
+    expect(w.page.locator('#graph a[data-hops="2"]')).to_have_count(0)
+    # Back returns to the person before.
+    w.page.go_back()
+    expect(w.page.locator("#person-title")).to_have_text(f"Person {INDEX}")
+    expect(w.page.locator("#contacts tbody tr")).to_have_count(len(DIRECT))
     # The address opens the same view in this tab (the token is the tab's).
     w.page.goto(stack.url + f"/ui/#/person/{INDEX}?days=14&depth=1")
     expect(w.page.locator("#person-title")).to_have_text(f"Person {INDEX}")

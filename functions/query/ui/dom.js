@@ -44,9 +44,10 @@ export function plural(count, one, many) {
   return `${count.toLocaleString('en')} ${count === 1 ? one : many}`;
 }
 
-/** A link to a person's page. */
+/** A link to a person's page, with the window and hops of the one shown. */
 export function personHref(mmid) {
-  return `#/person/${mmid}`;
+  const query = location.hash.split('?')[1];
+  return `#/person/${mmid}${query ? `?${query}` : ''}`;
 }
 
 /**
