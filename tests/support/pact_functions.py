@@ -158,8 +158,11 @@ class Dev:
 @contextlib.contextmanager
 def dev(directory: Path):
     """`pact dev --port 0 --json` with its state in `directory`: the whole
-    pipeline with the eventing stand-in, stopped with SIGTERM at the end."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    pipeline with the eventing stand-in, stopped with SIGTERM at the end.
+    Its database is the SQLite file in `directory`, whatever the runner's
+    DATABASE_URL (CI's points at a PostgreSQL database other runs share)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(_SCRUBBED_PREFIXES) and k != "DATABASE_URL"}
     with open(directory / "dev.log", "wb") as log:
         proc = subprocess.Popen(
             [str(BIN_DIR / "pact"), "dev", "--dir", str(directory), "--port", "0", "--json"],
