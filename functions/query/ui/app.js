@@ -32,9 +32,15 @@ function fail(error) {
   }
 }
 
-/** Ids above 2^53 - 1 lose digits as JavaScript numbers (and in JSON.parse). */
-function exact(mmid) {
-  return BigInt(mmid) <= BigInt(Number.MAX_SAFE_INTEGER);
+/**
+ * A person id as typed or in the address, or null: a whole number from 1
+ * to 2^53 - 1 (larger ones lose digits as JavaScript numbers, and in
+ * JSON.parse).
+ */
+function personId(text) {
+  return /^[1-9]\d{0,18}$/.test(text) && BigInt(text) <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(text)
+    : null;
 }
 
 function signedIn(yes) {
@@ -67,11 +73,12 @@ async function showOverview() {
 
 /** The lookup in the address, or null. */
 function fromAddress() {
-  const match = /^#\/person\/([1-9]\d{0,18})(?:\?(.*))?$/.exec(location.hash);
-  if (!match || !exact(match[1])) return null;
+  const match = /^#\/person\/([^?]*)(?:\?(.*))?$/.exec(location.hash);
+  const mmid = match && personId(match[1]);
+  if (!mmid) return null;
   const params = new URLSearchParams(match[2] ?? '');
   return {
-    mmid: Number(match[1]),
+    mmid,
     since: params.get('since') ?? '',
     until: params.get('until') ?? '',
     days: Number(params.get('days') ?? 14),
@@ -127,7 +134,9 @@ function start() {
   const begin = () => {
     signedIn(true);
     if (!fromAddress()) $('mmid').focus();
-    showOverview().then(route).catch(fail);
+    // Side by side: a slow or failing /stats does not hold up the lookup.
+    showOverview().catch(fail);
+    route();
   };
 
   $('sign-in-form').addEventListener('submit', (event) => {
@@ -148,8 +157,8 @@ function start() {
   });
   $('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    const mmid = $('mmid').value.trim();
-    if (!/^[1-9]\d{0,18}$/.test(mmid) || !exact(mmid)) {
+    const mmid = personId($('mmid').value.trim());
+    if (!mmid) {
       say(`Person id: enter a whole number from 1 to ${Number.MAX_SAFE_INTEGER} (larger ids: use the API).`, true);
       $('mmid').focus();
       return;

@@ -52,27 +52,25 @@ export class ContactsTable {
     const { mmid, since, until } = query;
     const limit = Number($('limit').value);
     $('next').disabled = $('previous').disabled = true;
-    let page;
     try {
-      page = await api(`/contacts/${mmid}`, { query: { since, until, limit, cursor: cursors.at(-1) } });
+      const page = await api(`/contacts/${mmid}`, { query: { since, until, limit, cursor: cursors.at(-1) } });
+      if (mine !== this.loading) return;
+      this.query = query;
+      this.cursors = cursors;
+      this.rows = page.items;
+      this.next = page.next_cursor;
     } finally {
-      // A page that cannot be had leaves the one shown, and its buttons.
-      if (mine === this.loading && this.query) {
+      // The buttons of the page shown: the new one, or the one before when
+      // this one cannot be had (none after `show` cleared it).
+      if (mine === this.loading) {
         $('previous').disabled = this.cursors.length <= 1;
         $('next').disabled = !this.next;
       }
     }
-    if (mine !== this.loading) return;
-    this.query = query;
-    this.cursors = cursors;
-    this.rows = page.items;
-    this.next = page.next_cursor;
     const first = (this.cursors.length - 1) * limit;
     $('page-info').textContent = this.rows.length === 0
       ? 'No contacts in this window.'
       : `Rows ${first + 1}–${first + this.rows.length}${this.next ? '' : ' (last page)'}`;
-    $('previous').disabled = this.cursors.length <= 1;
-    $('next').disabled = !this.next;
     this.sort = { key: 'observed_at', ascending: true };
     timed('table', () => this.render());
     this.onPage(this.rows);
@@ -105,7 +103,6 @@ export class ContactsTable {
       h('td', null, row.state),
       h('td', null, row.country),
     )));
-    $('contacts').setAttribute('aria-rowcount', String(rows.length + 1));
     $('contacts-title').textContent = `Contacts (${plural(rows.length, 'row', 'rows')} on this page)`;
   }
 }

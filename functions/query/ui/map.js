@@ -36,16 +36,17 @@ export function drawMap(container, rows) {
     return 0;
   }
 
-  const lats = [...points.values()].map((p) => p.lat);
-  const lons = [...points.values()].map((p) => p.lon);
-  const middle = (Math.min(...lats) + Math.max(...lats)) / 2;
+  const extent = (values) => [Math.min(...values), Math.max(...values)];
+  const [south, north] = extent([...points.values()].map((p) => p.lat));
+  const [west, east] = extent([...points.values()].map((p) => p.lon));
+  const middle = (south + north) / 2;
+  const midLon = (west + east) / 2;
   const squeeze = Math.max(Math.cos((middle * Math.PI) / 180), 0.1);
   // At least 0.01° (about a kilometre) each way: the places of one city
   // spread out, and a single place is not the whole map.
-  const spanLon = Math.max(Math.max(...lons) - Math.min(...lons), 0.01);
-  const spanLat = Math.max(Math.max(...lats) - Math.min(...lats), 0.01);
+  const spanLon = Math.max(east - west, 0.01);
+  const spanLat = Math.max(north - south, 0.01);
   const scale = Math.min((WIDTH - 2 * PAD) / (spanLon * squeeze), (HEIGHT - 2 * PAD) / spanLat);
-  const midLon = (Math.min(...lons) + Math.max(...lons)) / 2;
   const x = (lon) => WIDTH / 2 + (lon - midLon) * squeeze * scale;
   const y = (lat) => HEIGHT / 2 - (lat - middle) * scale;
   const lonAt = (px) => midLon + (px - WIDTH / 2) / (squeeze * scale);
