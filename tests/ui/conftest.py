@@ -68,13 +68,18 @@ class Contact:
     jitter: int
     hours_ago: float
 
+    @property
+    def point(self) -> tuple[float, float]:
+        """Where it happened: distinct points around each city (about 100 m
+        apart)."""
+        lat, lon = self.city[3:]
+        return round(lat + 0.001 * (self.jitter % 7), 6), round(lon + 0.001 * (self.jitter // 7 % 7), 6)
+
     def data(self, now: datetime) -> dict:
-        name, state, zipcode, lat, lon = self.city
+        name, state, zipcode = self.city[:3]
+        lat, lon = self.point
         return {
-            "mmid1": self.mmid1, "mmid2": self.mmid2,
-            # Distinct points around each city (about 100 m apart).
-            "lat": round(lat + 0.001 * (self.jitter % 7), 6),
-            "lon": round(lon + 0.001 * (self.jitter // 7 % 7), 6),
+            "mmid1": self.mmid1, "mmid2": self.mmid2, "lat": lat, "lon": lon,
             "observed_at": (now - timedelta(hours=self.hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "street": "", "city": name, "state": state, "zipcode": zipcode, "country": "US",
             "geocoder": "offline",
@@ -100,7 +105,7 @@ class Stack:
     contactlog: Function
     sink: CaptureSink
     contacts: list[Contact]
-    open_query: Function | None = None
+    open_query: Function
 
     @property
     def url(self) -> str:
